@@ -1,0 +1,10 @@
+# Warnings applied to the project's own targets (never to consumers of the installed SDK).
+function(alter_set_warnings target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+    -Woverloaded-virtual -Wimplicit-fallthrough
+    # g++ 12 warns on designated initializers that leave members at their defaults, which is
+    # exactly how options are meant to be used.
+    -Wno-missing-field-initializers
+    $<$<BOOL:${ALTER_WERROR}>:-Werror>)
+endfunction()

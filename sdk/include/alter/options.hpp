@@ -1,0 +1,100 @@
+#pragma once
+/// @file options.hpp
+/// Options are aggregates: set them with designated initializers, in declaration order.
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace alter {
+
+enum class LogLevel { Debug, Info, Warning, Error };
+
+/// Receives the SDK's diagnostics (audit retries and drops, ...). Never receives a token or the
+/// API key. Called from SDK threads: it must be thread-safe.
+using LogHandler = std::function<void(LogLevel, std::string_view message)>;
+
+/// The background audit sender: events are queued and sent in batches to the vault, so that a
+/// slow or dead vault never slows `request()` down.
+struct AuditOptions {
+  /// Events held at most; when full the oldest is dropped and counted.
+  std::size_t max_queue = 10000;
+  /// A batch is sent when it holds this many events ...
+  std::size_t max_batch_events = 100;
+  /// ... or this many bytes of JSON ...
+  std::size_t max_batch_bytes = 512 * 1024;
+  /// ... or when its oldest event is this old.
+  std::chrono::milliseconds max_batch_delay{200};
+  /// Retry backoff after a failed send: doubles from the initial value up to the maximum.
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{10000};
+  /// How long `close()` may spend sending what is still queued.
+  std::chrono::milliseconds close_timeout{5000};
+  /// Send request and response bodies (capped at 10 KB each) with each event.
+  bool capture_bodies = true;
+};
+
+/// How a `Vault` reaches the vault server and who it says it is.
+struct VaultOptions {
+  /// Required: the application's vault API key, `alter_key_...`.
+  std::string api_key;
+  /// The vault's address. Empty: `$ALTER_VAULT_URL`, else `http://127.0.0.1:8787`.
+  std::string base_url;
+  /// Timeout of each HTTP call (to the vault, and to the provider unless a request overrides it).
+  std::chrono::milliseconds timeout = std::chrono::seconds(30);
+  /// `"ai_agent"` or `"mcp_server"`, or empty for a plain application.
+  std::string actor_type;
+  /// A unique identifier of the agent, e.g. `"email-assistant-v2"`.
+  std::string actor_identifier;
+  std::string actor_name;
+  std::string actor_version;
+  /// The AI framework, e.g. `"langgraph"`.
+  std::string framework;
+  /// The MCP client type, e.g. `"cursor"`.
+  std::string client_type;
+
+  /// A PEM bundle of trusted CAs for TLS (the vault's and providers'); empty: the system's.
+  std::string ca_file;
+  AuditOptions audit;
+  /// Threads serving `request_async`.
+  std::size_t async_threads = 4;
+  /// Largest provider response body accepted; a larger one is a `NetworkError`.
+  std::size_t max_response_bytes = 64 * 1024 * 1024;
+  /// Optional diagnostics sink.
+  LogHandler logger;
+};
+
+/// Per-call arguments of `Vault::request`, named as in the Python SDK.
+struct RequestOptions {
+  /// User attributes that select the connection, e.g. `{{"user_id", "alice"}}`.
+  std::map<std::string, std::string> user;
+  /// Values for `{name}` placeholders in the URL; each is percent-encoded as one path segment.
+  std::map<std::string, std::string> path_params;
+  /// Query parameters, percent-encoded and appended to any query already in the URL.
+  std::map<std::string, std::string> query_params;
+  /// Headers sent to the provider as given. `Authorization` cannot be set.
+  std::map<std::string, std::string> extra_headers;
+  /// A JSON body; sets `Content-Type: application/json`.
+  std::optional<nlohmann::json> json;
+  /// Why the call is made; recorded in the audit trail and checked by policies that require one.
+  std::string reason;
+  /// Agent run, thread and tool-call ids, recorded in the audit trail.
+  std::string run_id;
+  std::string thread_id;
+  std::string tool_call_id;
+
+  /// A raw body, as an alternative to `json` (setting both is an error) ...
+  std::optional<std::string> body;
+  /// ... and its content type (default `application/octet-stream`).
+  std::string content_type;
+  /// Overrides `VaultOptions::timeout` for this call.
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+}  // namespace alter

@@ -1,0 +1,93 @@
+#pragma once
+/// @file vault.hpp
+
+#include <alter/errors.hpp>
+#include <alter/http_method.hpp>
+#include <alter/options.hpp>
+#include <alter/provider.hpp>
+#include <alter/response.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace alter {
+
+namespace internal {
+class VaultImpl;
+struct VaultAccess;
+}  // namespace internal
+
+/// Counters of the background audit sender.
+struct AuditStats {
+  std::uint64_t enqueued = 0;
+  std::uint64_t sent = 0;
+  /// Dropped because the queue was full (oldest first).
+  std::uint64_t dropped_queue_full = 0;
+  /// Dropped because the vault refused them (4xx) or `close()` ran out of time.
+  std::uint64_t dropped_rejected = 0;
+  std::uint64_t dropped_on_close = 0;
+  /// Failed send attempts that were retried.
+  std::uint64_t retries = 0;
+  std::uint64_t queued = 0;
+};
+
+/// A client of one Alter Vault, acting as one actor (an application, an AI agent or an MCP
+/// server). Each agent should have its own `Vault`, so audit and policies see distinct actors.
+///
+/// Thread-safety: one `Vault` may be used from many threads at once; `request`, `request_async`,
+/// `flush`, `audit_stats` and `close` may be called concurrently.
+class Vault {
+ public:
+  /// Validates the options (api_key starts with `alter_key_`, actor_type is `ai_agent` or
+  /// `mcp_server` when set, base_url is an http(s) URL). Throws `AlterSDKError` when they are not
+  /// valid. Makes no network call.
+  explicit Vault(VaultOptions options);
+  /// Closes the vault (see `close()`).
+  ~Vault();
+  Vault(Vault&&) noexcept;
+  Vault& operator=(Vault&&) noexcept;
+  Vault(const Vault&) = delete;
+  Vault& operator=(const Vault&) = delete;
+
+  /// Calls a provider's API on a user's behalf: asks the vault for a token (policy-checked and
+  /// audited), calls `url` with it, and queues an audit event of the call. The token never leaves
+  /// the SDK.
+  ///
+  /// Throws `AlterSDKError` on invalid arguments (before anything is sent) or after `close()`;
+  /// `PolicyViolationError`, `ApprovalRequiredError`, `ConnectionNotFoundError`,
+  /// `TokenExpiredError` or `TokenRetrievalError` when the vault refuses; `NetworkError` or
+  /// `TimeoutError` when the vault or the provider cannot be reached in time;
+  /// `ProviderAPIError` when the provider answers with a status >= 400.
+  Response request(const ProviderId& provider, HttpMethod method, std::string_view url,
+                   RequestOptions options = {});
+
+  /// `request` on one of the SDK's worker threads. The future holds the response or the exception
+  /// `request` would have thrown.
+  std::future<Response> request_async(ProviderId provider, HttpMethod method, std::string url,
+                                      RequestOptions options = {});
+
+  /// Sends every queued audit event now and waits up to `timeout`. Returns true when the queue
+  /// was emptied. Never throws.
+  bool flush(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// Waits for requests in flight, sends the queued audit events (within
+  /// `AuditOptions::close_timeout`) and releases connections. Idempotent; later `request()` calls
+  /// throw `AlterSDKError`. Never throws.
+  void close() noexcept;
+  bool closed() const noexcept;
+
+  AuditStats audit_stats() const;
+  /// The base URL in use (after defaults).
+  const std::string& base_url() const noexcept;
+
+ private:
+  friend struct internal::VaultAccess;
+  explicit Vault(std::shared_ptr<internal::VaultImpl> impl);
+  std::shared_ptr<internal::VaultImpl> impl_;
+};
+
+}  // namespace alter

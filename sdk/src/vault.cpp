@@ -1,0 +1,349 @@
+#include <alter/common/secret.hpp>
+#include <alter/common/strings.hpp>
+#include <alter/vault.hpp>
+#include <alter/version.hpp>
+
+#include <cstdlib>
+#include <ctime>
+
+#include "curl_transport.hpp"
+#include "url_builder.hpp"
+#include "vault_impl.hpp"
+#include "vault_protocol.hpp"
+
+namespace alter {
+namespace internal {
+namespace {
+
+constexpr std::size_t kAuditBodyCap = 10 * 1024;
+constexpr const char* kDefaultBaseUrl = "http://127.0.0.1:8787";
+
+bool is_sensitive_header(std::string_view name) {
+  for (const char* s : {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}) {
+    if (common::iequals(name, s)) return true;
+  }
+  return false;
+}
+
+bool valid_provider_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string capped(const std::string& body) {
+  return body.size() <= kAuditBodyCap ? body : body.substr(0, kAuditBodyCap);
+}
+
+}  // namespace
+
+VaultOptions validated_options(VaultOptions o) {
+  if (o.api_key.rfind("alter_key_", 0) != 0 || o.api_key.size() <= std::string_view("alter_key_").size()) {
+    raise(validation_error("api_key must start with 'alter_key_'"));
+  }
+  if (!common::is_safe_header_value(o.api_key)) raise(validation_error("api_key holds CR, LF or NUL"));
+  if (!o.actor_type.empty() && o.actor_type != "ai_agent" && o.actor_type != "mcp_server") {
+    raise(validation_error("actor_type must be 'ai_agent' or 'mcp_server', got '" + o.actor_type + "'"));
+  }
+  for (const auto* v : {&o.actor_identifier, &o.actor_name, &o.actor_version, &o.framework, &o.client_type}) {
+    if (!common::is_safe_header_value(*v)) raise(validation_error("actor fields must not hold CR, LF or NUL"));
+  }
+  if (o.base_url.empty()) {
+    const char* env = std::getenv("ALTER_VAULT_URL");
+    o.base_url = (env != nullptr && *env != '\0') ? env : kDefaultBaseUrl;
+  }
+  auto base = normalize_base_url(o.base_url);
+  if (!base) raise(validation_error(base.error()));
+  o.base_url = std::move(base.value());
+  if (o.timeout.count() <= 0) raise(validation_error("timeout must be positive"));
+  return o;
+}
+
+// Counts a request in flight, so close() can wait for it; refuses once closed.
+class VaultImpl::InFlight {
+ public:
+  explicit InFlight(VaultImpl& v) : v_(v) {
+    std::lock_guard lock(v_.state_mu_);
+    if (v_.closed_) raise(validation_error("the Vault is closed: request() after close()"));
+    ++v_.in_flight_;
+  }
+  ~InFlight() {
+    std::lock_guard lock(v_.state_mu_);
+    if (--v_.in_flight_ == 0) v_.idle_.notify_all();
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  VaultImpl& v_;
+};
+
+VaultImpl::VaultImpl(VaultOptions options, VaultDeps deps)
+    : options_(std::move(options)), deps_(std::move(deps)), executor_(options_.async_threads) {
+  const auto audit_timeout = std::min(options_.timeout, std::max(options_.audit.close_timeout, std::chrono::milliseconds(1000)));
+  audit_ = std::make_unique<AuditSender>(
+      options_.audit,
+      [this](const std::string& body, std::chrono::milliseconds timeout) { return send_audit_batch(body, timeout); },
+      *deps_.clock, options_.logger, audit_timeout, deps_.threaded_audit);
+}
+
+VaultImpl::~VaultImpl() { close(); }
+
+void VaultImpl::log(LogLevel level, const std::string& message) const {
+  if (options_.logger) options_.logger(level, message);
+}
+
+SendOutcome VaultImpl::send_audit_batch(const std::string& body, std::chrono::milliseconds timeout) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = options_.base_url + "/oauth/audit/batch";
+  req.headers = vault_headers(options_);
+  req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.has_body = true;
+  req.timeout = timeout;
+  auto res = deps_.vault_transport->send(req);
+  if (!res) return SendOutcome::kRetry;
+  const int status = res->status;
+  if (status >= 200 && status < 300) return SendOutcome::kSent;
+  // 408/429/5xx are passing; any other 4xx will fail the same way again.
+  if (status == 408 || status == 429 || status >= 500) return SendOutcome::kRetry;
+  return SendOutcome::kReject;
+}
+
+Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::string_view url,
+                            const RequestOptions& ro) {
+  InFlight guard(*this);
+
+  // ---- validate everything before anything is sent ----
+  if (!valid_provider_id(provider.str())) {
+    raise(validation_error("invalid provider id '" + provider.str() + "': use a catalog id such as 'google'"));
+  }
+  auto built = build_url(url, ro.path_params, ro.query_params);
+  if (!built) raise(validation_error(built.error()));
+  for (const auto& [name, value] : ro.extra_headers) {
+    if (!common::is_token(name)) raise(validation_error("extra_headers: invalid header name (CR, LF, NUL, ':' or space)"));
+    if (!common::is_safe_header_value(value)) {
+      raise(validation_error("extra_headers: the value of '" + name + "' holds CR, LF or NUL"));
+    }
+    if (common::iequals(name, "authorization") || common::iequals(name, "proxy-authorization")) {
+      raise(validation_error("extra_headers must not set '" + name + "': the vault's token is injected by the SDK"));
+    }
+  }
+  if (ro.json && ro.body) raise(validation_error("set either json or body, not both"));
+  if (!common::is_safe_header_value(ro.content_type)) raise(validation_error("content_type holds CR, LF or NUL"));
+  for (const auto& [key, value] : ro.user) {
+    if (key.empty()) raise(validation_error("user attributes must have non-empty names"));
+  }
+  const auto timeout = ro.timeout.value_or(options_.timeout);
+  if (timeout.count() <= 0) raise(validation_error("timeout must be positive"));
+  const std::string method_name(to_string(method));
+
+  // ---- 1. the token, from the vault ----
+  TokenRequest token_request{provider.str(), ro.user,   ro.reason,    method_name,
+                             built->url,     ro.run_id, ro.thread_id, ro.tool_call_id};
+  HttpRequest vreq;
+  vreq.method = "POST";
+  vreq.url = options_.base_url + "/oauth/token";
+  vreq.headers = vault_headers(options_);
+  vreq.headers.emplace_back("Content-Type", "application/json");
+  vreq.body = token_request_body(token_request);
+  vreq.has_body = true;
+  vreq.timeout = timeout;
+  auto vres = deps_.vault_transport->send(vreq);
+  if (!vres) raise(map_transport_error(vres.error(), "the vault at " + options_.base_url));
+  auto grant = parse_token_response(vres->status, vres->body);
+  if (!grant) raise(grant.error());
+
+  // ---- 2. the provider call; its connections never carry the vault key ----
+  HttpRequest preq;
+  preq.method = method_name;
+  preq.url = built->url;
+  preq.timeout = timeout;
+  bool has_content_type = false;
+  for (const auto& [name, value] : ro.extra_headers) {
+    if (common::iequals(name, "content-type")) has_content_type = true;
+    preq.headers.emplace_back(name, value);
+  }
+  if (ro.json) {
+    preq.body = ro.json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    preq.has_body = true;
+    if (!has_content_type) preq.headers.emplace_back("Content-Type", "application/json");
+  } else if (ro.body) {
+    preq.body = *ro.body;
+    preq.has_body = true;
+    if (!has_content_type) {
+      preq.headers.emplace_back("Content-Type", ro.content_type.empty() ? "application/octet-stream" : ro.content_type);
+    }
+  }
+  {
+    std::string auth = grant->token_type;
+    auth += ' ';
+    auth += grant->access_token.reveal();
+    preq.headers.emplace_back("Authorization", std::move(auth));
+    common::secure_wipe(auth);  // a short token may have stayed in the moved-from small buffer
+  }
+  grant->access_token.wipe();
+  const auto started_wall = deps_.clock->wall();
+  auto pres = deps_.provider_transport->send(preq);
+  // The Authorization header held the token: wipe it now that the call is done.
+  common::secure_wipe(preq.headers.back().second);
+  preq.headers.pop_back();
+
+  // ---- 3. the audit event, queued for the background sender ----
+  nlohmann::json event = {
+      {"connection_id", grant->connection_id},
+      {"provider_id", provider.str()},
+      {"method", method_name},
+      {"url", built->url},
+      {"timestamp", iso8601(started_wall)},
+      {"request_id", grant->request_id},
+  };
+  nlohmann::json request_headers = nlohmann::json::object();
+  for (const auto& [name, value] : preq.headers) {
+    if (!is_sensitive_header(name)) request_headers[common::to_lower(name)] = value;
+  }
+  event["request_headers"] = std::move(request_headers);
+  if (options_.audit.capture_bodies && preq.has_body) event["request_body"] = capped(preq.body);
+  if (!ro.reason.empty()) event["reason"] = ro.reason;
+  if (!ro.run_id.empty()) event["run_id"] = ro.run_id;
+  if (!ro.thread_id.empty()) event["thread_id"] = ro.thread_id;
+  if (!ro.tool_call_id.empty()) event["tool_call_id"] = ro.tool_call_id;
+
+  if (!pres) {
+    event["response_status"] = 0;
+    event["error"] = pres.error().message;
+    event["latency_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(deps_.clock->wall() - started_wall).count();
+    audit_->enqueue(event);
+    raise(map_transport_error(pres.error(), "the provider at " + built->host));
+  }
+  nlohmann::json response_headers = nlohmann::json::object();
+  for (const auto& [name, value] : pres->headers) {
+    if (!is_sensitive_header(name)) response_headers.emplace(common::to_lower(name), value);
+  }
+  event["response_status"] = pres->status;
+  event["response_headers"] = std::move(response_headers);
+  if (options_.audit.capture_bodies) event["response_body"] = capped(pres->body);
+  event["latency_ms"] = pres->elapsed.count();
+  audit_->enqueue(event);
+
+  if (pres->status >= 400) {
+    SdkError e;
+    e.kind = ErrorKind::kProviderApi;
+    e.status = pres->status;
+    e.message = "the provider answered HTTP " + std::to_string(pres->status) + " for " + method_name + " " + built->host;
+    e.response_body = std::move(pres->body);
+    e.details = {{"request_id", grant->request_id}, {"url", built->url}};
+    raise(e);
+  }
+  return Response(pres->status, std::move(pres->headers), std::move(pres->body), built->url, pres->elapsed,
+                  grant->request_id, pres->http_version);
+}
+
+std::future<Response> VaultImpl::request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
+                                               std::string url, RequestOptions options) {
+  auto task = std::make_shared<std::packaged_task<Response()>>(
+      [self, provider = std::move(provider), method, url = std::move(url), options = std::move(options)] {
+        return self->request(provider, method, url, options);
+      });
+  auto future = task->get_future();
+  {
+    std::lock_guard lock(state_mu_);
+    if (closed_) raise(validation_error("the Vault is closed: request_async() after close()"));
+  }
+  if (!executor_.post([task] { (*task)(); })) {
+    raise(validation_error("the Vault is closed: request_async() after close()"));
+  }
+  return future;
+}
+
+void VaultImpl::close() noexcept {
+  {
+    std::unique_lock lock(state_mu_);
+    if (closed_) return;
+    closed_ = true;
+    idle_.wait(lock, [&] { return in_flight_ == 0; });
+  }
+  executor_.stop();
+  audit_->shutdown(options_.audit.close_timeout);
+}
+
+bool VaultImpl::closed() const noexcept {
+  std::lock_guard lock(state_mu_);
+  return closed_;
+}
+
+Vault VaultAccess::make(VaultOptions options, VaultDeps deps) {
+  return Vault(std::make_shared<VaultImpl>(validated_options(std::move(options)), std::move(deps)));
+}
+
+}  // namespace internal
+
+// ---- the public facade ----
+
+Vault::Vault(VaultOptions options) {
+  options = internal::validated_options(std::move(options));
+  const std::string user_agent = std::string("alter-sdk-cpp/") + kSdkVersion;
+  internal::VaultDeps deps;
+  deps.vault_transport = internal::make_curl_transport({options.ca_file, user_agent, 16 * 1024 * 1024, 64});
+  deps.provider_transport =
+      internal::make_curl_transport({options.ca_file, user_agent, options.max_response_bytes, 64});
+  impl_ = std::make_shared<internal::VaultImpl>(std::move(options), std::move(deps));
+}
+
+Vault::Vault(std::shared_ptr<internal::VaultImpl> impl) : impl_(std::move(impl)) {}
+
+Vault::~Vault() {
+  if (impl_) impl_->close();
+}
+
+Vault::Vault(Vault&&) noexcept = default;
+
+Vault& Vault::operator=(Vault&& other) noexcept {
+  if (this != &other) {
+    if (impl_) impl_->close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+Response Vault::request(const ProviderId& provider, HttpMethod method, std::string_view url, RequestOptions options) {
+  if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
+  return impl_->request(provider, method, url, options);
+}
+
+std::future<Response> Vault::request_async(ProviderId provider, HttpMethod method, std::string url,
+                                           RequestOptions options) {
+  if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
+  return impl_->request_async(impl_, std::move(provider), method, std::move(url), std::move(options));
+}
+
+bool Vault::flush(std::chrono::milliseconds timeout) { return impl_ ? impl_->flush(timeout) : true; }
+
+void Vault::close() noexcept {
+  if (impl_) impl_->close();
+}
+
+bool Vault::closed() const noexcept { return !impl_ || impl_->closed(); }
+
+AuditStats Vault::audit_stats() const { return impl_ ? impl_->audit_stats() : AuditStats{}; }
+
+const std::string& Vault::base_url() const noexcept {
+  static const std::string empty;
+  return impl_ ? impl_->base_url() : empty;
+}
+
+}  // namespace alter

@@ -1,0 +1,65 @@
+#pragma once
+#include <alter/common/clock.hpp>
+#include <alter/vault.hpp>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "audit_sender.hpp"
+#include "executor.hpp"
+#include "transport.hpp"
+
+namespace alter::internal {
+
+/// What a Vault is built from. Production uses two separate libcurl transports, so the vault's
+/// connections (which carry the API key) and the providers' (which carry tokens) never mix.
+struct VaultDeps {
+  std::shared_ptr<Transport> vault_transport;
+  std::shared_ptr<Transport> provider_transport;
+  const common::Clock* clock = &common::SystemClock::instance();
+  bool threaded_audit = true;
+};
+
+class VaultImpl {
+ public:
+  VaultImpl(VaultOptions options, VaultDeps deps);
+  ~VaultImpl();
+
+  Response request(const ProviderId& provider, HttpMethod method, std::string_view url,
+                   const RequestOptions& options);
+  std::future<Response> request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
+                                      std::string url, RequestOptions options);
+  bool flush(std::chrono::milliseconds timeout) { return audit_->flush(timeout); }
+  void close() noexcept;
+  bool closed() const noexcept;
+  AuditStats audit_stats() const { return audit_->stats(); }
+  const std::string& base_url() const noexcept { return options_.base_url; }
+  AuditSender& audit_sender() { return *audit_; }
+
+ private:
+  class InFlight;
+  void log(LogLevel level, const std::string& message) const;
+  SendOutcome send_audit_batch(const std::string& body, std::chrono::milliseconds timeout);
+
+  VaultOptions options_;
+  VaultDeps deps_;
+  std::unique_ptr<AuditSender> audit_;
+  Executor executor_;
+
+  mutable std::mutex state_mu_;
+  std::condition_variable idle_;
+  std::size_t in_flight_ = 0;
+  bool closed_ = false;
+};
+
+/// Lets tests build a Vault over fake transports and an injected clock.
+struct VaultAccess {
+  static Vault make(VaultOptions options, VaultDeps deps);
+  static VaultImpl& impl(Vault& vault) { return *vault.impl_; }
+};
+
+/// Checks the options and fills defaults (base_url from $ALTER_VAULT_URL). Throws AlterSDKError.
+VaultOptions validated_options(VaultOptions options);
+
+}  // namespace alter::internal

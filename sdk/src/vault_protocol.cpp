@@ -1,0 +1,148 @@
+#include "vault_protocol.hpp"
+
+#include <alter/version.hpp>
+
+#include <alter/common/strings.hpp>
+
+namespace alter::internal {
+namespace {
+
+std::string string_field(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+std::string token_request_body(const TokenRequest& r) {
+  nlohmann::json body = {{"provider_id", r.provider_id}, {"attributes", r.attributes}};
+  auto optional = [&](const char* key, const std::string& value) {
+    if (!value.empty()) body[key] = value;
+  };
+  optional("reason", r.reason);
+  optional("method", r.method);
+  optional("url", r.url);
+  optional("run_id", r.run_id);
+  optional("thread_id", r.thread_id);
+  optional("tool_call_id", r.tool_call_id);
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<std::pair<std::string, std::string>> vault_headers(const VaultOptions& o) {
+  std::vector<std::pair<std::string, std::string>> h;
+  h.reserve(10);
+  h.emplace_back("x-api-key", o.api_key);
+  h.emplace_back("User-Agent", std::string("alter-sdk-cpp/") + kSdkVersion);
+  h.emplace_back("Accept", "application/json");
+  auto actor = [&](const char* name, const std::string& value) {
+    if (!value.empty()) h.emplace_back(name, value);
+  };
+  actor("x-alter-actor-type", o.actor_type);
+  actor("x-alter-actor-id", o.actor_identifier);
+  actor("x-alter-actor-name", o.actor_name);
+  actor("x-alter-actor-version", o.actor_version);
+  actor("x-alter-framework", o.framework);
+  actor("x-alter-client-type", o.client_type);
+  return h;
+}
+
+common::Result<TokenGrant, SdkError> parse_token_response(int status, std::string& body) {
+  if (status < 200 || status >= 300) {
+    SdkError e = map_vault_error(status, body);
+    common::secure_wipe(body);
+    return common::unexpected(std::move(e));
+  }
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  common::secure_wipe(body);
+  auto fail = [&](const std::string& why) {
+    if (j.is_object() && j.contains("access_token") && j["access_token"].is_string()) {
+      common::secure_wipe(j["access_token"].get_ref<std::string&>());
+    }
+    SdkError e;
+    e.kind = ErrorKind::kTokenRetrieval;
+    e.status = status;
+    e.message = "the vault's token answer is malformed: " + why;
+    return common::unexpected(std::move(e));
+  };
+  if (!j.is_object()) return fail("not a JSON object");
+  auto it = j.find("access_token");
+  if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
+    return fail("no access_token");
+  }
+  TokenGrant grant;
+  // Move the token out of the JSON tree into a wiping buffer; the tree keeps no copy.
+  grant.access_token = common::SecretString(std::move(it->get_ref<std::string&>()));
+  grant.token_type = string_field(j, "token_type");
+  if (grant.token_type.empty() || common::iequals(grant.token_type, "bearer")) grant.token_type = "Bearer";
+  if (!common::is_token(grant.token_type)) return fail("token_type is not a valid scheme name");
+  if (!common::is_safe_header_value(grant.access_token.reveal())) return fail("access_token holds CR, LF or NUL");
+  grant.connection_id = string_field(j, "connection_id");
+  grant.request_id = string_field(j, "request_id");
+  grant.expires_at = string_field(j, "expires_at");
+  if (auto s = j.find("scopes"); s != j.end() && s->is_array()) {
+    for (const auto& v : *s) {
+      if (v.is_string()) grant.scopes.push_back(v.get<std::string>());
+    }
+  }
+  return grant;
+}
+
+SdkError map_vault_error(int status, const std::string& body) {
+  SdkError e;
+  e.status = status;
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) j = nlohmann::json::object();
+  e.code = string_field(j, "error");
+  e.message = string_field(j, "message");
+  if (auto d = j.find("details"); d != j.end() && d->is_object()) e.details = *d;
+  if (auto rid = string_field(j, "request_id"); !rid.empty()) e.details["request_id"] = rid;
+  if (e.message.empty()) {
+    e.message = "the vault answered HTTP " + std::to_string(status) + (e.code.empty() ? "" : " (" + e.code + ")");
+  }
+
+  auto from_body_or_details = [&](const char* key) {
+    std::string v = string_field(j, key);
+    return v.empty() ? string_field(e.details, key) : v;
+  };
+
+  if (e.code == "approval_required") {
+    e.kind = ErrorKind::kApprovalRequired;
+    e.approval_id = from_body_or_details("approval_id");
+    e.approval_url = from_body_or_details("approval_url");
+  } else if (e.code == "token_expired") {
+    e.kind = ErrorKind::kTokenExpired;
+    e.connection_id = from_body_or_details("connection_id");
+  } else if (status == 403) {
+    e.kind = ErrorKind::kPolicy;
+    if (e.code.empty()) e.code = "policy_denied";
+  } else if (status == 404 && (e.code == "connection_not_found" || e.code.empty())) {
+    e.kind = ErrorKind::kConnectionNotFound;
+    if (e.code.empty()) e.code = "connection_not_found";
+  } else {
+    // 401 invalid_api_key, 400 invalid_request, 409 ambiguous_connection, 429, 5xx, ...
+    e.kind = ErrorKind::kTokenRetrieval;
+  }
+  return e;
+}
+
+SdkError map_transport_error(const TransportError& error, std::string_view peer) {
+  SdkError e;
+  switch (error.kind) {
+    case TransportErrorKind::kTimeout:
+      e.kind = ErrorKind::kTimeout;
+      e.message = std::string(peer) + " did not answer in time: " + error.message;
+      break;
+    case TransportErrorKind::kTooLarge:
+      e.kind = ErrorKind::kNetwork;
+      e.message = std::string(peer) + " sent a response larger than max_response_bytes";
+      break;
+    default:
+      e.kind = ErrorKind::kNetwork;
+      e.message = "cannot reach " + std::string(peer) + ": " + error.message;
+      break;
+  }
+  return e;
+}
+
+}  // namespace alter::internal

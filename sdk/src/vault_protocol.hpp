@@ -1,0 +1,55 @@
+#pragma once
+// The SDK's side of the vault wire protocol, version 1 (docs/protocol.md).
+#include <alter/common/result.hpp>
+#include <alter/common/secret.hpp>
+#include <alter/http_method.hpp>
+#include <alter/options.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "sdk_error.hpp"
+#include "transport.hpp"
+
+namespace alter::internal {
+
+struct TokenRequest {
+  std::string provider_id;
+  std::map<std::string, std::string> attributes;
+  std::string reason;
+  std::string method;
+  std::string url;
+  std::string run_id;
+  std::string thread_id;
+  std::string tool_call_id;
+};
+
+/// What the vault hands out. `access_token` wipes itself.
+struct TokenGrant {
+  common::SecretString access_token;
+  std::string token_type;
+  std::string connection_id;
+  std::string request_id;
+  std::string expires_at;
+  std::vector<std::string> scopes;
+};
+
+std::string token_request_body(const TokenRequest& request);
+
+/// Headers every vault call carries: x-api-key, User-Agent, the actor headers, content type.
+std::vector<std::pair<std::string, std::string>> vault_headers(const VaultOptions& options);
+
+/// Turns the vault's answer to POST /oauth/token into a grant or the matching error. Wipes `body`
+/// (it held the token) before returning.
+common::Result<TokenGrant, SdkError> parse_token_response(int status, std::string& body);
+
+/// The error for a non-2xx vault answer: every status and `error` code of the protocol maps to
+/// its exception kind.
+SdkError map_vault_error(int status, const std::string& body);
+
+/// The error for a failed exchange with the vault or a provider.
+SdkError map_transport_error(const TransportError& error, std::string_view peer);
+
+}  // namespace alter::internal
