@@ -241,7 +241,8 @@ class Store {
 
   // ---- connections ----
   /// Inserts, or replaces the connection with the same (app, provider, attributes): then keeps
-  /// its id and created_at. Returns the stored row (version set).
+  /// its id and created_at. A new row without an id gets a fresh uuid. Returns the stored row
+  /// (id and version set).
   virtual StoreResult<Connection> upsert_connection(const Connection& connection) = 0;
   virtual StoreResult<Connection> get_connection(const std::string& id) = 0;
   virtual StoreResult<std::vector<Connection>> find_connections(const ConnectionFilter& filter) = 0;

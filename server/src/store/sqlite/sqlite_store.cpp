@@ -1,0 +1,1199 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/sqlite/sqlite_migrations.hpp"
+#include "store/sqlite/sqlite_queries.hpp"
+#include "store/store_internal.hpp"
+
+// Propagates the error of a StoreResult-returning expression.
+#define ALTER_STORE_TRY(expr)                                                               \
+  do {                                                                                      \
+    auto&& try_result_ = (expr);                                                            \
+    if (!try_result_) return ::alter::common::unexpected(std::move(try_result_.error()));   \
+  } while (false)
+
+namespace alter::server {
+namespace {
+
+using common::Unexpected;
+using common::unexpected;
+using sqlite::Blob;
+using sqlite::Db;
+using sqlite::Stmt;
+using sqlite::Transaction;
+
+constexpr std::string_view kZeroHash = "0000000000000000000000000000000000000000000000000000000000000000";
+
+Unexpected<StoreError> fail(StoreErrc code, std::string message) {
+  return unexpected(StoreError{code, std::move(message)});
+}
+
+Unexpected<StoreError> corrupt(std::string_view table) {
+  return fail(StoreErrc::kInternal, "unreadable row in " + std::string(table));
+}
+
+std::int64_t sql_limit(std::size_t limit) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(limit > kMax ? kMax : limit);
+}
+
+// ---- JSON columns ----
+
+// dump() throws on invalid UTF-8; that is the caller's bad input, not a store failure.
+StoreResult<std::string> to_json_text(const nlohmann::json& value, std::string_view field) {
+  try {
+    return value.dump();
+  } catch (const nlohmann::json::exception&) {
+    return fail(StoreErrc::kInvalid, std::string(field) + " is not valid UTF-8");
+  }
+}
+
+/// The canonical form that makes (app, provider, attributes) unique: keys sorted (std::map), compact.
+StoreResult<std::string> canonical_attributes(const Attributes& attributes) {
+  return to_json_text(nlohmann::json(attributes), "attributes");
+}
+
+StoreResult<std::string> string_list_json(const std::vector<std::string>& list, std::string_view field) {
+  return to_json_text(nlohmann::json(list), field);
+}
+
+std::optional<nlohmann::json> parse_json(const std::string& text) {
+  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return std::nullopt;
+  return value;
+}
+
+bool parse_string_list(const std::string& text, std::vector<std::string>& out) {
+  auto value = parse_json(text);
+  if (!value || !value->is_array()) return false;
+  out.clear();
+  for (const auto& item : *value) {
+    if (!item.is_string()) return false;
+    out.push_back(item.get<std::string>());
+  }
+  return true;
+}
+
+bool parse_attributes(const std::string& text, Attributes& out) {
+  auto value = parse_json(text);
+  if (!value || !value->is_object()) return false;
+  out.clear();
+  for (const auto& [name, item] : value->items()) {
+    if (!item.is_string()) return false;
+    out.emplace(name, item.get<std::string>());
+  }
+  return true;
+}
+
+std::int64_t key_version(const SealedBlob& blob) { return std::int64_t{blob.key_version}; }
+
+SealedBlob read_sealed(const Stmt& stmt, int bytes_col, int version_col) {
+  return SealedBlob{static_cast<std::uint32_t>(stmt.int64(version_col)), stmt.blob(bytes_col)};
+}
+
+// ---- row readers (column order matches the *_COLUMNS lists) ----
+
+constexpr const char* kKeyringColumns = "version, wrapped_key, created_at, active";
+
+StoreResult<KeyringEntry> read_key(const Stmt& s) {
+  return KeyringEntry{static_cast<std::uint32_t>(s.int64(0)), s.blob(1), s.time(2), s.int64(3) != 0};
+}
+
+constexpr const char* kAppColumns = "id, name, return_url_allowlist_json, created_at";
+
+StoreResult<App> read_app(const Stmt& s) {
+  App app;
+  app.id = s.text(0);
+  app.name = s.text(1);
+  if (!parse_string_list(s.text(2), app.return_url_allowlist)) return corrupt("apps");
+  app.created_at = s.time(3);
+  return app;
+}
+
+constexpr const char* kApiKeyColumns = "id, app_id, name, hint, hash, created_at, revoked_at";
+
+StoreResult<ApiKeyRecord> read_api_key(const Stmt& s) {
+  return ApiKeyRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.time(5), s.opt_time(6)};
+}
+
+constexpr const char* kAdminColumns = "id, name, hint, hash, created_at, revoked_at";
+
+StoreResult<AdminCredential> read_admin(const Stmt& s) {
+  return AdminCredential{s.text(0), s.text(1), s.text(2), s.text(3), s.time(4), s.opt_time(5)};
+}
+
+constexpr const char* kProviderCredentialColumns =
+    "app_id, provider_id, client_id, client_secret, client_secret_key_version, settings_json, updated_at";
+
+StoreResult<ProviderCredential> read_provider_credential(const Stmt& s) {
+  ProviderCredential c;
+  c.app_id = s.text(0);
+  c.provider_id = s.text(1);
+  c.client_id = s.text(2);
+  c.client_secret = read_sealed(s, 3, 4);
+  auto settings = parse_json(s.text(5));
+  if (!settings) return corrupt("provider_credentials");
+  c.settings = std::move(*settings);
+  c.updated_at = s.time(6);
+  return c;
+}
+
+constexpr const char* kCustomProviderColumns = "id, definition, updated_at";
+
+StoreResult<CustomProvider> read_custom_provider(const Stmt& s) {
+  return CustomProvider{s.text(0), s.text(1), s.time(2)};
+}
+
+// With a table prefix, for joins.
+std::string connection_columns(std::string_view p) {
+  std::string out;
+  for (const char* name : {"id", "app_id", "provider_id", "attributes_json", "tokens", "tokens_key_version",
+                           "token_type", "scopes_json", "expires_at", "status", "metadata_json", "created_at",
+                           "updated_at", "version"}) {
+    if (!out.empty()) out += ", ";
+    out += p;
+    out += name;
+  }
+  return out;
+}
+
+StoreResult<Connection> read_connection(const Stmt& s) {
+  Connection c;
+  c.id = s.text(0);
+  c.app_id = s.text(1);
+  c.provider_id = s.text(2);
+  if (!parse_attributes(s.text(3), c.attributes)) return corrupt("connections");
+  c.tokens = read_sealed(s, 4, 5);
+  c.token_type = s.text(6);
+  if (!parse_string_list(s.text(7), c.scopes)) return corrupt("connections");
+  c.expires_at = s.opt_time(8);
+  auto status = connection_status_from(s.text(9));
+  if (!status) return corrupt("connections");
+  c.status = *status;
+  auto metadata = parse_json(s.text(10));
+  if (!metadata) return corrupt("connections");
+  c.metadata = std::move(*metadata);
+  c.created_at = s.time(11);
+  c.updated_at = s.time(12);
+  c.version = s.int64(13);
+  return c;
+}
+
+constexpr const char* kAuditColumns =
+    "seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, decision, request_id, content, "
+    "prev_hash, hash";
+
+StoreResult<AuditRecord> read_audit(const Stmt& s) {
+  return AuditRecord{s.int64(0), s.text(1),  s.time(2),  s.text(3),  s.text(4),  s.text(5),  s.text(6),
+                     s.text(7),  s.text(8),  s.text(9),  s.text(10), s.text(11), s.text(12), s.text(13)};
+}
+
+constexpr const char* kPolicyColumns = "app_id, version, document, format, author, created_at";
+
+StoreResult<PolicyVersion> read_policy(const Stmt& s) {
+  return PolicyVersion{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4), s.time(5)};
+}
+
+constexpr const char* kApprovalColumns =
+    "id, app_id, status, binding_hash, request_json, rule_id, created_at, expires_at, decided_at, decided_by, "
+    "valid_until, uses";
+
+StoreResult<Approval> read_approval(const Stmt& s) {
+  Approval a;
+  a.id = s.text(0);
+  a.app_id = s.text(1);
+  auto status = approval_status_from(s.text(2));
+  if (!status) return corrupt("approvals");
+  a.status = *status;
+  a.binding_hash = s.text(3);
+  auto request = parse_json(s.text(4));
+  if (!request) return corrupt("approvals");
+  a.request = std::move(*request);
+  a.rule_id = s.text(5);
+  a.created_at = s.time(6);
+  a.expires_at = s.time(7);
+  a.decided_at = s.opt_time(8);
+  a.decided_by = s.text(9);
+  a.valid_until = s.opt_time(10);
+  a.uses = s.int64(11);
+  return a;
+}
+
+constexpr const char* kSessionColumns =
+    "id, app_id, provider_id, attributes_json, return_url, token_hash, state_hash, pkce_verifier, "
+    "pkce_key_version, settings_json, created_at, expires_at, used_at";
+
+StoreResult<ConnectSession> read_session(const Stmt& s) {
+  ConnectSession c;
+  c.id = s.text(0);
+  c.app_id = s.text(1);
+  c.provider_id = s.text(2);
+  if (!parse_attributes(s.text(3), c.attributes)) return corrupt("connect_sessions");
+  c.return_url = s.text(4);
+  c.token_hash = s.text(5);
+  c.state_hash = s.text(6);
+  c.pkce_verifier = read_sealed(s, 7, 8);
+  auto settings = parse_json(s.text(9));
+  if (!settings) return corrupt("connect_sessions");
+  c.settings = std::move(*settings);
+  c.created_at = s.time(10);
+  c.expires_at = s.time(11);
+  c.used_at = s.opt_time(12);
+  return c;
+}
+
+std::string select_sql(const char* columns, std::string_view rest) {
+  std::string sql = "SELECT ";
+  sql += columns;
+  sql += ' ';
+  sql += rest;
+  return sql;
+}
+
+// ---- stepping ----
+
+template <class Reader>
+using RowType = std::remove_cvref_t<decltype(*std::declval<std::invoke_result_t<Reader, const Stmt&>>())>;
+
+/// The single row, or kNotFound naming `what`.
+template <class Reader>
+StoreResult<RowType<Reader>> one(Stmt& stmt, Reader read, std::string_view what) {
+  auto row = stmt.step();
+  if (!row) return unexpected(std::move(row.error()));
+  if (!*row) return fail(StoreErrc::kNotFound, std::string(what) + " not found");
+  return read(stmt);
+}
+
+template <class Reader>
+StoreResult<std::vector<RowType<Reader>>> all(Stmt& stmt, Reader read) {
+  std::vector<RowType<Reader>> out;
+  for (;;) {
+    auto row = stmt.step();
+    if (!row) return unexpected(std::move(row.error()));
+    if (!*row) return out;
+    auto item = read(stmt);
+    if (!item) return unexpected(std::move(item.error()));
+    out.push_back(std::move(*item));
+  }
+}
+
+/// Whether a row with this key exists (to tell kConflict from kNotFound after a failed CAS).
+StoreResult<bool> exists(Db& db, std::string_view sql, const std::string& key) {
+  auto stmt = db.prepare(sql);
+  if (!stmt) return unexpected(std::move(stmt.error()));
+  stmt->bind(key);
+  return stmt->step();
+}
+
+/// Runs a write statement that must touch a row; kNotFound naming `what` otherwise.
+StoreResult<void> run_on_existing(Db& db, Stmt& stmt, std::string_view what) {
+  ALTER_STORE_TRY(stmt.run());
+  if (db.changes() == 0) return fail(StoreErrc::kNotFound, std::string(what) + " not found");
+  return {};
+}
+
+StoreResult<Connection> load_connection(Db& db, const std::string& id) {
+  static const std::string sql = select_sql(connection_columns("").c_str(), "FROM connections WHERE id = ?");
+  auto stmt = db.prepare(sql);
+  if (!stmt) return unexpected(std::move(stmt.error()));
+  stmt->bind(id);
+  return one(*stmt, read_connection, "connection");
+}
+
+StoreResult<Approval> load_approval(Db& db, const std::string& id) {
+  static const std::string sql = select_sql(kApprovalColumns, "FROM approvals WHERE id = ?");
+  auto stmt = db.prepare(sql);
+  if (!stmt) return unexpected(std::move(stmt.error()));
+  stmt->bind(id);
+  return one(*stmt, read_approval, "approval");
+}
+
+StoreResult<ConnectSession> load_session(Db& db, std::string_view where, const std::string& key) {
+  auto stmt = db.prepare(select_sql(kSessionColumns, where));
+  if (!stmt) return unexpected(std::move(stmt.error()));
+  stmt->bind(key);
+  return one(*stmt, read_session, "connect session");
+}
+
+// The optional text filters of an audit query, in the order of their SQL clauses.
+std::array<const std::optional<std::string>*, 8> audit_text_filters(const AuditFilter& filter) {
+  return {&filter.app_id,   &filter.actor_id, &filter.user_id,    &filter.provider_id,
+          &filter.decision, &filter.kind,     &filter.request_id, &filter.connection_id};
+}
+
+constexpr const char* kAuditTextClauses[] = {
+    " AND app_id = ?",   " AND actor_id = ?", " AND user_id = ?",    " AND provider_id = ?",
+    " AND decision = ?", " AND kind = ?",     " AND request_id = ?", " AND connection_id = ?"};
+
+}  // namespace
+
+namespace sqlite {
+
+std::string query_audit_sql(const AuditFilter& filter) {
+  std::string sql = select_sql(kAuditColumns, "FROM audit_events WHERE ");
+  if (filter.since) {
+    // Rows are scanned by seq; start at the first row with ts >= since (found through the ts
+    // index) instead of at seq 1. ts is kept below too: it need not grow with seq. No such
+    // row: max() gives NULL and nothing matches, as it should.
+    sql += "seq > max(?, (SELECT min(seq) - 1 FROM audit_events INDEXED BY audit_events_by_ts WHERE ts >= ?))";
+  } else {
+    sql += "seq > ?";
+  }
+  const auto filters = audit_text_filters(filter);
+  for (std::size_t i = 0; i < filters.size(); ++i) {
+    if (filters[i]->has_value()) sql += kAuditTextClauses[i];
+  }
+  if (filter.since) sql += " AND ts >= ?";  // [since, until)
+  if (filter.until) sql += " AND ts < ?";
+  sql += " ORDER BY seq LIMIT ?";
+  return sql;
+}
+
+std::string find_connections_sql(const ConnectionFilter& filter) {
+  // One index probe per attribute in connection_attributes; the CROSS JOIN keeps SQLite from
+  // scanning all of the app's connections instead (it never reorders a CROSS JOIN).
+  std::string sql = "SELECT " + connection_columns("c.");
+  if (filter.attributes.empty()) {
+    sql += " FROM connections AS c WHERE c.app_id = ?";
+  } else {
+    sql += " FROM (";
+    for (std::size_t i = 0; i < filter.attributes.size(); ++i) {
+      if (i > 0) sql += " INTERSECT ";
+      sql += filter.provider_id
+                 ? "SELECT connection_id FROM connection_attributes"
+                   " WHERE app_id = ? AND provider_id = ? AND name = ? AND value = ?"
+                 : "SELECT connection_id FROM connection_attributes WHERE app_id = ? AND name = ? AND value = ?";
+    }
+    sql += ") AS m CROSS JOIN connections AS c ON c.id = m.connection_id WHERE c.app_id = ?";
+  }
+  if (filter.provider_id) sql += " AND c.provider_id = ?";
+  if (filter.status) sql += " AND c.status = ?";
+  sql += " ORDER BY c.created_at, c.id LIMIT ?";
+  return sql;
+}
+
+}  // namespace sqlite
+
+namespace {
+
+// ---- the store ----
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(const std::filesystem::path& file, const SqliteStoreOptions& options)
+      : pool_(file, options.pool_size, options.busy_timeout) {}
+
+  /// Opens a first connection so that a bad file is reported at open time.
+  StoreResult<void> check_open() {
+    auto lease = pool_.acquire();
+    if (!lease) return unexpected(std::move(lease.error()));
+    return {};
+  }
+
+  StoreResult<int> migrate() override {
+    const auto all_migrations = sqlite::migrations();
+    const int latest = all_migrations.empty() ? 0 : all_migrations.back().version;
+    auto applied = write("migrate", [&](Db& db) -> StoreResult<int> {
+      ALTER_STORE_TRY(db.exec_script(
+          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)"));
+      return current_version(db);
+    });
+    if (!applied) return applied;
+    // Refuse to run an older vault on a newer schema: it would misread the rows.
+    if (*applied > latest) return fail(StoreErrc::kInvalid, "migrate: database schema is newer than this vault");
+    for (const auto& migration : all_migrations) {
+      auto step = write("migrate", [&](Db& db) -> StoreResult<void> {
+        auto check = db.prepare("SELECT 1 FROM schema_migrations WHERE version = ?");
+        if (!check) return unexpected(std::move(check.error()));
+        check->bind(std::int64_t{migration.version});
+        auto done = check->step();
+        if (!done) return unexpected(std::move(done.error()));
+        if (*done) return {};  // another process got there first
+        ALTER_STORE_TRY(db.exec_script(std::string(migration.sql)));
+        auto record = db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)");
+        if (!record) return unexpected(std::move(record.error()));
+        record->bind_all(std::int64_t{migration.version}, std::chrono::system_clock::now());
+        return record->run();
+      });
+      if (!step) return unexpected(std::move(step.error()));
+    }
+    return read("migrate", [&](Db& db) { return current_version(db); });
+  }
+
+  StoreResult<void> ping() override {
+    return read("ping", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare("SELECT 1");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      return stmt->run();
+    });
+  }
+
+  // ---- keyring ----
+
+  StoreResult<std::vector<KeyringEntry>> keyring() override {
+    return read("keyring", [&](Db& db) -> StoreResult<std::vector<KeyringEntry>> {
+      static const std::string sql = select_sql(kKeyringColumns, "FROM keyring ORDER BY version");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      return all(*stmt, read_key);
+    });
+  }
+
+  StoreResult<void> add_key(const KeyringEntry& entry) override {
+    return write("add_key", [&](Db& db) -> StoreResult<void> {
+      auto deactivate = db.prepare("UPDATE keyring SET active = 0 WHERE active = 1");
+      if (!deactivate) return unexpected(std::move(deactivate.error()));
+      ALTER_STORE_TRY(deactivate->run());
+      auto insert = db.prepare("INSERT INTO keyring (version, wrapped_key, created_at, active) VALUES (?, ?, ?, 1)");
+      if (!insert) return unexpected(std::move(insert.error()));
+      insert->bind_all(std::int64_t{entry.version}, Blob{entry.wrapped_key}, entry.created_at);
+      return insert->run();
+    });
+  }
+
+  // ---- apps ----
+
+  StoreResult<void> create_app(const App& app) override {
+    auto allowlist = string_list_json(app.return_url_allowlist, "return_url_allowlist");
+    if (!allowlist) return unexpected(std::move(allowlist.error()));
+    return write("create_app", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "INSERT INTO apps (id, name, return_url_allowlist_json, created_at) VALUES (?, ?, ?, ?)");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(app.id, app.name, *allowlist, app.created_at);
+      return stmt->run();
+    });
+  }
+
+  StoreResult<App> get_app(const std::string& id) override {
+    return read("get_app", [&](Db& db) -> StoreResult<App> {
+      static const std::string sql = select_sql(kAppColumns, "FROM apps WHERE id = ?");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(id);
+      return one(*stmt, read_app, "app");
+    });
+  }
+
+  StoreResult<std::vector<App>> list_apps() override {
+    return read("list_apps", [&](Db& db) -> StoreResult<std::vector<App>> {
+      static const std::string sql = select_sql(kAppColumns, "FROM apps ORDER BY id");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      return all(*stmt, read_app);
+    });
+  }
+
+  StoreResult<void> update_app(const App& app) override {
+    auto allowlist = string_list_json(app.return_url_allowlist, "return_url_allowlist");
+    if (!allowlist) return unexpected(std::move(allowlist.error()));
+    return write("update_app", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare("UPDATE apps SET name = ?, return_url_allowlist_json = ? WHERE id = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(app.name, *allowlist, app.id);
+      return run_on_existing(db, *stmt, "app");
+    });
+  }
+
+  // ---- API keys ----
+
+  StoreResult<void> create_api_key(const ApiKeyRecord& key) override {
+    return write("create_api_key", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "INSERT INTO api_keys (id, app_id, name, hint, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(key.id, key.app_id, key.name, key.hint, key.hash, key.created_at, key.revoked_at);
+      return stmt->run();
+    });
+  }
+
+  StoreResult<ApiKeyRecord> find_api_key(const std::string& hash) override {
+    return read("find_api_key", [&](Db& db) -> StoreResult<ApiKeyRecord> {
+      static const std::string sql = select_sql(kApiKeyColumns, "FROM api_keys WHERE hash = ?");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(hash);
+      return one(*stmt, read_api_key, "api key");
+    });
+  }
+
+  StoreResult<std::vector<ApiKeyRecord>> list_api_keys(const std::string& app_id) override {
+    return read("list_api_keys", [&](Db& db) -> StoreResult<std::vector<ApiKeyRecord>> {
+      static const std::string sql = select_sql(kApiKeyColumns, "FROM api_keys WHERE app_id = ? ORDER BY created_at, id");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(app_id);
+      return all(*stmt, read_api_key);
+    });
+  }
+
+  StoreResult<void> revoke_api_key(const std::string& id, TimePoint at) override {
+    return write("revoke_api_key", [&](Db& db) -> StoreResult<void> {
+      // The first revocation time stands.
+      auto stmt = db.prepare("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(at, id);
+      return run_on_existing(db, *stmt, "api key");
+    });
+  }
+
+  // ---- admin credentials ----
+
+  StoreResult<void> create_admin_credential(const AdminCredential& credential) override {
+    return write("create_admin_credential", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "INSERT INTO admin_credentials (id, name, hint, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(credential.id, credential.name, credential.hint, credential.hash, credential.created_at,
+                     credential.revoked_at);
+      return stmt->run();
+    });
+  }
+
+  StoreResult<AdminCredential> find_admin_credential(const std::string& hash) override {
+    return read("find_admin_credential", [&](Db& db) -> StoreResult<AdminCredential> {
+      static const std::string sql = select_sql(kAdminColumns, "FROM admin_credentials WHERE hash = ?");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(hash);
+      return one(*stmt, read_admin, "admin credential");
+    });
+  }
+
+  StoreResult<std::vector<AdminCredential>> list_admin_credentials() override {
+    return read("list_admin_credentials", [&](Db& db) -> StoreResult<std::vector<AdminCredential>> {
+      static const std::string sql = select_sql(kAdminColumns, "FROM admin_credentials ORDER BY created_at, id");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      return all(*stmt, read_admin);
+    });
+  }
+
+  StoreResult<void> revoke_admin_credential(const std::string& id, TimePoint at) override {
+    return write("revoke_admin_credential", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare("UPDATE admin_credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(at, id);
+      return run_on_existing(db, *stmt, "admin credential");
+    });
+  }
+
+  // ---- provider credentials and custom providers ----
+
+  StoreResult<void> put_provider_credential(const ProviderCredential& credential) override {
+    auto settings = to_json_text(credential.settings, "settings");
+    if (!settings) return unexpected(std::move(settings.error()));
+    return write("put_provider_credential", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "INSERT INTO provider_credentials (app_id, provider_id, client_id, client_secret, "
+          "client_secret_key_version, settings_json, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (app_id, provider_id) DO UPDATE SET client_id = excluded.client_id, "
+          "client_secret = excluded.client_secret, client_secret_key_version = excluded.client_secret_key_version, "
+          "settings_json = excluded.settings_json, updated_at = excluded.updated_at");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(credential.app_id, credential.provider_id, credential.client_id,
+                     Blob{credential.client_secret.bytes}, key_version(credential.client_secret), *settings,
+                     credential.updated_at);
+      return stmt->run();
+    });
+  }
+
+  StoreResult<ProviderCredential> get_provider_credential(const std::string& app_id,
+                                                          const std::string& provider_id) override {
+    return read("get_provider_credential", [&](Db& db) -> StoreResult<ProviderCredential> {
+      static const std::string sql =
+          select_sql(kProviderCredentialColumns, "FROM provider_credentials WHERE app_id = ? AND provider_id = ?");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(app_id, provider_id);
+      return one(*stmt, read_provider_credential, "provider credential");
+    });
+  }
+
+  StoreResult<std::vector<ProviderCredential>> list_provider_credentials(const std::string& app_id) override {
+    return read("list_provider_credentials", [&](Db& db) -> StoreResult<std::vector<ProviderCredential>> {
+      static const std::string sql =
+          select_sql(kProviderCredentialColumns, "FROM provider_credentials WHERE app_id = ? ORDER BY provider_id");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(app_id);
+      return all(*stmt, read_provider_credential);
+    });
+  }
+
+  StoreResult<void> delete_provider_credential(const std::string& app_id, const std::string& provider_id) override {
+    return write("delete_provider_credential", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare("DELETE FROM provider_credentials WHERE app_id = ? AND provider_id = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(app_id, provider_id);
+      return run_on_existing(db, *stmt, "provider credential");
+    });
+  }
+
+  StoreResult<void> put_custom_provider(const CustomProvider& provider) override {
+    return write("put_custom_provider", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "INSERT INTO custom_providers (id, definition, updated_at) VALUES (?, ?, ?) "
+          "ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(provider.id, provider.definition, provider.updated_at);
+      return stmt->run();
+    });
+  }
+
+  StoreResult<std::vector<CustomProvider>> list_custom_providers() override {
+    return read("list_custom_providers", [&](Db& db) -> StoreResult<std::vector<CustomProvider>> {
+      static const std::string sql = select_sql(kCustomProviderColumns, "FROM custom_providers ORDER BY id");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      return all(*stmt, read_custom_provider);
+    });
+  }
+
+  StoreResult<void> delete_custom_provider(const std::string& id) override {
+    return write("delete_custom_provider", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare("DELETE FROM custom_providers WHERE id = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(id);
+      return run_on_existing(db, *stmt, "custom provider");
+    });
+  }
+
+  // ---- connections ----
+
+  StoreResult<Connection> upsert_connection(const Connection& connection) override {
+    auto attributes = canonical_attributes(connection.attributes);
+    if (!attributes) return unexpected(std::move(attributes.error()));
+    auto scopes = string_list_json(connection.scopes, "scopes");
+    if (!scopes) return unexpected(std::move(scopes.error()));
+    auto metadata = to_json_text(connection.metadata, "metadata");
+    if (!metadata) return unexpected(std::move(metadata.error()));
+    const auto status = to_string(connection.status);
+
+    return write("upsert_connection", [&](Db& db) -> StoreResult<Connection> {
+      auto find = db.prepare(
+          "SELECT id FROM connections WHERE app_id = ? AND provider_id = ? AND attributes_json = ?");
+      if (!find) return unexpected(std::move(find.error()));
+      find->bind_all(connection.app_id, connection.provider_id, *attributes);
+      auto found = find->step();
+      if (!found) return unexpected(std::move(found.error()));
+
+      if (*found) {
+        const std::string id = find->text(0);
+        auto update = db.prepare(
+            "UPDATE connections SET tokens = ?, tokens_key_version = ?, token_type = ?, scopes_json = ?, "
+            "expires_at = ?, status = ?, metadata_json = ?, updated_at = ?, version = version + 1 WHERE id = ?");
+        if (!update) return unexpected(std::move(update.error()));
+        update->bind_all(Blob{connection.tokens.bytes}, key_version(connection.tokens), connection.token_type,
+                         *scopes, connection.expires_at, status, *metadata, connection.updated_at, id);
+        ALTER_STORE_TRY(update->run());
+        return load_connection(db, id);
+      }
+
+      // Callers usually leave the id to the store (the sealed tokens are bound to the identity,
+      // not to the id).
+      std::string id = connection.id;
+      if (id.empty()) {
+        auto fresh = store_internal::new_row_id();
+        if (!fresh) return fail(StoreErrc::kInternal, "no randomness for a connection id");
+        id = std::move(*fresh);
+      }
+      auto insert = db.prepare(
+          "INSERT INTO connections (id, app_id, provider_id, attributes_json, tokens, tokens_key_version, "
+          "token_type, scopes_json, expires_at, status, metadata_json, created_at, updated_at, version) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)");
+      if (!insert) return unexpected(std::move(insert.error()));
+      insert->bind_all(id, connection.app_id, connection.provider_id, *attributes,
+                       Blob{connection.tokens.bytes}, key_version(connection.tokens), connection.token_type, *scopes,
+                       connection.expires_at, status, *metadata, connection.created_at, connection.updated_at);
+      ALTER_STORE_TRY(insert->run());
+      for (const auto& [name, value] : connection.attributes) {
+        auto attribute = db.prepare(
+            "INSERT INTO connection_attributes (connection_id, app_id, provider_id, name, value) "
+            "VALUES (?, ?, ?, ?, ?)");
+        if (!attribute) return unexpected(std::move(attribute.error()));
+        attribute->bind_all(id, connection.app_id, connection.provider_id, name, value);
+        ALTER_STORE_TRY(attribute->run());
+      }
+      return load_connection(db, id);
+    });
+  }
+
+  StoreResult<Connection> get_connection(const std::string& id) override {
+    return read("get_connection", [&](Db& db) { return load_connection(db, id); });
+  }
+
+  StoreResult<std::vector<Connection>> find_connections(const ConnectionFilter& filter) override {
+    const std::string sql = sqlite::find_connections_sql(filter);
+    return read("find_connections", [&](Db& db) -> StoreResult<std::vector<Connection>> {
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      for (const auto& [name, value] : filter.attributes) {
+        stmt->bind(filter.app_id);
+        if (filter.provider_id) stmt->bind(*filter.provider_id);
+        stmt->bind_all(name, value);
+      }
+      stmt->bind(filter.app_id);
+      if (filter.provider_id) stmt->bind(*filter.provider_id);
+      if (filter.status) stmt->bind(to_string(*filter.status));
+      stmt->bind(sql_limit(filter.limit));
+      return all(*stmt, read_connection);
+    });
+  }
+
+  StoreResult<Connection> update_connection(const Connection& connection, std::int64_t expected_version) override {
+    auto scopes = string_list_json(connection.scopes, "scopes");
+    if (!scopes) return unexpected(std::move(scopes.error()));
+    auto metadata = to_json_text(connection.metadata, "metadata");
+    if (!metadata) return unexpected(std::move(metadata.error()));
+
+    return write("update_connection", [&](Db& db) -> StoreResult<Connection> {
+      auto update = db.prepare(
+          "UPDATE connections SET tokens = ?, tokens_key_version = ?, token_type = ?, scopes_json = ?, "
+          "expires_at = ?, status = ?, metadata_json = ?, updated_at = ?, version = version + 1 "
+          "WHERE id = ? AND version = ?");
+      if (!update) return unexpected(std::move(update.error()));
+      update->bind_all(Blob{connection.tokens.bytes}, key_version(connection.tokens), connection.token_type, *scopes,
+                       connection.expires_at, to_string(connection.status), *metadata, connection.updated_at,
+                       connection.id, expected_version);
+      ALTER_STORE_TRY(update->run());
+      if (db.changes() == 0) {
+        auto present = exists(db, "SELECT 1 FROM connections WHERE id = ?", connection.id);
+        if (!present) return unexpected(std::move(present.error()));
+        if (*present) return fail(StoreErrc::kConflict, "connection version changed");
+        return fail(StoreErrc::kNotFound, "connection not found");
+      }
+      return load_connection(db, connection.id);
+    });
+  }
+
+  StoreResult<void> delete_connection(const std::string& id) override {
+    return write("delete_connection", [&](Db& db) -> StoreResult<void> {
+      // connection_attributes rows go with it (ON DELETE CASCADE).
+      auto stmt = db.prepare("DELETE FROM connections WHERE id = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(id);
+      return run_on_existing(db, *stmt, "connection");
+    });
+  }
+
+  StoreResult<std::vector<Connection>> connections_needing_rekey(std::uint32_t active_version,
+                                                                std::size_t limit) override {
+    return read("connections_needing_rekey", [&](Db& db) -> StoreResult<std::vector<Connection>> {
+      // "<> ?" written as a range pair so the key-version index serves it.
+      static const std::string sql = select_sql(
+          connection_columns("").c_str(),
+          "FROM connections WHERE tokens_key_version < ? OR tokens_key_version > ? LIMIT ?");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(std::int64_t{active_version}, std::int64_t{active_version}, sql_limit(limit));
+      return all(*stmt, read_connection);
+    });
+  }
+
+  StoreResult<std::vector<ProviderCredential>> provider_credentials_needing_rekey(std::uint32_t active_version,
+                                                                                 std::size_t limit) override {
+    return read("provider_credentials_needing_rekey", [&](Db& db) -> StoreResult<std::vector<ProviderCredential>> {
+      // An empty secret (public client) is sealed under nothing.
+      static const std::string sql = select_sql(
+          kProviderCredentialColumns,
+          "FROM provider_credentials WHERE length(client_secret) > 0 AND client_secret_key_version <> ? "
+          "ORDER BY app_id, provider_id LIMIT ?");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(std::int64_t{active_version}, sql_limit(limit));
+      return all(*stmt, read_provider_credential);
+    });
+  }
+
+  StoreResult<std::vector<Connection>> connections_expiring_before(TimePoint before, std::size_t limit) override {
+    return read("connections_expiring_before", [&](Db& db) -> StoreResult<std::vector<Connection>> {
+      static const std::string sql = select_sql(
+          connection_columns("").c_str(),
+          "FROM connections WHERE status = ? AND expires_at IS NOT NULL AND expires_at < ? "
+          "ORDER BY expires_at, id LIMIT ?");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(to_string(ConnectionStatus::kActive), before, sql_limit(limit));
+      return all(*stmt, read_connection);
+    });
+  }
+
+  // ---- audit ----
+
+  StoreResult<void> append_audit(std::vector<AuditRecord>& rows, const AuditHasher& hasher) override {
+    if (rows.empty()) return {};
+    // Computed inside the transaction, copied to `rows` only once it has committed.
+    struct Link {
+      std::int64_t seq;
+      std::string prev_hash;
+      std::string hash;
+    };
+    std::vector<Link> links;
+    auto written = write("append_audit", [&](Db& db) -> StoreResult<void> {
+      links.clear();
+      auto head = read_head(db);
+      if (!head) return unexpected(std::move(head.error()));
+      for (const auto& row : rows) {
+        Link link{head->seq + 1, head->hash, {}};
+        try {
+          link.hash = hasher(link.prev_hash, link.seq, row.content);
+        } catch (...) {
+          return fail(StoreErrc::kInternal, "audit hasher failed");
+        }
+        auto insert = db.prepare(
+            "INSERT INTO audit_events (seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, "
+            "decision, request_id, content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        if (!insert) return unexpected(std::move(insert.error()));
+        insert->bind_all(link.seq, row.id, row.ts, row.kind, row.app_id, row.actor_id, row.user_id, row.provider_id,
+                         row.connection_id, row.decision, row.request_id, row.content, link.prev_hash, link.hash);
+        ALTER_STORE_TRY(insert->run());
+        head->seq = link.seq;
+        head->hash = link.hash;
+        links.push_back(std::move(link));
+      }
+      auto move_head = db.prepare(
+          "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+          "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
+      if (!move_head) return unexpected(std::move(move_head.error()));
+      move_head->bind_all(head->seq, head->hash);
+      return move_head->run();
+    });
+    if (!written) return written;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      rows[i].seq = links[i].seq;
+      rows[i].prev_hash = std::move(links[i].prev_hash);
+      rows[i].hash = std::move(links[i].hash);
+    }
+    return {};
+  }
+
+  StoreResult<AuditHead> audit_head() override {
+    return read("audit_head", [&](Db& db) { return read_head(db); });
+  }
+
+  StoreResult<std::vector<AuditRecord>> query_audit(const AuditFilter& filter) override {
+    const std::string sql = sqlite::query_audit_sql(filter);
+    return read("query_audit", [&](Db& db) -> StoreResult<std::vector<AuditRecord>> {
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(filter.after_seq);
+      if (filter.since) stmt->bind(*filter.since);
+      for (const auto* value : audit_text_filters(filter)) {
+        if (value->has_value()) stmt->bind(**value);
+      }
+      if (filter.since) stmt->bind(*filter.since);
+      if (filter.until) stmt->bind(*filter.until);
+      stmt->bind(sql_limit(filter.limit));
+      return all(*stmt, read_audit);
+    });
+  }
+
+  // ---- policies ----
+
+  StoreResult<PolicyVersion> put_policy(const PolicyVersion& policy) override {
+    return write("put_policy", [&](Db& db) -> StoreResult<PolicyVersion> {
+      auto next = db.prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE app_id = ?");
+      if (!next) return unexpected(std::move(next.error()));
+      next->bind(policy.app_id);
+      auto row = next->step();
+      if (!row) return unexpected(std::move(row.error()));
+      PolicyVersion stored = policy;
+      stored.version = next->int64(0);
+      auto insert = db.prepare(
+          "INSERT INTO policies (app_id, version, document, format, author, created_at) VALUES (?, ?, ?, ?, ?, ?)");
+      if (!insert) return unexpected(std::move(insert.error()));
+      insert->bind_all(stored.app_id, stored.version, stored.document, stored.format, stored.author,
+                       stored.created_at);
+      ALTER_STORE_TRY(insert->run());
+      return stored;
+    });
+  }
+
+  StoreResult<PolicyVersion> get_policy(const std::string& app_id, std::int64_t version) override {
+    if (version < 0) return fail(StoreErrc::kInvalid, "get_policy: negative version");
+    return read("get_policy", [&](Db& db) -> StoreResult<PolicyVersion> {
+      static const std::string latest =
+          select_sql(kPolicyColumns, "FROM policies WHERE app_id = ? ORDER BY version DESC LIMIT 1");
+      static const std::string exact = select_sql(kPolicyColumns, "FROM policies WHERE app_id = ? AND version = ?");
+      auto stmt = db.prepare(version == 0 ? latest : exact);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(app_id);
+      if (version != 0) stmt->bind(version);
+      return one(*stmt, read_policy, "policy");
+    });
+  }
+
+  StoreResult<std::vector<PolicyVersion>> list_policies(const std::string& app_id) override {
+    return read("list_policies", [&](Db& db) -> StoreResult<std::vector<PolicyVersion>> {
+      static const std::string sql = select_sql(kPolicyColumns, "FROM policies WHERE app_id = ? ORDER BY version");
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(app_id);
+      return all(*stmt, read_policy);
+    });
+  }
+
+  // ---- approvals ----
+
+  StoreResult<void> create_approval(const Approval& approval) override {
+    auto request = to_json_text(approval.request, "request");
+    if (!request) return unexpected(std::move(request.error()));
+    return write("create_approval", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "INSERT INTO approvals (id, app_id, status, binding_hash, request_json, rule_id, created_at, expires_at, "
+          "decided_at, decided_by, valid_until, uses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(approval.id, approval.app_id, to_string(approval.status), approval.binding_hash, *request,
+                     approval.rule_id, approval.created_at, approval.expires_at, approval.decided_at,
+                     approval.decided_by, approval.valid_until, approval.uses);
+      return stmt->run();
+    });
+  }
+
+  StoreResult<Approval> get_approval(const std::string& id) override {
+    return read("get_approval", [&](Db& db) { return load_approval(db, id); });
+  }
+
+  StoreResult<std::vector<Approval>> list_approvals(const std::string& app_id, std::optional<ApprovalStatus> status,
+                                                    std::size_t limit) override {
+    return read("list_approvals", [&](Db& db) -> StoreResult<std::vector<Approval>> {
+      static const std::string any =
+          select_sql(kApprovalColumns, "FROM approvals WHERE app_id = ? ORDER BY created_at, id LIMIT ?");
+      static const std::string by_status =
+          select_sql(kApprovalColumns, "FROM approvals WHERE app_id = ? AND status = ? ORDER BY created_at, id LIMIT ?");
+      auto stmt = db.prepare(status ? by_status : any);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind(app_id);
+      if (status) stmt->bind(to_string(*status));
+      stmt->bind(sql_limit(limit));
+      return all(*stmt, read_approval);
+    });
+  }
+
+  StoreResult<Approval> update_approval(const Approval& approval, ApprovalStatus expected) override {
+    return write("update_approval", [&](Db& db) -> StoreResult<Approval> {
+      auto stmt = db.prepare(
+          "UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, valid_until = ?, uses = ? "
+          "WHERE id = ? AND status = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(to_string(approval.status), approval.decided_at, approval.decided_by, approval.valid_until,
+                     approval.uses, approval.id, to_string(expected));
+      ALTER_STORE_TRY(stmt->run());
+      if (db.changes() == 0) {
+        auto present = exists(db, "SELECT 1 FROM approvals WHERE id = ?", approval.id);
+        if (!present) return unexpected(std::move(present.error()));
+        if (*present) return fail(StoreErrc::kConflict, "approval is not in the expected state");
+        return fail(StoreErrc::kNotFound, "approval not found");
+      }
+      return load_approval(db, approval.id);
+    });
+  }
+
+  // ---- connect sessions ----
+
+  StoreResult<void> create_connect_session(const ConnectSession& session) override {
+    auto attributes = canonical_attributes(session.attributes);
+    if (!attributes) return unexpected(std::move(attributes.error()));
+    auto settings = to_json_text(session.settings, "settings");
+    if (!settings) return unexpected(std::move(settings.error()));
+    return write("create_connect_session", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "INSERT INTO connect_sessions (id, app_id, provider_id, attributes_json, return_url, token_hash, "
+          "state_hash, pkce_verifier, pkce_key_version, settings_json, created_at, expires_at, used_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(session.id, session.app_id, session.provider_id, *attributes, session.return_url,
+                     session.token_hash, session.state_hash, Blob{session.pkce_verifier.bytes},
+                     key_version(session.pkce_verifier), *settings, session.created_at, session.expires_at,
+                     session.used_at);
+      return stmt->run();
+    });
+  }
+
+  StoreResult<ConnectSession> find_connect_session_by_token(const std::string& token_hash) override {
+    return read("find_connect_session_by_token",
+                [&](Db& db) { return load_session(db, "FROM connect_sessions WHERE token_hash = ?", token_hash); });
+  }
+
+  StoreResult<ConnectSession> find_connect_session_by_state(const std::string& state_hash) override {
+    // Sessions not yet redirected have an empty state: it must never match.
+    if (state_hash.empty()) return fail(StoreErrc::kNotFound, "find_connect_session_by_state: connect session not found");
+    return read("find_connect_session_by_state",
+                [&](Db& db) { return load_session(db, "FROM connect_sessions WHERE state_hash = ?", state_hash); });
+  }
+
+  StoreResult<void> start_connect_session(const std::string& id, const std::string& state_hash,
+                                          const SealedBlob& pkce_verifier) override {
+    return write("start_connect_session", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare(
+          "UPDATE connect_sessions SET state_hash = ?, pkce_verifier = ?, pkce_key_version = ? WHERE id = ?");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(state_hash, Blob{pkce_verifier.bytes}, key_version(pkce_verifier), id);
+      return run_on_existing(db, *stmt, "connect session");
+    });
+  }
+
+  StoreResult<void> use_connect_session(const std::string& id, TimePoint at) override {
+    return write("use_connect_session", [&](Db& db) -> StoreResult<void> {
+      auto stmt = db.prepare("UPDATE connect_sessions SET used_at = ? WHERE id = ? AND used_at IS NULL");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      stmt->bind_all(at, id);
+      ALTER_STORE_TRY(stmt->run());
+      if (db.changes() != 0) return {};
+      auto present = exists(db, "SELECT 1 FROM connect_sessions WHERE id = ?", id);
+      if (!present) return unexpected(std::move(present.error()));
+      if (*present) return fail(StoreErrc::kConflict, "connect session already used");
+      return fail(StoreErrc::kNotFound, "connect session not found");
+    });
+  }
+
+  // ---- housekeeping ----
+
+  StoreResult<std::map<std::string, std::int64_t>> table_counts() override {
+    static constexpr const char* kTables[] = {
+        "apps",        "api_keys",     "admin_credentials", "provider_credentials", "custom_providers", "connections",
+        "audit_events", "policies",    "approvals",         "connect_sessions",     "keyring"};
+    return read("table_counts", [&](Db& db) -> StoreResult<std::map<std::string, std::int64_t>> {
+      // One statement: one consistent snapshot. Table names are constants, never input.
+      static const std::string sql = [] {
+        std::string text = "SELECT ";
+        for (const char* table : kTables) {
+          if (text.size() > 7) text += ", ";
+          text += "(SELECT COUNT(*) FROM ";
+          text += table;
+          text += ')';
+        }
+        return text;
+      }();
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      auto row = stmt->step();
+      if (!row) return unexpected(std::move(row.error()));
+      std::map<std::string, std::int64_t> counts;
+      int col = 0;
+      for (const char* table : kTables) counts[table] = stmt->int64(col++);
+      return counts;
+    });
+  }
+
+ private:
+  template <class F>
+  using OpResult = std::invoke_result_t<F&, Db&>;
+
+  static void add_context(StoreError& error, std::string_view op) {
+    error.message = std::string(op) + ": " + error.message;
+  }
+
+  /// Runs `fn` on a pooled connection, outside any explicit transaction.
+  template <class F>
+  OpResult<F> read(std::string_view op, F&& fn) {
+    auto lease = pool_.acquire();
+    if (!lease) {
+      add_context(lease.error(), op);
+      return unexpected(std::move(lease.error()));
+    }
+    auto result = fn(**lease);
+    if (!result) add_context(result.error(), op);
+    return result;
+  }
+
+  /// Runs `fn` in a BEGIN IMMEDIATE transaction, committed only when it succeeds.
+  template <class F>
+  OpResult<F> write(std::string_view op, F&& fn) {
+    auto lease = pool_.acquire();
+    if (!lease) {
+      add_context(lease.error(), op);
+      return unexpected(std::move(lease.error()));
+    }
+    // Writers from this process queue here rather than in SQLite's busy handler, which polls
+    // with sleeps; busy_timeout still covers other processes (the CLI, a backup).
+    std::lock_guard lock(write_mutex_);
+    auto tx = Transaction::begin(**lease, /*immediate=*/true);
+    if (!tx) {
+      add_context(tx.error(), op);
+      return unexpected(std::move(tx.error()));
+    }
+    auto result = fn(**lease);
+    if (result) {
+      auto committed = tx->commit();
+      if (!committed) {
+        add_context(committed.error(), op);
+        return unexpected(std::move(committed.error()));
+      }
+    } else {
+      add_context(result.error(), op);
+    }
+    return result;
+  }
+
+  static StoreResult<int> current_version(Db& db) {
+    auto stmt = db.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (!stmt) return unexpected(std::move(stmt.error()));
+    auto row = stmt->step();
+    if (!row) return unexpected(std::move(row.error()));
+    return static_cast<int>(stmt->int64(0));
+  }
+
+  static StoreResult<AuditHead> read_head(Db& db) {
+    auto stmt = db.prepare("SELECT seq, hash FROM audit_head WHERE id = 1");
+    if (!stmt) return unexpected(std::move(stmt.error()));
+    auto row = stmt->step();
+    if (!row) return unexpected(std::move(row.error()));
+    if (!*row) return AuditHead{0, std::string(kZeroHash)};
+    return AuditHead{stmt->int64(0), stmt->text(1)};
+  }
+
+  sqlite::Pool pool_;
+  std::mutex write_mutex_;
+};
+
+/// Creates the file if needed: 0600 (it holds sealed secrets and the audit trail).
+StoreResult<void> create_private_file(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    // The umask may only have narrowed the mode, but say it exactly.
+    const bool ok = ::fchmod(fd, 0600) == 0;
+    ::close(fd);
+    if (ok) return {};
+  } else if (errno == EEXIST) {
+    fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      return {};
+    }
+  }
+  const int error = errno;
+  return fail(StoreErrc::kUnavailable,
+              "open_sqlite_store: cannot create " + file.string() + ": " + std::strerror(error));
+}
+
+}  // namespace
+
+StoreResult<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& file, SqliteStoreOptions options) {
+  auto created = create_private_file(file);
+  if (!created) return unexpected(std::move(created.error()));
+  auto store = std::make_unique<SqliteStore>(file, options);
+  auto opened = store->check_open();
+  if (!opened) {
+    auto error = std::move(opened.error());
+    error.message = "open_sqlite_store: " + error.message;
+    return unexpected(std::move(error));
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace alter::server

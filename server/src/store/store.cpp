@@ -1,0 +1,72 @@
+#include "store/store.hpp"
+
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+
+#include "store/store_internal.hpp"
+
+namespace alter::server {
+
+// These spellings are stored in the database: changing one needs a migration.
+std::string_view to_string(ConnectionStatus status) {
+  switch (status) {
+    case ConnectionStatus::kActive: return "active";
+    case ConnectionStatus::kReauthRequired: return "reauth_required";
+  }
+  return "active";
+}
+
+std::optional<ConnectionStatus> connection_status_from(std::string_view text) {
+  if (text == "active") return ConnectionStatus::kActive;
+  if (text == "reauth_required") return ConnectionStatus::kReauthRequired;
+  return std::nullopt;
+}
+
+std::string_view to_string(ApprovalStatus status) {
+  switch (status) {
+    case ApprovalStatus::kPending: return "pending";
+    case ApprovalStatus::kApproved: return "approved";
+    case ApprovalStatus::kDenied: return "denied";
+    case ApprovalStatus::kExpired: return "expired";
+    case ApprovalStatus::kUsed: return "used";
+  }
+  return "pending";
+}
+
+std::optional<ApprovalStatus> approval_status_from(std::string_view text) {
+  if (text == "pending") return ApprovalStatus::kPending;
+  if (text == "approved") return ApprovalStatus::kApproved;
+  if (text == "denied") return ApprovalStatus::kDenied;
+  if (text == "expired") return ApprovalStatus::kExpired;
+  if (text == "used") return ApprovalStatus::kUsed;
+  return std::nullopt;
+}
+
+namespace store_internal {
+
+std::optional<std::string> new_row_id() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t filled = 0;
+  while (filled < bytes.size()) {
+    const ssize_t n = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    filled += static_cast<std::size_t>(n);
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);  // version 4
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC 4122 variant
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0x0F];
+  }
+  return out;
+}
+
+}  // namespace store_internal
+}  // namespace alter::server
