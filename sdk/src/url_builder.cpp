@@ -26,10 +26,12 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
+}  // namespace
+
 // One path segment: only unreserved characters stay as they are, so the value can never add a
 // segment, a query or a fragment. "." and ".." are dot-segments even when unreserved, so their
 // dots are encoded too.
-std::string encode_segment(const std::string& value) {
+std::string encode_path_segment(const std::string& value) {
   if (value == "." || value == "..") {
     std::string out;
     for (std::size_t i = 0; i < value.size(); ++i) out += "%2E";
@@ -37,8 +39,6 @@ std::string encode_segment(const std::string& value) {
   }
   return urls::encode(value, urls::unreserved_chars);
 }
-
-}  // namespace
 
 bool is_loopback_host(std::string_view host) {
   if (host == "localhost" || host == "[::1]" || host == "::1") return true;
@@ -71,7 +71,7 @@ common::Result<BuiltUrl, std::string> build_url(std::string_view tmpl,
     } else if (it->second.empty()) {
       return common::unexpected("path_params value for '" + name + "' is empty");
     } else {
-      filled += encode_segment(it->second);
+      filled += encode_path_segment(it->second);
       used.insert(name);
     }
     i = j;

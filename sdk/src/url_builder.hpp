@@ -25,6 +25,9 @@ common::Result<BuiltUrl, std::string> build_url(std::string_view url_template,
 /// trailing slash.
 common::Result<std::string, std::string> normalize_base_url(std::string_view base_url);
 
+/// Percent-encodes `value` as one path segment (only unreserved characters stay).
+std::string encode_path_segment(const std::string& value);
+
 /// True for `localhost`, 127.0.0.0/8 and ::1.
 bool is_loopback_host(std::string_view host);
 

@@ -124,6 +124,62 @@ SendOutcome VaultImpl::send_audit_batch(const std::string& body, std::chrono::mi
   return SendOutcome::kReject;
 }
 
+TokenGrant VaultImpl::fetch_token(TokenRequest& token_request, const RequestOptions& ro, std::chrono::milliseconds timeout) {
+  auto ask = [&]() {
+    HttpRequest vreq;
+    vreq.method = "POST";
+    vreq.url = options_.base_url + "/oauth/token";
+    vreq.headers = vault_headers(options_);
+    vreq.headers.emplace_back("Content-Type", "application/json");
+    vreq.body = token_request_body(token_request);
+    vreq.has_body = true;
+    vreq.timeout = timeout;
+    auto vres = deps_.vault_transport->send(vreq);
+    if (!vres) raise(map_transport_error(vres.error(), "the vault at " + options_.base_url));
+    return parse_token_response(vres->status, vres->body);
+  };
+  auto grant = ask();
+  if (grant || grant.error().kind != ErrorKind::kApprovalRequired || !ro.wait_for_approval) {
+    if (!grant) raise(grant.error());
+    return std::move(grant.value());
+  }
+  // Wait for a person's decision: poll with backoff until approved, denied, expired or the deadline.
+  const SdkError pending = grant.error();
+  const std::string approval_id = pending.approval_id;
+  const auto deadline = deps_.clock->now() + *ro.wait_for_approval;
+  auto backoff = std::chrono::milliseconds(250);
+  for (;;) {
+    const auto now = deps_.clock->now();
+    if (now >= deadline || approval_id.empty()) raise(pending);
+    deps_.sleep(std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
+    backoff = std::min(backoff * 3 / 2, std::chrono::milliseconds(5000));
+    HttpRequest poll;
+    poll.method = "GET";
+    poll.url = options_.base_url + "/oauth/approvals/" + encode_path_segment(approval_id);
+    poll.headers = vault_headers(options_);
+    poll.timeout = timeout;
+    auto res = deps_.vault_transport->send(poll);
+    if (!res) raise(map_transport_error(res.error(), "the vault at " + options_.base_url));
+    auto status = parse_approval_status(res->status, res->body);
+    if (!status) raise(status.error());
+    if (*status == "pending") continue;
+    if (*status == "approved") {
+      token_request.approval_id = approval_id;
+      auto approved = ask();
+      if (!approved) raise(approved.error());
+      return std::move(approved.value());
+    }
+    SdkError e;
+    e.kind = ErrorKind::kPolicy;
+    e.status = 403;
+    e.code = *status == "denied" ? "approval_denied" : (*status == "used" ? "approval_used" : "approval_expired");
+    e.message = *status == "denied" ? "the approver denied this request"
+                                    : (*status == "used" ? "the approval was already used" : "the approval expired before a decision");
+    e.details = {{"approval_id", approval_id}};
+    raise(e);
+  }
+}
+
 Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::string_view url,
                             const RequestOptions& ro) {
   InFlight guard(*this);
@@ -155,18 +211,7 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   // ---- 1. the token, from the vault ----
   TokenRequest token_request{provider.str(), ro.user,   ro.reason,    method_name,
                              built->url,     ro.run_id, ro.thread_id, ro.tool_call_id};
-  HttpRequest vreq;
-  vreq.method = "POST";
-  vreq.url = options_.base_url + "/oauth/token";
-  vreq.headers = vault_headers(options_);
-  vreq.headers.emplace_back("Content-Type", "application/json");
-  vreq.body = token_request_body(token_request);
-  vreq.has_body = true;
-  vreq.timeout = timeout;
-  auto vres = deps_.vault_transport->send(vreq);
-  if (!vres) raise(map_transport_error(vres.error(), "the vault at " + options_.base_url));
-  auto grant = parse_token_response(vres->status, vres->body);
-  if (!grant) raise(grant.error());
+  auto grant = std::make_optional(fetch_token(token_request, ro, timeout));
 
   // ---- 2. the provider call; its connections never carry the vault key ----
   HttpRequest preq;
@@ -175,6 +220,7 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   preq.timeout = timeout;
   bool has_content_type = false;
   for (const auto& [name, value] : ro.extra_headers) {
+    if (!grant->token_header.empty() && common::iequals(name, grant->token_header)) continue;  // the token's header
     if (common::iequals(name, "content-type")) has_content_type = true;
     preq.headers.emplace_back(name, value);
   }
@@ -189,7 +235,9 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
       preq.headers.emplace_back("Content-Type", ro.content_type.empty() ? "application/octet-stream" : ro.content_type);
     }
   }
-  {
+  if (!grant->token_header.empty()) {
+    preq.headers.emplace_back(grant->token_header, std::string(grant->access_token.reveal()));
+  } else {
     std::string auth = grant->token_type;
     auth += ' ';
     auth += grant->access_token.reveal();
@@ -199,7 +247,7 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   grant->access_token.wipe();
   const auto started_wall = deps_.clock->wall();
   auto pres = deps_.provider_transport->send(preq);
-  // The Authorization header held the token: wipe it now that the call is done.
+  // The last header held the token: wipe it now that the call is done.
   common::secure_wipe(preq.headers.back().second);
   preq.headers.pop_back();
 

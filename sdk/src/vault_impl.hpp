@@ -5,6 +5,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
+
+#include "vault_protocol.hpp"
 
 #include "audit_sender.hpp"
 #include "executor.hpp"
@@ -19,6 +22,8 @@ struct VaultDeps {
   std::shared_ptr<Transport> provider_transport;
   const common::Clock* clock = &common::SystemClock::instance();
   bool threaded_audit = true;
+  /// How waiting (for an approval) passes time; tests advance a FakeClock instead of sleeping.
+  std::function<void(std::chrono::milliseconds)> sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
 };
 
 class VaultImpl {
@@ -40,6 +45,8 @@ class VaultImpl {
  private:
   class InFlight;
   void log(LogLevel level, const std::string& message) const;
+  /// POST /oauth/token, waiting for an approval when the request allows it.
+  TokenGrant fetch_token(TokenRequest& request, const RequestOptions& options, std::chrono::milliseconds timeout);
   SendOutcome send_audit_batch(const std::string& body, std::chrono::milliseconds timeout);
 
   VaultOptions options_;

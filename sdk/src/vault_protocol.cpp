@@ -26,6 +26,7 @@ std::string token_request_body(const TokenRequest& r) {
   optional("run_id", r.run_id);
   optional("thread_id", r.thread_id);
   optional("tool_call_id", r.tool_call_id);
+  optional("approval_id", r.approval_id);
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -77,6 +78,14 @@ common::Result<TokenGrant, SdkError> parse_token_response(int status, std::strin
   if (grant.token_type.empty() || common::iequals(grant.token_type, "bearer")) grant.token_type = "Bearer";
   if (!common::is_token(grant.token_type)) return fail("token_type is not a valid scheme name");
   if (!common::is_safe_header_value(grant.access_token.reveal())) return fail("access_token holds CR, LF or NUL");
+  grant.token_header = string_field(j, "token_header");
+  if (!grant.token_header.empty()) {
+    const std::string& h = grant.token_header;
+    if (!common::is_token(h) || common::iequals(h, "host") || common::iequals(h, "cookie") ||
+        common::iequals(h, "content-length") || common::iequals(h, "transfer-encoding")) {
+      return fail("token_header is not an acceptable header name");
+    }
+  }
   grant.connection_id = string_field(j, "connection_id");
   grant.request_id = string_field(j, "request_id");
   grant.expires_at = string_field(j, "expires_at");
@@ -124,6 +133,20 @@ SdkError map_vault_error(int status, const std::string& body) {
     e.kind = ErrorKind::kTokenRetrieval;
   }
   return e;
+}
+
+common::Result<std::string, SdkError> parse_approval_status(int status, const std::string& body) {
+  if (status < 200 || status >= 300) return common::unexpected(map_vault_error(status, body));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  const std::string s = string_field(j, "status");
+  if (s != "pending" && s != "approved" && s != "denied" && s != "expired" && s != "used") {
+    SdkError e;
+    e.kind = ErrorKind::kTokenRetrieval;
+    e.status = status;
+    e.message = "the vault's approval answer is malformed";
+    return common::unexpected(std::move(e));
+  }
+  return s;
 }
 
 SdkError map_transport_error(const TransportError& error, std::string_view peer) {

@@ -24,12 +24,16 @@ struct TokenRequest {
   std::string run_id;
   std::string thread_id;
   std::string tool_call_id;
+  std::string approval_id;  // a granted approval to use (after waiting for one)
 };
 
 /// What the vault hands out. `access_token` wipes itself.
 struct TokenGrant {
   common::SecretString access_token;
   std::string token_type;
+  /// Set when the provider reads the bare token from its own header (e.g. X-Shopify-Access-Token)
+  /// instead of `Authorization: <token_type> <token>`.
+  std::string token_header;
   std::string connection_id;
   std::string request_id;
   std::string expires_at;
@@ -48,6 +52,10 @@ common::Result<TokenGrant, SdkError> parse_token_response(int status, std::strin
 /// The error for a non-2xx vault answer: every status and `error` code of the protocol maps to
 /// its exception kind.
 SdkError map_vault_error(int status, const std::string& body);
+
+/// The status of an approval, from GET /oauth/approvals/{id}: "pending", "approved", "denied",
+/// "expired" or "used"; an SdkError when the answer is not usable.
+common::Result<std::string, SdkError> parse_approval_status(int status, const std::string& body);
 
 /// The error for a failed exchange with the vault or a provider.
 SdkError map_transport_error(const TransportError& error, std::string_view peer);

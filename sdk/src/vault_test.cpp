@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include <alter/common/strings.hpp>
+
 #include "fake_transport.hpp"
 #include "vault_impl.hpp"
 
@@ -441,6 +443,115 @@ TEST_F(Fixture, AllMethodsAreSentAsNamed) {
   EXPECT_EQ(sent[0].method, "GET");
   EXPECT_EQ(sent[3].method, "PATCH");
   EXPECT_EQ(sent[6].method, "OPTIONS");
+}
+
+}  // namespace
+}  // namespace alter::internal
+
+namespace alter::internal {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Approvals: the SDK waits (with an injected sleep that moves the fake clock) and proceeds.
+struct ApprovalFixture : Fixture {
+  std::vector<std::chrono::milliseconds> sleeps;
+  std::vector<std::string> statuses;  // answered in turn to GET /oauth/approvals/{id}
+
+  Vault make_waiting() {
+    VaultDeps deps;
+    deps.vault_transport = vault_tx;
+    deps.provider_transport = provider_tx;
+    deps.clock = &clock;
+    deps.threaded_audit = false;
+    deps.sleep = [this](std::chrono::milliseconds d) {
+      sleeps.push_back(d);
+      clock.advance(d);
+    };
+    vault_tx->set_script([this](const HttpRequest& r) {
+      if (r.url.find("/oauth/approvals/ap_1") != std::string::npos) {
+        const std::string s = statuses.empty() ? "pending" : statuses.front();
+        if (!statuses.empty()) statuses.erase(statuses.begin());
+        return FakeTransport::reply(200, nlohmann::json{{"id", "ap_1"}, {"status", s}}.dump());
+      }
+      if (r.url.find("/oauth/token") != std::string::npos) {
+        if (nlohmann::json::parse(r.body).value("approval_id", "") == "ap_1") return FakeTransport::reply(200, grant_body());
+        return FakeTransport::reply(403, R"({"error":"approval_required","message":"ask","approval_id":"ap_1","approval_url":"http://v/approvals/ap_1"})");
+      }
+      return FakeTransport::reply(202, "{}");
+    });
+    return VaultAccess::make(options(), deps);
+  }
+};
+
+TEST_F(ApprovalFixture, WithoutWaitingRaisesAtOnce) {
+  auto vault = make_waiting();
+  try {
+    vault.request("github", HttpMethod::Post, "https://api.github.com/x");
+    FAIL();
+  } catch (const ApprovalRequiredError& e) {
+    EXPECT_EQ(e.approval_id(), "ap_1");
+    EXPECT_EQ(e.approval_url(), "http://v/approvals/ap_1");
+  }
+  EXPECT_TRUE(sleeps.empty());
+}
+
+TEST_F(ApprovalFixture, WaitsWithBackoffThenProceedsWithTheApproval) {
+  statuses = {"pending", "pending", "pending", "approved"};
+  auto vault = make_waiting();
+  auto r = vault.request("github", HttpMethod::Post, "https://api.github.com/x", {.wait_for_approval = 60s});
+  EXPECT_EQ(r.status_code(), 200);
+  ASSERT_EQ(sleeps.size(), 4u);
+  EXPECT_EQ(sleeps[0], 250ms);
+  EXPECT_LT(sleeps[0], sleeps[1]);
+  EXPECT_LT(sleeps[1], sleeps[2]);
+  auto tokens = vault_calls_to("/oauth/token");
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(tokens[1].body)["approval_id"], "ap_1");
+  EXPECT_EQ(provider_tx->count(), 1u);
+}
+
+TEST_F(ApprovalFixture, DeniedOrExpiredIsAPolicyViolation) {
+  for (const char* outcome : {"denied", "expired"}) {
+    statuses = {"pending", outcome};
+    auto vault = make_waiting();
+    try {
+      vault.request("github", HttpMethod::Post, "https://api.github.com/x", {.wait_for_approval = 60s});
+      FAIL() << outcome;
+    } catch (const PolicyViolationError& e) {
+      EXPECT_EQ(e.policy_error(), std::string("approval_") + outcome);
+    }
+    EXPECT_EQ(provider_tx->count(), 0u);
+  }
+}
+
+TEST_F(ApprovalFixture, StillPendingAtTheDeadlineRaisesApprovalRequired) {
+  auto vault = make_waiting();
+  EXPECT_THROW(vault.request("github", HttpMethod::Post, "https://api.github.com/x", {.wait_for_approval = 2s}),
+               ApprovalRequiredError);
+  std::chrono::milliseconds waited{0};
+  for (auto d : sleeps) waited += d;
+  EXPECT_EQ(waited, 2s);  // never longer than asked
+}
+
+TEST_F(Fixture, TokenHeaderFromTheVaultReplacesAuthorization) {
+  vault_tx->set_script([](const HttpRequest& r) {
+    if (r.url.find("/oauth/token") != std::string::npos) {
+      auto g = nlohmann::json::parse(grant_body());
+      g["token_header"] = "X-Shopify-Access-Token";
+      return FakeTransport::reply(200, g.dump());
+    }
+    return FakeTransport::reply(202, "{}");
+  });
+  auto vault = make();
+  vault.request("shopify", HttpMethod::Get, "https://acme.myshopify.com/admin/api/2024-01/shop.json",
+                {.extra_headers = {{"x-shopify-access-token", "user-supplied"}}});
+  auto p = provider_tx->sent().at(0);
+  EXPECT_EQ(header_of(p, "X-Shopify-Access-Token"), kToken);
+  EXPECT_FALSE(has_header(p, "Authorization"));
+  int count = 0;
+  for (const auto& [n, v] : p.headers) count += common::iequals(n, "x-shopify-access-token") ? 1 : 0;
+  EXPECT_EQ(count, 1);
 }
 
 }  // namespace

@@ -95,6 +95,11 @@ struct RequestOptions {
   std::string content_type;
   /// Overrides `VaultOptions::timeout` for this call.
   std::optional<std::chrono::milliseconds> timeout;
+  /// When a policy requires a person's approval: unset, `request` throws ApprovalRequiredError at
+  /// once; set, it waits up to this long (polling with backoff), then proceeds once approved, or
+  /// throws PolicyViolationError when the approval is denied or expires (ApprovalRequiredError if
+  /// still pending at the deadline).
+  std::optional<std::chrono::milliseconds> wait_for_approval;
 };
 
 }  // namespace alter

@@ -1,0 +1,98 @@
+#pragma once
+// A fake OAuth 2.0 provider in the test tree, on 127.0.0.1 and a free port: an authorization
+// endpoint that approves (or denies) at once, a token endpoint (authorization_code with PKCE S256,
+// refresh_token with optional rotation), RFC 7009 revocation, and a small protected API. It counts
+// every call and injects faults (invalid_grant, 5xx, held answers), so the vault's refresh logic
+// is tested without a real provider and without sleeping.
+#include <alter/testing/http_test_server.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+namespace alter::testing {
+
+class FakeOAuthProvider {
+ public:
+  struct Options {
+    std::string client_id = "fake-client";
+    std::string client_secret = "fake-secret-123";
+    long expires_in = 3600;
+    bool rotate_refresh_tokens = false;
+    bool issue_refresh_tokens = true;
+    std::string issuer;  // sent as `iss` on the redirect when set
+  };
+
+  explicit FakeOAuthProvider(Options options);
+  FakeOAuthProvider() : FakeOAuthProvider(Options{}) {}
+  ~FakeOAuthProvider();
+
+  std::string base_url() const { return server_.base_url(); }
+  /// A catalog definition of this provider (for POST /v1/admin/providers or a providers dir).
+  nlohmann::json definition(const std::string& id) const;
+
+  // ---- faults ----
+  /// The next `count` token-endpoint calls answer `status` (e.g. 500) with an error body.
+  void fail_token_calls(int status, int count);
+  /// Every refresh answers invalid_grant until cleared.
+  void set_invalid_grant(bool on);
+  /// Token-endpoint calls wait (then answer normally) until release(): for "slow provider" and
+  /// concurrency tests.
+  void hold_token_calls(bool on);
+  void release();
+  /// Waits on a condition (no sleeping) until `n` token-endpoint calls arrived.
+  bool wait_for_token_calls(int n, std::chrono::milliseconds timeout);
+  /// The authorization endpoint answers error=access_denied.
+  void set_deny_authorization(bool on);
+  void set_expires_in(long seconds);
+
+  // ---- what happened ----
+  int refresh_calls() const { return refresh_calls_; }
+  int code_exchanges() const { return code_exchanges_; }
+  int revocations() const { return revocations_; }
+  int api_calls() const { return api_calls_; }
+  int token_calls() const { return token_calls_; }
+  std::vector<RecordedRequest> requests() const { return server_.requests(); }
+  /// Makes a grant directly (as if the user had consented): its token set.
+  nlohmann::json grant(const std::string& user);
+  bool access_token_valid(const std::string& token) const;
+
+ private:
+  CannedResponse handle(const RecordedRequest& r);
+  CannedResponse authorize(const RecordedRequest& r);
+  CannedResponse token(const RecordedRequest& r);
+  CannedResponse revoke(const RecordedRequest& r);
+  CannedResponse api(const RecordedRequest& r);
+  nlohmann::json issue_locked(const std::string& user, bool with_refresh);
+  bool client_ok(const RecordedRequest& r, const std::map<std::string, std::string>& form) const;
+
+  Options options_;
+  mutable std::mutex mu_;
+  struct Code {
+    std::string user, redirect_uri, challenge;
+  };
+  std::map<std::string, Code> codes_;
+  std::map<std::string, std::string> refresh_tokens_;  // live refresh token -> user
+  std::set<std::string> retired_refresh_tokens_;       // rotated away: reuse kills the grant
+  std::map<std::string, std::string> access_tokens_;   // live access token -> user
+  int fail_status_ = 0;
+  int fail_count_ = 0;
+  bool invalid_grant_ = false;
+  bool hold_ = false;
+  std::condition_variable cv_;
+  bool deny_ = false;
+  std::atomic<int> refresh_calls_{0}, code_exchanges_{0}, revocations_{0}, api_calls_{0}, token_calls_{0};
+  std::atomic<int> counter_{0};
+  HttpTestServer server_;  // last: stops before the state above goes away
+};
+
+/// Parses an application/x-www-form-urlencoded body (Boost.URL).
+std::map<std::string, std::string> parse_form(const std::string& body);
+
+}  // namespace alter::testing
