@@ -1,0 +1,145 @@
+// alter-vault dev: a vault on loopback with the sandbox provider, an API key, an admin credential
+// and a starter policy, ready for the quick start.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "app/vault_app.hpp"
+#include "commands.hpp"
+#include "core/log.hpp"
+#include "crypto/crypto.hpp"
+#include "policy/engine.hpp"
+
+namespace alter::cli {
+namespace {
+
+constexpr const char* kDevPolicy = R"(# The starter policy of alter-vault dev (docs/policies.md explains the language).
+version = 1
+
+[[rules]]
+id = "sandbox-read"
+description = "Agents may read the sandbox calendar"
+effect = "allow"
+providers = ["sandbox"]
+methods = ["GET"]
+
+[[rules]]
+id = "sandbox-write-needs-approval"
+description = "Writes to the sandbox calendar wait for a person's approval"
+effect = "require_approval"
+providers = ["sandbox"]
+methods = ["POST", "PUT", "PATCH", "DELETE"]
+[rules.approval]
+ttl = "15m"
+
+[[rules]]
+id = "private-calendar-off-limits"
+description = "Nobody reads the private calendar through the vault"
+effect = "deny"
+providers = ["sandbox"]
+paths = ["/sandbox/api/calendar/v3/calendars/private/**"]
+)";
+
+struct DevFlags {
+  std::string listen = "127.0.0.1:8787";
+  bool auto_consent = false;
+  bool reset = false;
+};
+
+std::map<std::string, std::string> read_env_file(const std::filesystem::path& file) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("export ", 0) == 0) line = line.substr(7);
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+void write_private(const std::filesystem::path& file, const std::string& text) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw CliError{"cannot write " + file.string(), 1};
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
+}
+
+}  // namespace
+
+void register_dev_command(CLI::App& app, GlobalOptions& global) {
+  static DevFlags flags;
+  auto* dev = app.add_subcommand("dev", "run a dev vault on loopback with a sandbox OAuth provider (no real credentials needed)");
+  dev->add_option("--listen", flags.listen, "HOST:PORT (port 0 picks a free one)")->capture_default_str();
+  dev->add_flag("--auto-consent", flags.auto_consent,
+                "DEV ONLY: the sandbox approves connections at once as user 'alice' (no consent page), for scripts");
+  dev->add_flag("--reset", flags.reset, "start from an empty data directory");
+  dev->callback(guarded(global, [&app, &global] {
+    server::Config config;
+    config.data_dir = app.get_option("--data-dir")->count() > 0 ? global.data_dir : std::string("alter-dev");
+    config.listen = flags.listen;
+    config.dev_mode = true;
+    config.sandbox_auto_consent = flags.auto_consent;
+    config.log_level = "warn";
+    if (flags.reset) {
+      std::error_code ec;
+      std::filesystem::remove_all(config.data_dir, ec);
+    }
+    if (!std::filesystem::exists(config.data_dir / "vault.db")) {
+      auto init = server::init_vault(config);
+      if (!init) throw CliError{init.error().message, 1};
+    }
+    server::Logger log(server::LogLevel::kWarn);
+    auto vault = server::VaultApp::open(config, log);
+    if (!vault) throw CliError{vault.error().message, 1};
+    if (auto r = (*vault)->start(); !r) throw CliError{r.error().message, 1};
+    auto& s = (*vault)->services();
+    const std::string url = (*vault)->public_url();
+
+    // An API key for the default app: reuse the one from a previous run while it is still valid.
+    const auto env_file = config.data_dir / "dev.env";
+    std::string api_key = read_env_file(env_file)["ALTER_API_KEY"];
+    if (api_key.empty() || !s.store.find_api_key(server::crypto::sha256_hex(api_key)) ||
+        s.store.find_api_key(server::crypto::sha256_hex(api_key))->revoked_at) {
+      auto key = server::api::new_api_key();
+      server::ApiKeyRecord rec{server::crypto::new_uuid(), "default", "alter-vault dev", key.hint, key.hash, s.clock.wall(), std::nullopt};
+      if (auto r = s.store.create_api_key(rec); !r) throw CliError{r.error().message, 1};
+      api_key = key.value;
+    }
+    // The starter policy, unless the app already has one (keep the developer's edits).
+    if (auto existing = s.store.get_policy("default", 0); !existing) {
+      server::PolicyVersion v{"default", 0, kDevPolicy, "toml", "alter-vault dev", s.clock.wall()};
+      if (!server::policy::CompiledPolicy::compile(v.document, v.format)) throw CliError{"the starter policy does not compile", 1};
+      if (auto r = s.store.put_policy(v); !r) throw CliError{r.error().message, 1};
+      s.policy_changed("default");
+    }
+    std::string admin_token;
+    std::ifstream(config.data_dir / "admin.token") >> admin_token;
+    const std::string calendar = url + "/sandbox/api/calendar/v3/calendars/primary/events";
+    write_private(env_file, "export ALTER_VAULT_URL=" + url + "\nexport ALTER_API_KEY=" + api_key +
+                                "\nexport ALTER_VAULT_ADMIN_TOKEN=" + admin_token + "\nexport ALTER_VAULT_DATA_DIR=" +
+                                std::filesystem::absolute(config.data_dir).string() +
+                                "\nexport ALTER_PROVIDER=sandbox\nexport ALTER_CALENDAR_URL=" + calendar + "\n");
+
+    std::cout << "alter-vault listening on " << url << "\n\n"
+              << "Alter Vault dev is running.\n"
+              << "  data dir          " << config.data_dir.string() << " (SQLite: vault.db; master.key)\n"
+              << "  API key           " << api_key << "\n"
+              << "  admin credential  " << admin_token << "\n"
+              << "  sandbox provider  " << url << "/sandbox  (OAuth + a calendar API; dev only)"
+              << (flags.auto_consent ? "\n                    --auto-consent: connections are approved at once as 'alice' (dev only)" : "")
+              << "\n  policy            sandbox reads allowed, writes need approval, the 'private' calendar denied\n"
+              << "  settings          " << env_file.string() << " (source it: . " << env_file.string() << ")\n\n"
+              << "Next, in another terminal:\n"
+              << "  . " << env_file.string() << "\n"
+              << "  alter-vault connect sandbox --user user_id=alice     # open the URL, click Allow\n"
+              << "  ./build/examples/quickstart                            # the seed's quick start, through the vault\n"
+              << "  alter-vault audit list\n"
+              << "Stop with Ctrl-C." << std::endl;
+    (*vault)->run();
+  }));
+}
+
+}  // namespace alter::cli

@@ -1,0 +1,15 @@
+# cmake -DOUTPUT=file.cpp -DINPUTS="a.json;b.json" -P EmbedProviders.cmake
+# Writes a C++ source that holds each provider file's text, so the binary carries its catalog.
+set(content "// Generated from providers/*.json by cmake/EmbedProviders.cmake. Do not edit.\n")
+string(APPEND content "#include \"oauth/catalog.hpp\"\n\nnamespace alter::server::oauth {\n")
+string(APPEND content "const std::vector<std::pair<std::string_view, std::string_view>>& embedded_provider_files() {\n")
+string(APPEND content "  static const std::vector<std::pair<std::string_view, std::string_view>> files = {\n")
+string(REPLACE "|" ";" INPUTS "${INPUTS}")
+foreach(input IN LISTS INPUTS)
+  file(READ "${input}" text)
+  get_filename_component(name "${input}" NAME)
+  string(APPEND content "    {\"${name}\", R\"alter_json(${text})alter_json\"},\n")
+endforeach()
+string(APPEND content "  };\n  return files;\n}\n}  // namespace alter::server::oauth\n")
+file(WRITE "${OUTPUT}.tmp" "${content}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUTPUT}.tmp" "${OUTPUT}")

@@ -1,0 +1,76 @@
+#pragma once
+// The tamper-evident audit trail. Each row's hash covers the previous row's hash, its own seq and
+// its canonical content (sorted-key JSON), so a changed, removed or reordered row breaks the chain
+// from that point; the head (last seq and hash) is kept apart, so cutting rows off the end shows too.
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/metrics.hpp"
+#include "core/types.hpp"
+#include "store/store.hpp"
+
+namespace alter::server::audit {
+
+inline const std::string kGenesisHash(64, '0');
+
+/// hex SHA-256 of prev_hash "\n" seq "\n" content.
+std::string chain_hash(const std::string& prev_hash, std::int64_t seq, const std::string& content);
+
+/// Builds a row from an event: `event` must hold "kind"; "id" and "ts" are added. Empty strings
+/// and empty objects are dropped so the content is canonical. The query columns are copied from
+/// the content (actor.id, user.user_id, provider_id, ...).
+AuditRecord make_record(nlohmann::json event, TimePoint ts);
+
+/// Rebuilds the query columns a row should have from its content (used by verify).
+AuditRecord columns_from_content(const nlohmann::json& content);
+
+struct VerifyReport {
+  bool ok = true;
+  std::int64_t rows_checked = 0;
+  std::int64_t first_bad_seq = 0;  // 0 when ok
+  std::string problem;             // empty when ok
+  std::string head_hash;
+  std::int64_t head_seq = 0;
+};
+
+/// Walks the whole chain. Reports the first row that does not fit.
+Result<VerifyReport> verify(Store& store);
+
+/// Group commit: rows from many requests are appended in one transaction. write() blocks the
+/// calling worker thread until its rows are durable (or failed: then nothing of them was written).
+class AuditWriter {
+ public:
+  AuditWriter(Store& store, Metrics& metrics, std::size_t max_batch);
+  ~AuditWriter();
+  AuditWriter(const AuditWriter&) = delete;
+  AuditWriter& operator=(const AuditWriter&) = delete;
+
+  Result<void> write(AuditRecord record);
+  Result<void> write_many(std::vector<AuditRecord> records);
+
+ private:
+  struct Pending {
+    std::vector<AuditRecord> rows;
+    std::promise<Result<void>> done;
+  };
+  void loop();
+
+  Store& store_;
+  Metrics& metrics_;
+  const std::size_t max_batch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace alter::server::audit

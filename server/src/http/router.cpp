@@ -1,0 +1,62 @@
+#include "http/router.hpp"
+
+namespace alter::server::http {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t start = path.empty() || path[0] != '/' ? 0 : 1;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    if (slash == std::string::npos) {
+      out.push_back(path.substr(start));
+      break;
+    }
+    out.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return out;
+}
+
+void Router::add(std::string method, std::string path_template, Handler handler) {
+  Route r{std::move(method), path_template, split_path(path_template), std::move(handler)};
+  routes_.push_back(std::move(r));
+}
+
+bool Router::match(const Route& route, const std::vector<std::string>& segments, PathParams& params) {
+  if (route.segments.size() != segments.size()) return false;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& p = route.segments[i];
+    if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+      if (segments[i].empty()) return false;
+      params[p.substr(1, p.size() - 2)] = segments[i];
+    } else if (p != segments[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Response Router::dispatch(const Request& request, std::string* route_name) const {
+  const auto segments = split_path(request.path);
+  std::string allowed;
+  for (const auto& route : routes_) {
+    PathParams params;
+    if (!match(route, segments, params)) continue;
+    if (route.method == request.method || (request.method == "HEAD" && route.method == "GET")) {
+      if (route_name != nullptr) *route_name = route.pattern;
+      return route.handler(request, params);
+    }
+    if (!allowed.empty()) allowed += ", ";
+    allowed += route.method;
+  }
+  if (route_name != nullptr) *route_name = "unmatched";
+  if (!allowed.empty()) {
+    auto r = Response::error(405, "method_not_allowed", "method " + request.method + " is not allowed here",
+                             {{"allowed", allowed}});
+    r.headers.emplace_back("Allow", allowed);
+    return r;
+  }
+  return Response::error(404, "not_found", "no such endpoint: " + request.path);
+}
+
+}  // namespace alter::server::http

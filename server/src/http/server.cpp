@@ -1,0 +1,335 @@
+#include "http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace alter::server::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+constexpr auto kTuple = asio::as_tuple(use_awaitable);
+
+namespace {
+
+// A connection's handle for shutdown: close it if it is idle, or let its current request end.
+// `close` is set, called and cleared only on the connection's strand.
+struct Connection {
+  asio::any_io_executor strand;
+  std::function<void()> close;
+  std::atomic<bool> busy{false};
+};
+
+Response bad_request_for(const beast::error_code& ec, std::size_t body_limit, int& status) {
+  if (ec == bhttp::error::body_limit) {
+    status = 413;
+    return Response::error(413, "payload_too_large",
+                           "the request body is larger than the limit of " + std::to_string(body_limit) + " bytes");
+  }
+  if (ec == bhttp::error::header_limit) {
+    status = 431;
+    return Response::error(431, "headers_too_large", "the request headers are too large");
+  }
+  status = 400;
+  return Response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
+}
+
+bhttp::response<bhttp::string_body> to_beast(Response&& r, unsigned version, bool keep_alive) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
+  res.set(bhttp::field::server, "alter-vault");
+  res.set(bhttp::field::content_type, r.content_type);
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  for (auto& [name, value] : r.headers) res.insert(name, value);
+  res.body() = std::move(r.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  ServerOptions options;
+  RequestHandler handler;
+  ProtocolErrorSink on_protocol_error;
+  asio::io_context io;
+  asio::thread_pool workers;
+  tcp::acceptor acceptor{io};
+  std::unique_ptr<asio::ssl::context> tls;
+  asio::signal_set signals{io};
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> open_connections{0};
+  std::mutex mu;
+  std::list<std::weak_ptr<Connection>> connections;
+  std::unique_ptr<asio::steady_timer> drain_timer;
+  unsigned short bound_port = 0;
+
+  Impl(ServerOptions o, RequestHandler h, ProtocolErrorSink sink)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        on_protocol_error(std::move(sink)),
+        io(static_cast<int>(std::max<std::size_t>(options.io_threads, 1))),
+        workers(std::max<std::size_t>(options.worker_threads, 1)) {}
+
+  void protocol_error(const std::string& what, int status) {
+    if (on_protocol_error) on_protocol_error(what, status);
+  }
+
+  Request to_request(bhttp::request<bhttp::string_body>& req, const std::string& remote_ip, bool& ok) {
+    Request r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    r.remote_ip = remote_ip;
+    r.received_at = std::chrono::steady_clock::now();
+    for (const auto& field : req) r.headers.emplace(std::string(field.name_string()), std::string(field.value()));
+    r.body = std::move(req.body());
+    auto parsed = boost::urls::parse_origin_form(r.target);
+    ok = parsed.has_value();
+    if (ok) {
+      r.path = parsed->path();
+      for (const auto& p : parsed->params()) {
+        r.query.emplace(std::string(p.key), p.has_value ? std::string(p.value) : std::string());
+      }
+    }
+    return r;
+  }
+
+  template <class Stream>
+  awaitable<void> serve(Stream& stream, std::shared_ptr<Connection> conn, std::string remote_ip) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (draining) co_return;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.body_limit(options.body_limit);
+      parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+      beast::get_lowest_layer(stream).expires_after(buffer.size() == 0 ? options.idle_timeout : options.read_timeout);
+      auto [ec_head, n_head] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+      if (!ec_head) {
+        conn->busy = true;
+        beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+        auto [ec_body, n_body] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+        ec_head = ec_body;
+      }
+      if (ec_head) {
+        conn->busy = false;
+        if (ec_head == bhttp::error::end_of_stream || ec_head == asio::error::eof ||
+            ec_head == beast::error::timeout || ec_head == asio::error::operation_aborted ||
+            ec_head == asio::error::connection_reset || ec_head == asio::ssl::error::stream_truncated) {
+          co_return;
+        }
+        int status = 400;
+        Response err = bad_request_for(ec_head, options.body_limit, status);
+        protocol_error(ec_head.message(), status);
+        auto res = to_beast(std::move(err), 11, false);
+        beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+        co_await bhttp::async_write(stream, res, kTuple);
+        co_return;
+      }
+      auto& raw = parser.get();
+      const unsigned version = raw.version();
+      const bool client_keep_alive = raw.keep_alive();
+      bool target_ok = true;
+      Request request = to_request(raw, remote_ip, target_ok);
+      Response response;
+      if (!target_ok) {
+        response = Response::error(400, "bad_request", "the request target is not a valid origin-form URL");
+        protocol_error("bad request target", 400);
+      } else {
+        // Run the handler on the worker pool; resume here on this connection's strand.
+        response = co_await asio::co_spawn(
+            workers.get_executor(),
+            [this, &request]() -> awaitable<Response> {
+              try {
+                co_return handler(request);
+              } catch (const std::exception&) {
+                co_return Response::error(500, "internal", "internal error");
+              }
+            },
+            use_awaitable);
+      }
+      const bool keep_alive = client_keep_alive && !draining;
+      auto res = to_beast(std::move(response), version, keep_alive);
+      beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      auto [ec_write, n_write] = co_await bhttp::async_write(stream, res, kTuple);
+      conn->busy = false;
+      if (ec_write || !keep_alive) co_return;
+    }
+  }
+
+  awaitable<void> session(tcp::socket socket) {
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    const std::string remote_ip = socket.remote_endpoint(ignored).address().to_string();
+    auto conn = std::make_shared<Connection>();
+    conn->strand = co_await asio::this_coro::executor;
+    ++open_connections;
+    {
+      std::lock_guard lock(mu);
+      connections.remove_if([](const std::weak_ptr<Connection>& w) { return w.expired(); });
+      connections.push_back(conn);
+    }
+    try {
+      if (tls) {
+        beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+        auto* lowest = &beast::get_lowest_layer(stream);
+        conn->close = [lowest] { lowest->close(); };
+        lowest->expires_after(options.read_timeout);
+        auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+        if (!ec) {
+          co_await serve(stream, conn, remote_ip);
+          lowest->expires_after(std::chrono::seconds(2));
+          co_await stream.async_shutdown(kTuple);
+        }
+      } else {
+        beast::tcp_stream stream(std::move(socket));
+        auto* lowest = &stream;
+        conn->close = [lowest] { lowest->close(); };
+        co_await serve(stream, conn, remote_ip);
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        // Lingering close: read and drop what the client is still sending (a body over the limit,
+        // say), so the kernel does not answer it with a reset that destroys our 4xx answer.
+        char sink[16 * 1024];
+        std::size_t drained = 0;
+        while (drained < 8 * 1024 * 1024 && !draining) {
+          stream.expires_after(std::chrono::seconds(2));
+          auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+          if (ec || n == 0) break;
+          drained += n;
+        }
+      }
+    } catch (const std::exception&) {
+      // A connection's failure ends that connection only.
+    }
+    conn->close = nullptr;
+    if (--open_connections == 0 && draining) finish_drain();
+  }
+
+  awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        continue;  // EMFILE and friends: keep serving the connections we have
+      }
+      if (draining) co_return;
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  void begin_drain() {
+    if (draining.exchange(true)) return;
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    signals.cancel(ignored);
+    std::vector<std::shared_ptr<Connection>> live;
+    {
+      std::lock_guard lock(mu);
+      for (auto& w : connections) {
+        if (auto c = w.lock()) live.push_back(std::move(c));
+      }
+    }
+    for (auto& c : live) {
+      // Idle connections close now; busy ones close after their response (keep-alive off).
+      asio::post(c->strand, [weak = std::weak_ptr<Connection>(c)] {
+        auto conn = weak.lock();
+        if (conn && !conn->busy && conn->close) conn->close();
+      });
+    }
+    if (open_connections == 0) {
+      finish_drain();
+      return;
+    }
+    drain_timer = std::make_unique<asio::steady_timer>(io, options.shutdown_timeout);
+    drain_timer->async_wait([this](const beast::error_code&) { io.stop(); });
+  }
+
+  void finish_drain() {
+    asio::post(io, [this] { io.stop(); });
+  }
+};
+
+HttpServer::HttpServer(ServerOptions options, RequestHandler handler, ProtocolErrorSink on_protocol_error)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler), std::move(on_protocol_error))) {}
+
+HttpServer::~HttpServer() {
+  impl_->io.stop();
+  impl_->workers.join();
+}
+
+Result<void> HttpServer::start() {
+  auto& o = impl_->options;
+  beast::error_code ec;
+  if (!o.tls_cert.empty()) {
+    impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    impl_->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                            asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    impl_->tls->use_certificate_chain_file(o.tls_cert, ec);
+    if (!ec) impl_->tls->use_private_key_file(o.tls_key, asio::ssl::context::pem, ec);
+    if (ec) return common::unexpected(make_error(500, "tls", "cannot load the TLS certificate or key: " + ec.message()));
+  }
+  const auto address = asio::ip::make_address(o.host == "localhost" ? "127.0.0.1" : o.host, ec);
+  if (ec) return common::unexpected(make_error(500, "listen", "not an IP address: " + o.host));
+  tcp::endpoint endpoint(address, o.port);
+  impl_->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(endpoint, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return common::unexpected(make_error(500, "listen", "cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                                                            ": " + ec.message()));
+  }
+  impl_->bound_port = impl_->acceptor.local_endpoint().port();
+  if (o.handle_signals) {
+    impl_->signals.add(SIGINT);
+    impl_->signals.add(SIGTERM);
+    impl_->signals.async_wait([this](const beast::error_code& e, int) {
+      if (!e) impl_->begin_drain();
+    });
+  }
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  return {};
+}
+
+unsigned short HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::run() {
+  std::vector<std::thread> extra;
+  for (std::size_t i = 1; i < impl_->options.io_threads; ++i) extra.emplace_back([this] { impl_->io.run(); });
+  impl_->io.run();
+  impl_->io.stop();
+  for (auto& t : extra) t.join();
+}
+
+void HttpServer::stop() {
+  asio::post(impl_->io, [this] { impl_->begin_drain(); });
+}
+
+void HttpServer::post_work(std::function<void()> task) { asio::post(impl_->workers, std::move(task)); }
+
+}  // namespace alter::server::http

@@ -1,0 +1,62 @@
+#pragma once
+// The HTTP server (Boost.Beast + Asio, C++20 coroutines), after Beast's advanced awaitable
+// example: one coroutine per connection on its own strand, a body limit, read and idle timeouts,
+// keep-alive, optional TLS, graceful shutdown that finishes requests in flight. Handlers run on a
+// separate worker pool, so blocking database or outgoing HTTP work never stalls an I/O thread.
+// No Boost type appears in this header.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/types.hpp"
+#include "http/types.hpp"
+
+namespace alter::server::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8787;  // 0: any free port (see HttpServer::port())
+  std::string tls_cert;        // PEM files: both set serves HTTPS
+  std::string tls_key;
+  std::size_t io_threads = 1;
+  std::size_t worker_threads = 16;
+  std::size_t body_limit = 1024 * 1024;
+  std::size_t header_limit = 16 * 1024;
+  std::chrono::milliseconds read_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds shutdown_timeout{30000};
+  bool handle_signals = true;  // SIGINT and SIGTERM start a graceful shutdown
+};
+
+/// Called on a worker thread for each request.
+using RequestHandler = std::function<Response(Request&)>;
+/// Called (on an I/O thread) with a short description of a connection-level failure.
+using ProtocolErrorSink = std::function<void(const std::string& what, int status)>;
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, RequestHandler handler, ProtocolErrorSink on_protocol_error = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds and listens. After this, port() is the bound port.
+  Result<void> start();
+  unsigned short port() const;
+  /// Serves until stop() (or a signal) and the drain finished. Uses the calling thread as one of
+  /// the I/O threads.
+  void run();
+  /// Starts a graceful shutdown: stop accepting, close idle connections, let requests in flight
+  /// finish (up to shutdown_timeout), then return from run(). Thread-safe, idempotent.
+  void stop();
+  /// Runs `task` on the worker pool (background jobs share it with the handlers).
+  void post_work(std::function<void()> task);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace alter::server::http

@@ -1,0 +1,322 @@
+#include "oauth/catalog.hpp"
+
+#include <alter/common/strings.hpp>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace alter::server::oauth {
+namespace {
+
+Error field_error(const std::string& id, const std::string& field, const std::string& why) {
+  return make_error(400, "invalid_provider", "provider '" + id + "': field '" + field + "' " + why);
+}
+
+bool valid_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= '0' && id[0] <= '9'))) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+std::string refresh_name(RefreshMode m) {
+  switch (m) {
+    case RefreshMode::kRefreshes: return "refreshes";
+    case RefreshMode::kRotates: return "rotates";
+    case RefreshMode::kNeverExpires: return "never_expires";
+    case RefreshMode::kNone: return "none";
+  }
+  return "none";
+}
+
+}  // namespace
+
+nlohmann::json ProviderDef::to_json() const {
+  nlohmann::json j = {{"id", id},
+                      {"display_name", display_name},
+                      {"docs_url", docs_url},
+                      {"authorization_url", authorization_url},
+                      {"token_url", token_url},
+                      {"default_scopes", default_scopes},
+                      {"scope_separator", scope_separator},
+                      {"pkce", pkce},
+                      {"client_auth", client_auth},
+                      {"token_request_format", token_request_format},
+                      {"api_hosts", api_hosts},
+                      {"refresh", refresh_name(refresh)}};
+  if (!refresh_url.empty()) j["refresh_url"] = refresh_url;
+  if (!issuer.empty()) j["issuer"] = issuer;
+  if (scope_param != "scope") j["scope_param"] = scope_param;
+  if (!token_header.empty()) j["token_header"] = token_header;
+  if (!keep_callback_params.empty()) j["keep_callback_params"] = keep_callback_params;
+  if (!revocation_url.empty()) j["revocation_url"] = revocation_url;
+  if (!revocation_auth.empty()) j["revocation_auth"] = revocation_auth;
+  if (!userinfo_url.empty()) j["userinfo_url"] = userinfo_url;
+  if (!authorization_params.empty()) j["authorization_params"] = authorization_params;
+  if (!keep_fields.empty()) j["keep_fields"] = keep_fields;
+  if (!api_hosts_from_fields.empty()) j["api_hosts_from_fields"] = api_hosts_from_fields;
+  if (!token_response_paths.empty()) j["token_response_paths"] = token_response_paths;
+  if (!variables.empty()) {
+    nlohmann::json vars = nlohmann::json::object();
+    for (const auto& [name, v] : variables) {
+      nlohmann::json one = {{"scope", v.scope}};
+      if (!v.pattern.empty()) one["pattern"] = v.pattern;
+      if (!v.default_value.empty()) one["default"] = v.default_value;
+      if (!v.description.empty()) one["description"] = v.description;
+      vars[name] = one;
+    }
+    j["variables"] = vars;
+  }
+  if (!notes.empty()) j["notes"] = notes;
+  return j;
+}
+
+Result<ProviderDef> parse_provider(const nlohmann::json& j) {
+  if (!j.is_object()) return common::unexpected(make_error(400, "invalid_provider", "a provider must be a JSON object"));
+  ProviderDef d;
+  d.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : std::string();
+  if (!valid_id(d.id)) {
+    return common::unexpected(make_error(400, "invalid_provider", "field 'id' must match [a-z0-9][a-z0-9_-]{0,63}"));
+  }
+  static const std::set<std::string> known = {
+      "id", "display_name", "docs_url", "authorization_url", "token_url", "refresh_url", "revocation_url",
+      "revocation_auth", "scope_param", "token_header", "keep_callback_params", "issuer",
+      "userinfo_url", "default_scopes", "scope_separator", "pkce", "client_auth", "token_request_format",
+      "authorization_params", "api_hosts", "refresh", "keep_fields", "api_hosts_from_fields",
+      "token_response_paths", "variables", "notes"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!known.count(it.key())) return common::unexpected(field_error(d.id, it.key(), "is not a known field"));
+  }
+  auto req_string = [&](const char* key, std::string& out, bool required) -> std::optional<Error> {
+    auto it = j.find(key);
+    if (it == j.end()) {
+      if (required) return field_error(d.id, key, "is required");
+      return std::nullopt;
+    }
+    if (!it->is_string()) return field_error(d.id, key, "must be a string");
+    out = it->get<std::string>();
+    if (required && out.empty()) return field_error(d.id, key, "must not be empty");
+    return std::nullopt;
+  };
+  auto string_list = [&](const char* key, std::vector<std::string>& out, bool required) -> std::optional<Error> {
+    auto it = j.find(key);
+    if (it == j.end()) {
+      if (required) return field_error(d.id, key, "is required");
+      return std::nullopt;
+    }
+    if (!it->is_array()) return field_error(d.id, key, "must be an array of strings");
+    for (const auto& v : *it) {
+      if (!v.is_string()) return field_error(d.id, key, "must be an array of strings");
+      out.push_back(v.get<std::string>());
+    }
+    return std::nullopt;
+  };
+  auto string_map = [&](const char* key, std::map<std::string, std::string>& out) -> std::optional<Error> {
+    auto it = j.find(key);
+    if (it == j.end()) return std::nullopt;
+    if (!it->is_object()) return field_error(d.id, key, "must be an object of strings");
+    for (auto e = it->begin(); e != it->end(); ++e) {
+      if (!e->is_string()) return field_error(d.id, std::string(key) + "." + e.key(), "must be a string");
+      out[e.key()] = e->get<std::string>();
+    }
+    return std::nullopt;
+  };
+  std::string refresh;
+  for (auto err : {req_string("display_name", d.display_name, true), req_string("docs_url", d.docs_url, true),
+                   req_string("authorization_url", d.authorization_url, true), req_string("token_url", d.token_url, true),
+                   req_string("revocation_url", d.revocation_url, false),
+                   req_string("refresh_url", d.refresh_url, false),
+                   req_string("issuer", d.issuer, false),
+                   req_string("scope_param", d.scope_param, false),
+                   req_string("token_header", d.token_header, false),
+                   string_list("keep_callback_params", d.keep_callback_params, false),
+                   req_string("revocation_auth", d.revocation_auth, false),
+                   req_string("userinfo_url", d.userinfo_url, false),
+                   req_string("scope_separator", d.scope_separator, true),
+                   req_string("client_auth", d.client_auth, true),
+                   req_string("token_request_format", d.token_request_format, true),
+                   req_string("refresh", refresh, true), req_string("notes", d.notes, false),
+                   string_list("default_scopes", d.default_scopes, true), string_list("api_hosts", d.api_hosts, true),
+                   string_list("keep_fields", d.keep_fields, false),
+                   string_list("api_hosts_from_fields", d.api_hosts_from_fields, false),
+                   string_map("authorization_params", d.authorization_params),
+                   string_map("token_response_paths", d.token_response_paths)}) {
+    if (err) return common::unexpected(*err);
+  }
+  auto pkce = j.find("pkce");
+  if (pkce == j.end() || !pkce->is_boolean()) return common::unexpected(field_error(d.id, "pkce", "must be true or false"));
+  d.pkce = pkce->get<bool>();
+  if (d.client_auth != "basic" && d.client_auth != "body") {
+    return common::unexpected(field_error(d.id, "client_auth", "must be \"basic\" or \"body\""));
+  }
+  if (d.token_request_format != "form" && d.token_request_format != "json") {
+    return common::unexpected(field_error(d.id, "token_request_format", "must be \"form\" or \"json\""));
+  }
+  if (!d.revocation_auth.empty() && d.revocation_auth != "basic" && d.revocation_auth != "body" &&
+      d.revocation_auth != "none") {
+    return common::unexpected(field_error(d.id, "revocation_auth", "must be \"basic\", \"body\" or \"none\""));
+  }
+  if (refresh == "refreshes") d.refresh = RefreshMode::kRefreshes;
+  else if (refresh == "rotates") d.refresh = RefreshMode::kRotates;
+  else if (refresh == "never_expires") d.refresh = RefreshMode::kNeverExpires;
+  else if (refresh == "none") d.refresh = RefreshMode::kNone;
+  else return common::unexpected(field_error(d.id, "refresh", "must be refreshes, rotates, never_expires or none"));
+  if (d.scope_param.empty() || !common::is_token(d.scope_param)) {
+    return common::unexpected(field_error(d.id, "scope_param", "must be a parameter name"));
+  }
+  if (!d.token_header.empty() && (!common::is_token(d.token_header) || common::iequals(d.token_header, "cookie"))) {
+    return common::unexpected(field_error(d.id, "token_header", "must be a header name"));
+  }
+  if (d.api_hosts.empty()) return common::unexpected(field_error(d.id, "api_hosts", "must name at least one host"));
+  for (const auto& h : d.api_hosts) {
+    if (h == "*" || h.empty() || h.find('/') != std::string::npos || h.find(':') != std::string::npos) {
+      return common::unexpected(field_error(d.id, "api_hosts", "holds an invalid host pattern '" + h + "'"));
+    }
+  }
+  for (const auto& f : d.api_hosts_from_fields) {
+    if (std::find(d.keep_fields.begin(), d.keep_fields.end(), f) == d.keep_fields.end()) {
+      return common::unexpected(field_error(d.id, "api_hosts_from_fields", "names '" + f + "', which is not in keep_fields"));
+    }
+  }
+  if (auto vars = j.find("variables"); vars != j.end()) {
+    if (!vars->is_object()) return common::unexpected(field_error(d.id, "variables", "must be an object"));
+    for (auto v = vars->begin(); v != vars->end(); ++v) {
+      if (!v->is_object()) return common::unexpected(field_error(d.id, "variables." + v.key(), "must be an object"));
+      Variable var;
+      var.scope = v->value("scope", "");
+      var.pattern = v->value("pattern", "");
+      var.default_value = v->value("default", "");
+      var.description = v->value("description", "");
+      if (var.scope != "connection" && var.scope != "credential") {
+        return common::unexpected(field_error(d.id, "variables." + v.key() + ".scope", "must be connection or credential"));
+      }
+      if (!var.pattern.empty()) {
+        try {
+          std::regex re(var.pattern);
+        } catch (const std::regex_error&) {
+          return common::unexpected(field_error(d.id, "variables." + v.key() + ".pattern", "is not a valid regex"));
+        }
+      }
+      d.variables[v.key()] = var;
+    }
+  }
+  return d;
+}
+
+Result<ProviderDef> parse_provider_text(std::string_view text, std::string_view source) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) {
+    return common::unexpected(make_error(400, "invalid_provider", std::string(source) + ": not valid JSON"));
+  }
+  auto d = parse_provider(j);
+  if (!d) {
+    Error e = d.error();
+    e.message = std::string(source) + ": " + e.message;
+    return common::unexpected(e);
+  }
+  return d;
+}
+
+Result<std::string> substitute(std::string_view text, const std::map<std::string, std::string>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '{') {
+      out += text[i];
+      continue;
+    }
+    const auto close = text.find('}', i);
+    if (close == std::string_view::npos) return common::unexpected(make_error(400, "invalid_request", "unbalanced '{'"));
+    const std::string name(text.substr(i + 1, close - i - 1));
+    auto it = values.find(name);
+    if (it == values.end() || it->second.empty()) {
+      return common::unexpected(make_error(400, "invalid_request", "a value for '" + name + "' is required"));
+    }
+    out += it->second;
+    i = close;
+  }
+  return out;
+}
+
+bool host_matches(std::string_view pattern, std::string_view host) {
+  if (pattern.size() > 2 && pattern.substr(0, 2) == "*.") {
+    const std::string_view suffix = pattern.substr(1);  // ".example.com"
+    return host.size() > suffix.size() && common::iequals(host.substr(host.size() - suffix.size()), suffix);
+  }
+  return common::iequals(pattern, host);
+}
+
+Result<std::shared_ptr<Catalog>> Catalog::builtin() {
+  auto c = std::make_shared<Catalog>();
+  for (const auto& [name, text] : embedded_provider_files()) {
+    auto d = parse_provider_text(text, name);
+    if (!d) return common::unexpected(d.error());
+    c->put(std::move(d.value()));
+  }
+  return c;
+}
+
+Result<std::shared_ptr<Catalog>> Catalog::from_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return common::unexpected(make_error(400, "invalid_config", "providers_dir is not a directory: " + dir.string()));
+  }
+  auto c = std::make_shared<Catalog>();
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto d = parse_provider_text(ss.str(), f.filename().string());
+    if (!d) return common::unexpected(d.error());
+    if (d->id + ".json" != f.filename().string()) {
+      return common::unexpected(make_error(400, "invalid_provider", f.filename().string() + ": id '" + d->id +
+                                                                        "' does not match the file name"));
+    }
+    c->put(std::move(d.value()));
+  }
+  return c;
+}
+
+std::shared_ptr<const ProviderDef> Catalog::get(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = providers_.find(id);
+  return it == providers_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> Catalog::ids() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, d] : providers_) out.push_back(id);
+  return out;
+}
+
+std::vector<std::shared_ptr<const ProviderDef>> Catalog::all() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::shared_ptr<const ProviderDef>> out;
+  for (const auto& [id, d] : providers_) out.push_back(d);
+  return out;
+}
+
+void Catalog::put(ProviderDef def) {
+  auto p = std::make_shared<const ProviderDef>(std::move(def));
+  std::unique_lock lock(mu_);
+  providers_[p->id] = std::move(p);
+}
+
+bool Catalog::remove_custom(const std::string& id) {
+  std::unique_lock lock(mu_);
+  auto it = providers_.find(id);
+  if (it == providers_.end() || !it->second->custom) return false;
+  providers_.erase(it);
+  return true;
+}
+
+}  // namespace alter::server::oauth

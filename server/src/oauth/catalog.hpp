@@ -1,0 +1,95 @@
+#pragma once
+// The provider catalog: definitions loaded from data (providers/*.json, embedded at build time or
+// read from --providers-dir), plus custom providers added through the admin API. Quirks are data.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "core/types.hpp"
+
+namespace alter::server::oauth {
+
+enum class RefreshMode { kRefreshes, kRotates, kNeverExpires, kNone };
+
+struct Variable {
+  std::string scope;  // "connection" | "credential"
+  std::string pattern;
+  std::string default_value;
+  std::string description;
+};
+
+struct ProviderDef {
+  std::string id;
+  std::string display_name;
+  std::string docs_url;
+  std::string authorization_url;
+  std::string token_url;
+  std::string refresh_url;  // empty: token_url
+  std::string revocation_url;
+  std::string revocation_auth;  // "basic" | "body" | "none"
+  std::string userinfo_url;
+  /// The authorization server's issuer: when set, the callback requires a matching `iss`
+  /// parameter (RFC 9207, mix-up defence).
+  std::string issuer;
+  std::vector<std::string> default_scopes;
+  std::string scope_separator = " ";
+  std::string scope_param = "scope";
+  bool pkce = true;
+  std::string client_auth = "body";          // "basic" | "body"
+  std::string token_request_format = "form";  // "form" | "json"
+  std::map<std::string, std::string> authorization_params;
+  std::vector<std::string> api_hosts;
+  std::string token_header;  // empty: Authorization: <token_type> <token>
+  RefreshMode refresh = RefreshMode::kRefreshes;
+  std::vector<std::string> keep_fields;
+  std::vector<std::string> keep_callback_params;
+  std::vector<std::string> api_hosts_from_fields;
+  std::map<std::string, std::string> token_response_paths;
+  std::map<std::string, Variable> variables;
+  std::string notes;
+  bool custom = false;
+  bool dev_only = false;  // the dev sandbox
+
+  nlohmann::json to_json() const;
+};
+
+/// Strict parse: every required field present with the right type; the error names the field.
+Result<ProviderDef> parse_provider(const nlohmann::json& j);
+Result<ProviderDef> parse_provider_text(std::string_view text, std::string_view source);
+
+/// Replaces `{name}` with values; an unknown or missing name is an error.
+Result<std::string> substitute(std::string_view text, const std::map<std::string, std::string>& values);
+
+/// True when `host` (lower-case, no port) is allowed by `pattern`: an exact name, or
+/// `*.example.com` for any name below example.com.
+bool host_matches(std::string_view pattern, std::string_view host);
+
+class Catalog {
+ public:
+  /// The providers built into the binary.
+  static Result<std::shared_ptr<Catalog>> builtin();
+  static Result<std::shared_ptr<Catalog>> from_dir(const std::filesystem::path& dir);
+
+  std::shared_ptr<const ProviderDef> get(const std::string& id) const;
+  std::vector<std::string> ids() const;
+  std::vector<std::shared_ptr<const ProviderDef>> all() const;
+  /// Adds or replaces a provider (custom ones from the store, the dev sandbox).
+  void put(ProviderDef def);
+  bool remove_custom(const std::string& id);
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<const ProviderDef>> providers_;
+};
+
+/// The JSON texts embedded at build time (generated from providers/catalog.cmake).
+const std::vector<std::pair<std::string_view, std::string_view>>& embedded_provider_files();
+
+}  // namespace alter::server::oauth

@@ -1,0 +1,92 @@
+#pragma once
+// The vault's side of OAuth 2.0 with providers: authorization URLs (PKCE S256), code exchange,
+// refresh and revocation (RFC 7009). Outgoing HTTP goes through the SDK's libcurl transport.
+#include <alter/common/clock.hpp>
+#include <alter/common/result.hpp>
+#include <alter/common/secret.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/types.hpp"
+#include "oauth/catalog.hpp"
+
+namespace alter::internal {
+class Transport;
+}
+
+namespace alter::server::oauth {
+
+struct ClientCredentials {
+  std::string client_id;
+  common::SecretString client_secret;  // empty for public clients
+  std::map<std::string, std::string> variables;  // credential and connection variables
+};
+
+struct TokenSet {
+  common::SecretString access_token;
+  common::SecretString refresh_token;  // empty when none was issued
+  common::SecretString id_token;
+  std::string token_type = "Bearer";
+  std::optional<TimePoint> expires_at;
+  std::vector<std::string> scopes;
+  nlohmann::json kept = nlohmann::json::object();  // the provider's keep_fields
+};
+
+struct OAuthFailure {
+  enum class Kind {
+    kInvalidGrant,   // the grant is dead: re-authorization needed
+    kInvalidClient,  // wrong client credentials
+    kTransient,      // timeout, connection failure, 5xx, 429: worth retrying
+    kProtocol,       // the provider answered something we cannot use
+  };
+  Kind kind = Kind::kProtocol;
+  int status = 0;
+  std::string code;     // the provider's `error`
+  std::string message;  // never holds a token or a secret
+};
+
+template <class T>
+using OAuthResult = common::Result<T, OAuthFailure>;
+
+/// The URL the user's browser is sent to.
+Result<std::string> authorization_url(const ProviderDef& provider, const ClientCredentials& client,
+                                      const std::string& redirect_uri, const std::vector<std::string>& scopes,
+                                      const std::string& state, const std::string& code_challenge);
+
+/// base64url(SHA-256(verifier)), RFC 7636.
+std::string pkce_challenge(std::string_view verifier);
+
+class OAuthClient {
+ public:
+  OAuthClient(std::shared_ptr<alter::internal::Transport> transport, const common::Clock& clock,
+              std::chrono::milliseconds timeout);
+
+  OAuthResult<TokenSet> exchange_code(const ProviderDef& provider, const ClientCredentials& client,
+                                      const std::string& code, const std::string& redirect_uri,
+                                      const std::string& code_verifier) const;
+  OAuthResult<TokenSet> refresh(const ProviderDef& provider, const ClientCredentials& client,
+                                std::string_view refresh_token) const;
+  /// Revokes one token; a provider without a revocation URL is a no-op success.
+  OAuthResult<bool> revoke(const ProviderDef& provider, const ClientCredentials& client, std::string_view token,
+                           std::string_view token_type_hint) const;
+
+  /// Parses a token endpoint answer (exposed for tests).
+  OAuthResult<TokenSet> parse_token_response(const ProviderDef& provider, int status, const std::string& content_type,
+                                             std::string& body) const;
+
+ private:
+  OAuthResult<TokenSet> token_call(const ProviderDef& provider, const ClientCredentials& client,
+                                   std::vector<std::pair<std::string, std::string>> params,
+                                   const std::string& endpoint) const;
+
+  std::shared_ptr<alter::internal::Transport> transport_;
+  const common::Clock& clock_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace alter::server::oauth

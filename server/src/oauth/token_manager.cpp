@@ -1,0 +1,284 @@
+#include "oauth/token_manager.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <thread>
+
+#include "core/time.hpp"
+
+namespace alter::server::oauth {
+namespace {
+
+std::string canonical_attributes(const Attributes& a) { return nlohmann::json(a).dump(); }
+
+// The connection id travels in the answer's fields, added by the token endpoint.
+Error expired_error(int status, const Connection&, std::string message) {
+  return make_error(status, "token_expired", std::move(message));
+}
+
+}  // namespace
+
+std::string connection_tokens_aad(const Connection& c) {
+  return crypto::aad_for("connections", c.app_id + "/" + c.provider_id + "/" + canonical_attributes(c.attributes),
+                         "tokens");
+}
+
+std::string provider_secret_aad(const std::string& app_id, const std::string& provider_id) {
+  return crypto::aad_for("provider_credentials", app_id + "/" + provider_id, "client_secret");
+}
+
+SealedBlob seal_tokens(const crypto::Keyring& keyring, const Connection& c, std::string_view access_token,
+                       std::string_view refresh_token, std::string_view id_token) {
+  nlohmann::json j = {{"access_token", access_token}};
+  if (!refresh_token.empty()) j["refresh_token"] = refresh_token;
+  if (!id_token.empty()) j["id_token"] = id_token;
+  std::string plain = j.dump();
+  auto blob = keyring.seal(plain, connection_tokens_aad(c));
+  common::secure_wipe(plain);
+  for (const char* k : {"access_token", "refresh_token", "id_token"}) {
+    if (j.contains(k)) common::secure_wipe(j[k].get_ref<std::string&>());
+  }
+  return blob;
+}
+
+Result<StoredTokens> open_tokens(const crypto::Keyring& keyring, const Connection& c) {
+  auto plain = keyring.open(c.tokens, connection_tokens_aad(c));
+  if (!plain) return common::unexpected(plain.error());
+  auto j = nlohmann::json::parse(plain->reveal(), nullptr, false);
+  if (!j.is_object()) return common::unexpected(make_error(500, "sealed_blob", "stored tokens are malformed"));
+  StoredTokens t;
+  auto take = [&](const char* key) {
+    if (!j.contains(key) || !j[key].is_string()) return common::SecretString();
+    return common::SecretString(std::move(j[key].get_ref<std::string&>()));
+  };
+  t.access_token = take("access_token");
+  t.refresh_token = take("refresh_token");
+  t.id_token = take("id_token");
+  return t;
+}
+
+std::map<std::string, std::string> provider_variables(const ProviderDef& p, const nlohmann::json& credential_settings,
+                                                      const nlohmann::json& connection_metadata) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, var] : p.variables) {
+    const nlohmann::json& source = var.scope == "credential" ? credential_settings : connection_metadata;
+    if (source.is_object() && source.contains(name) && source[name].is_string()) {
+      out[name] = source[name].get<std::string>();
+    } else if (!var.default_value.empty()) {
+      out[name] = var.default_value;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> connection_api_hosts(const ProviderDef& p, const Connection& c,
+                                              const std::map<std::string, std::string>& variables) {
+  std::vector<std::string> hosts;
+  for (const auto& h : p.api_hosts) {
+    if (h.find('{') == std::string::npos) {
+      hosts.push_back(h);
+    } else if (auto filled = substitute(h, variables)) {
+      hosts.push_back(*filled);
+    }
+  }
+  for (const auto& field : p.api_hosts_from_fields) {
+    if (!c.metadata.contains(field) || !c.metadata[field].is_string()) continue;
+    auto u = boost::urls::parse_uri(c.metadata[field].get<std::string>());
+    if (u && u->scheme() == "https" && !u->encoded_host().empty()) hosts.push_back(std::string(u->host()));
+  }
+  return hosts;
+}
+
+TokenManager::TokenManager(Store& store, std::shared_ptr<crypto::Keyring> keyring, const OAuthClient& client,
+                           Metrics& metrics, Logger& log, const common::Clock& clock, TokenManagerOptions options,
+                           AuditHook audit)
+    : store_(store),
+      keyring_(std::move(keyring)),
+      client_(client),
+      metrics_(metrics),
+      log_(log),
+      clock_(clock),
+      options_(options),
+      audit_(std::move(audit)) {}
+
+bool TokenManager::needs_refresh(const Connection& c, const ProviderDef& p) const {
+  if (!c.expires_at) return false;
+  if (p.refresh != RefreshMode::kRefreshes && p.refresh != RefreshMode::kRotates) return false;
+  return *c.expires_at - options_.skew <= clock_.wall();
+}
+
+Result<ClientCredentials> TokenManager::client_for(const std::string& app_id, const ProviderDef& p,
+                                                   const nlohmann::json& connection_metadata) {
+  auto cred = store_.get_provider_credential(app_id, p.id);
+  if (!cred) {
+    if (cred.error().code == StoreErrc::kNotFound) {
+      return common::unexpected(make_error(400, "provider_not_configured",
+                                           "no client credentials are set for provider '" + p.id +
+                                               "' (alter-vault providers set " + p.id + ")"));
+    }
+    return common::unexpected(make_error(503, "unavailable", "the store cannot be read: " + cred.error().message));
+  }
+  ClientCredentials c;
+  c.client_id = cred->client_id;
+  if (!cred->client_secret.bytes.empty()) {
+    auto secret = keyring_->open(cred->client_secret, provider_secret_aad(app_id, p.id));
+    if (!secret) return common::unexpected(secret.error());
+    c.client_secret = std::move(secret.value());
+  }
+  c.variables = provider_variables(p, cred->settings, connection_metadata);
+  return c;
+}
+
+Result<IssuedToken> TokenManager::token_for(const Connection& connection, const ProviderDef& provider) {
+  Connection current = connection;
+  bool refreshed = false;
+  if (current.status == ConnectionStatus::kReauthRequired) {
+    return common::unexpected(expired_error(400, current, "the connection needs re-authorization: reconnect the user"));
+  }
+  if (needs_refresh(current, provider)) {
+    auto r = refresh(current, provider, false);
+    if (!r) return common::unexpected(r.error());
+    refreshed = r->version != connection.version;
+    current = std::move(r.value());
+  }
+  if (current.expires_at && *current.expires_at <= clock_.wall()) {
+    return common::unexpected(expired_error(400, current,
+                                            "the token expired and this provider cannot refresh it: reconnect the user"));
+  }
+  auto tokens = open_tokens(*keyring_, current);
+  if (!tokens) return common::unexpected(tokens.error());
+  IssuedToken out;
+  out.access_token = std::move(tokens->access_token);
+  out.connection = std::move(current);
+  out.refreshed = refreshed;
+  return out;
+}
+
+Result<Connection> TokenManager::refresh(const Connection& connection, const ProviderDef& provider, bool force) {
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::unique_lock lock(mu_);
+    auto it = flights_.find(connection.id);
+    if (it == flights_.end()) {
+      flight = std::make_shared<Flight>();
+      flights_[connection.id] = flight;
+      leader = true;
+    } else {
+      flight = it->second;
+    }
+    if (!leader) {
+      metrics_.inc("alter_refresh_waiters_total");
+      cv_.wait(lock, [&] { return flight->done; });
+      return *flight->result;
+    }
+  }
+  Result<Connection> result = do_refresh(connection, provider, force);
+  {
+    std::lock_guard lock(mu_);
+    flight->result = result;
+    flight->done = true;
+    flights_.erase(connection.id);
+  }
+  cv_.notify_all();
+  return result;
+}
+
+Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const ProviderDef& provider, bool force) {
+  // Re-read: a refresh that finished a moment ago (here or on another instance) makes this one moot.
+  auto fresh = store_.get_connection(snapshot.id);
+  if (!fresh) {
+    if (fresh.error().code == StoreErrc::kNotFound) {
+      return common::unexpected(make_error(404, "connection_not_found", "the connection was deleted"));
+    }
+    return common::unexpected(make_error(503, "unavailable", "the store cannot be read: " + fresh.error().message));
+  }
+  Connection current = std::move(fresh.value());
+  if (current.status == ConnectionStatus::kReauthRequired) {
+    return common::unexpected(expired_error(400, current, "the connection needs re-authorization: reconnect the user"));
+  }
+  if (!force && !needs_refresh(current, provider)) return current;
+  if (force && current.version != snapshot.version) return current;
+
+  auto tokens = open_tokens(*keyring_, current);
+  if (!tokens) return common::unexpected(tokens.error());
+  if (tokens->refresh_token.empty()) {
+    if (current.expires_at && *current.expires_at <= clock_.wall()) {
+      return common::unexpected(expired_error(400, current, "the token expired and no refresh token was granted: reconnect the user"));
+    }
+    return current;  // still valid for a moment; nothing to refresh with
+  }
+  auto client = client_for(current.app_id, provider, current.metadata);
+  if (!client) {
+    return common::unexpected(expired_error(502, current, "cannot refresh: " + client.error().message));
+  }
+
+  OAuthResult<TokenSet> answer = common::unexpected(OAuthFailure{});
+  auto backoff = options_.retry_backoff;
+  for (int attempt = 1; attempt <= std::max(options_.refresh_attempts, 1); ++attempt) {
+    ++refresh_calls_;
+    const auto started = std::chrono::steady_clock::now();
+    answer = client_.refresh(provider, *client, tokens->refresh_token.reveal());
+    metrics_.observe("alter_refresh_seconds", "provider=\"" + label_value(provider.id) + "\"",
+                     std::chrono::steady_clock::now() - started);
+    if (answer || answer.error().kind != OAuthFailure::Kind::kTransient) break;
+    if (attempt < options_.refresh_attempts) {
+      std::this_thread::sleep_for(backoff);
+      backoff *= 2;
+    }
+  }
+
+  if (!answer) {
+    const auto& f = answer.error();
+    nlohmann::json event = {{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
+                            {"connection_id", current.id}, {"user", current.attributes},
+                            {"decision", f.kind == OAuthFailure::Kind::kInvalidGrant ? "reauth_required" : "refresh_failed"},
+                            {"details", {{"provider_error", f.code}, {"status", f.status}, {"message", f.message}}}};
+    if (audit_) audit_(event);
+    if (f.kind == OAuthFailure::Kind::kInvalidGrant) {
+      metrics_.inc("alter_refreshes_total", "result=\"invalid_grant\"");
+      Connection dead = current;
+      dead.status = ConnectionStatus::kReauthRequired;
+      dead.updated_at = clock_.wall();
+      (void)store_.update_connection(dead, current.version);
+      log_.warn("refresh refused: the connection needs re-authorization",
+                {{"connection_id", current.id}, {"provider", provider.id}});
+      return common::unexpected(expired_error(400, current, "the provider refused the refresh token (invalid_grant): reconnect the user"));
+    }
+    metrics_.inc("alter_refreshes_total", "result=\"failed\"");
+    log_.warn("refresh failed", {{"connection_id", current.id}, {"provider", provider.id}, {"error", f.message}});
+    return common::unexpected(expired_error(502, current, "the provider could not refresh the token now: " + f.message));
+  }
+
+  TokenSet& t = answer.value();
+  Connection updated = current;
+  const std::string_view refresh_token = t.refresh_token.empty() ? tokens->refresh_token.reveal() : t.refresh_token.reveal();
+  const std::string_view id_token = t.id_token.empty() ? tokens->id_token.reveal() : t.id_token.reveal();
+  updated.tokens = seal_tokens(*keyring_, current, t.access_token.reveal(), refresh_token, id_token);
+  updated.token_type = t.token_type;
+  if (!t.scopes.empty()) updated.scopes = t.scopes;
+  updated.expires_at = t.expires_at;
+  for (auto it = t.kept.begin(); it != t.kept.end(); ++it) updated.metadata[it.key()] = it.value();
+  updated.updated_at = clock_.wall();
+  // Saved (compare-and-set) before the new token is used: a rotated refresh token is never lost.
+  auto saved = store_.update_connection(updated, current.version);
+  if (!saved) {
+    if (saved.error().code == StoreErrc::kConflict) {
+      // Someone else saved a newer token set first; use theirs.
+      auto again = store_.get_connection(current.id);
+      if (again) return again.value();
+    }
+    metrics_.inc("alter_refreshes_total", "result=\"store_failed\"");
+    return common::unexpected(make_error(503, "unavailable", "the refreshed token could not be saved: " + saved.error().message));
+  }
+  metrics_.inc("alter_refreshes_total", "result=\"ok\"");
+  if (audit_) {
+    audit_({{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
+            {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
+            {"details", {{"rotated", !t.refresh_token.empty() && t.refresh_token.reveal() != tokens->refresh_token.reveal()},
+                         {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}});
+  }
+  return saved.value();
+}
+
+}  // namespace alter::server::oauth

@@ -1,0 +1,218 @@
+// The token manager against the fake OAuth provider, with the vault's clock injected: expiry is
+// driven by advancing the clock, never by sleeping.
+#include "oauth/token_manager.hpp"
+
+#include <alter/testing/fake_oauth_provider.hpp>
+#include <alter/testing/temp_dir.hpp>
+#include <gtest/gtest.h>
+
+#include <latch>
+#include <thread>
+
+#include "curl_transport.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace alter::server::oauth {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TokenManagerTest : public ::testing::Test {
+ protected:
+  void setup(testing::FakeOAuthProvider::Options fake_options, std::string refresh_mode = "") {
+    fake_ = std::make_unique<testing::FakeOAuthProvider>(fake_options);
+    auto s = open_sqlite_store(dir_.path() / "vault.db");
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(s.value());
+    ASSERT_TRUE(store_->migrate().ok());
+    master_ = std::make_unique<crypto::MasterKey>(crypto::MasterKey::random());
+    std::vector<KeyringEntry> entries{crypto::Keyring::make_entry(1, *master_, clock_.wall())};
+    keyring_ = crypto::Keyring::open(entries, *master_).value();
+    auto def = fake_->definition("fake");
+    if (!refresh_mode.empty()) def["refresh"] = refresh_mode;
+    provider_ = parse_provider(def).value();
+    ASSERT_TRUE(store_->create_app({"default", "Default", {}, clock_.wall()}).ok());
+    ProviderCredential cred;
+    cred.app_id = "default";
+    cred.provider_id = "fake";
+    cred.client_id = "fake-client";
+    cred.client_secret = keyring_->seal("fake-secret-123", provider_secret_aad("default", "fake"));
+    ASSERT_TRUE(store_->put_provider_credential(cred).ok());
+    client_ = std::make_unique<OAuthClient>(alter::internal::make_curl_transport({}), clock_, 5s);
+    manager_ = std::make_unique<TokenManager>(*store_, keyring_, *client_, metrics_, log_, clock_,
+                                              TokenManagerOptions{60s, 3, 0ms}, [this](nlohmann::json e) {
+                                                std::lock_guard lock(mu_);
+                                                audit_events_.push_back(std::move(e));
+                                              });
+  }
+
+  Connection connect(const std::string& user, bool with_refresh = true, std::optional<std::chrono::seconds> life = 3600s) {
+    auto g = fake_->grant(user);
+    Connection c;
+    c.app_id = "default";
+    c.provider_id = "fake";
+    c.attributes = {{"user_id", user}};
+    c.expires_at = life ? std::optional<TimePoint>(clock_.wall() + *life) : std::nullopt;
+    c.created_at = c.updated_at = clock_.wall();
+    c.tokens = seal_tokens(*keyring_, c, g["access_token"].get<std::string>(),
+                           with_refresh ? g["refresh_token"].get<std::string>() : "", "");
+    return store_->upsert_connection(c).value();
+  }
+
+  testing::TempDir dir_;
+  common::FakeClock clock_;
+  Metrics metrics_;
+  Logger log_{LogLevel::kError};
+  std::unique_ptr<testing::FakeOAuthProvider> fake_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<crypto::MasterKey> master_;
+  std::shared_ptr<crypto::Keyring> keyring_;
+  ProviderDef provider_;
+  std::unique_ptr<OAuthClient> client_;
+  std::unique_ptr<TokenManager> manager_;
+  std::mutex mu_;
+  std::vector<nlohmann::json> audit_events_;
+};
+
+TEST_F(TokenManagerTest, FreshTokenIsHandedOutWithoutRefresh) {
+  setup({});
+  auto c = connect("alice");
+  auto t = manager_->token_for(c, provider_);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_TRUE(fake_->access_token_valid(std::string(t->access_token.reveal())));
+  EXPECT_FALSE(t->refreshed);
+  EXPECT_EQ(fake_->refresh_calls(), 0);
+}
+
+TEST_F(TokenManagerTest, RefreshesWithinTheSkewBeforeExpiry) {
+  setup({});
+  auto c = connect("alice");
+  clock_.advance(3600s - 59s);  // inside the 60 s skew
+  auto t = manager_->token_for(c, provider_);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->refreshed);
+  EXPECT_EQ(fake_->refresh_calls(), 1);
+  EXPECT_EQ(*t->connection.expires_at, clock_.wall() + 3600s);
+}
+
+TEST_F(TokenManagerTest, TwoHundredConcurrentRequestsCauseExactlyOneRefresh) {
+  setup({});
+  auto stale = connect("alice");
+  clock_.advance(2h);  // expired
+  fake_->hold_token_calls(true);
+  constexpr int kRequests = 200;
+  std::latch start(kRequests);
+  std::vector<std::thread> threads;
+  std::vector<std::string> tokens(kRequests);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kRequests; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto t = manager_->token_for(stale, provider_);  // every caller holds the expired snapshot
+      if (t) {
+        ++ok;
+        tokens[i] = std::string(t->access_token.reveal());
+      }
+    });
+  }
+  ASSERT_TRUE(fake_->wait_for_token_calls(1, 10s));
+  fake_->release();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kRequests);
+  EXPECT_EQ(fake_->refresh_calls(), 1);
+  for (const auto& t : tokens) EXPECT_EQ(t, tokens[0]);
+  EXPECT_TRUE(fake_->access_token_valid(tokens[0]));
+}
+
+TEST_F(TokenManagerTest, RotatedRefreshTokenIsSavedAndUsedNext) {
+  setup({.rotate_refresh_tokens = true});
+  auto c = connect("alice");
+  for (int round = 1; round <= 3; ++round) {
+    clock_.advance(2h);
+    auto current = store_->get_connection(c.id).value();
+    auto t = manager_->token_for(current, provider_);
+    ASSERT_TRUE(t.ok()) << "round " << round << ": " << t.error().message;
+    EXPECT_EQ(fake_->refresh_calls(), round);
+    auto stored = open_tokens(*keyring_, store_->get_connection(c.id).value()).value();
+    EXPECT_NE(stored.refresh_token.reveal().find("fake-rt-"), std::string::npos);
+  }
+  // Each round used the newest refresh token: reusing an old one would have killed the grant.
+  EXPECT_EQ(store_->get_connection(c.id)->status, ConnectionStatus::kActive);
+}
+
+TEST_F(TokenManagerTest, InvalidGrantMarksReauthRequired) {
+  setup({});
+  auto c = connect("alice");
+  fake_->set_invalid_grant(true);
+  clock_.advance(2h);
+  auto t = manager_->token_for(c, provider_);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().status, 400);
+  EXPECT_EQ(t.error().code, "token_expired");
+  auto stored = store_->get_connection(c.id).value();
+  EXPECT_EQ(stored.status, ConnectionStatus::kReauthRequired);
+  const int calls = fake_->refresh_calls();
+  auto again = manager_->token_for(stored, provider_);
+  EXPECT_EQ(again.error().status, 400);
+  EXPECT_EQ(fake_->refresh_calls(), calls);  // a dead grant is not retried
+  bool audited = false;
+  for (const auto& e : audit_events_) audited = audited || e["decision"] == "reauth_required";
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(TokenManagerTest, OutageGetsBoundedRetriesThenRecovers) {
+  setup({});
+  auto c = connect("alice");
+  clock_.advance(2h);
+  fake_->fail_token_calls(500, 3);
+  auto down = manager_->token_for(c, provider_);
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().status, 502);
+  EXPECT_EQ(down.error().code, "token_expired");
+  EXPECT_EQ(fake_->refresh_calls(), 3);  // three attempts, then give up
+  EXPECT_EQ(store_->get_connection(c.id)->status, ConnectionStatus::kActive);
+  auto up = manager_->token_for(store_->get_connection(c.id).value(), provider_);
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  EXPECT_EQ(fake_->refresh_calls(), 4);
+}
+
+TEST_F(TokenManagerTest, TransientFailureThenSuccessWithinTheRetries) {
+  setup({});
+  auto c = connect("alice");
+  clock_.advance(2h);
+  fake_->fail_token_calls(503, 2);
+  auto t = manager_->token_for(c, provider_);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(fake_->refresh_calls(), 3);
+}
+
+TEST_F(TokenManagerTest, ProviderWithoutRefreshIsNeverRefreshed) {
+  setup({}, "never_expires");
+  auto c = connect("alice", true, std::nullopt);
+  clock_.advance(24h * 365);
+  auto t = manager_->token_for(c, provider_);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(fake_->refresh_calls(), 0);
+}
+
+TEST_F(TokenManagerTest, ExpiredWithoutRefreshTokenNeedsReconnect) {
+  setup({});
+  auto c = connect("alice", /*with_refresh=*/false);
+  clock_.advance(2h);
+  auto t = manager_->token_for(c, provider_);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().status, 400);
+  EXPECT_EQ(fake_->refresh_calls(), 0);
+}
+
+TEST_F(TokenManagerTest, SealedTokensAreBoundToTheirConnection) {
+  setup({});
+  auto a = connect("alice");
+  auto b = connect("bob");
+  Connection swapped = b;
+  swapped.tokens = a.tokens;  // alice's ciphertext pasted into bob's row
+  EXPECT_FALSE(open_tokens(*keyring_, swapped).ok());
+}
+
+}  // namespace
+}  // namespace alter::server::oauth
