@@ -210,6 +210,7 @@ Response add_custom_provider(Services& s, const Request& req, const std::string&
   CustomProvider cp{def->id, def->to_json().dump(), s.clock.wall()};
   if (auto r = s.store.put_custom_provider(cp); !r) return error_response(store_error(r.error()));
   s.catalog->put(*def);
+  (void)s.store.bump_change_version();
   admin_audit(s, "", "provider_added", by, {{"provider_id", def->id}});
   auto out = def->to_json();
   out["custom"] = true;
@@ -526,6 +527,7 @@ void add_admin_routes(http::Router& router, Services& s) {
                if (!d->custom) return error_response(make_error(409, "conflict", "built-in providers cannot be removed"));
                if (auto r = s.store.delete_custom_provider(p.at("id")); !r) return error_response(store_error(r.error()));
                s.catalog->remove_custom(p.at("id"));
+               (void)s.store.bump_change_version();
                admin_audit(s, "", "provider_removed", by, {{"provider_id", p.at("id")}});
                return Response::json(200, {{"deleted", true}});
              }));

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include "api/admin_endpoints.hpp"
 #include "api/approvals.hpp"
@@ -17,6 +18,7 @@
 #include "crypto/crypto.hpp"
 #include "curl_transport.hpp"  // the SDK's libcurl transport (sdk/src)
 #include "policy/engine.hpp"
+#include "app/store_rate_limiter.hpp"
 #include "sandbox/sandbox.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -150,7 +152,8 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
       [audit_writer, clk](nlohmann::json event) { (void)audit_writer->write(audit::make_record(std::move(event), clk->wall())); });
 
   app->policy_ = std::make_unique<PolicyParts>();
-  app->policy_->limiter = policy::make_memory_rate_limiter();
+  // Counted in the store: with PostgreSQL, every instance shares the counts.
+  app->policy_->limiter = std::make_unique<StoreRateLimiter>(*app->store_);
   Store* st = app->store_.get();
   app->policy_->engine = std::make_unique<policy::PolicyEngine>(
       [st](const std::string& app_id) -> Result<std::optional<PolicyVersion>> {
@@ -168,7 +171,10 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
       *app->oauth_, *app->tokens_,
       [engine](const policy::PolicyRequest& r) { return engine->decide(r); },
       [engine](const policy::PolicyRequest& r) { return engine->explain(r); },
-      [engine](const std::string& app_id) { engine->invalidate(app_id); },
+      [engine, st](const std::string& app_id) {
+        engine->invalidate(app_id);
+        (void)st->bump_change_version();  // other instances reload at their next request
+      },
       [raw]() { return raw->start_rekey(); }, [raw]() { return raw->rekey_status(); }, nullptr, ""});
   app->approvals_ = std::make_unique<api::ApprovalService>(*app->services_);
   app->services_->approvals = app->approvals_.get();
@@ -229,7 +235,37 @@ VaultApp::~VaultApp() {
   server_.reset();
 }
 
+void VaultApp::sync_shared_state() {
+  // Another instance changed a policy, the keyring or the custom providers: reload what we cache.
+  auto v = store_->change_version();
+  if (!v || *v == seen_change_version_.load()) return;
+  std::lock_guard lock(sync_mu_);
+  if (*v == seen_change_version_.load()) return;
+  policy_->engine->invalidate_all();
+  if (auto entries = store_->keyring()) {
+    const auto known = keyring_->versions();
+    for (const auto& e : *entries) {
+      if (std::find(known.begin(), known.end(), e.version) == known.end()) (void)keyring_->install(e, *master_);
+    }
+  }
+  if (auto custom = store_->list_custom_providers()) {
+    std::set<std::string> present;
+    for (const auto& cp : *custom) {
+      auto def = oauth::parse_provider_text(cp.definition, cp.id);
+      if (!def) continue;
+      def->custom = true;
+      present.insert(def->id);
+      catalog_->put(std::move(def.value()));
+    }
+    for (const auto& d : catalog_->all()) {
+      if (d->custom && !present.count(d->id)) catalog_->remove_custom(d->id);
+    }
+  }
+  seen_change_version_ = *v;
+}
+
 http::Response VaultApp::handle(http::Request& request) {
+  if (request.path.rfind("/healthz", 0) != 0 && request.path.rfind("/metrics", 0) != 0) sync_shared_state();
   std::string route;
   http::Response response = router_.dispatch(request, &route);
   const auto elapsed = std::chrono::steady_clock::now() - request.received_at;
@@ -311,6 +347,7 @@ Result<nlohmann::json> VaultApp::start_rekey() {
   auto entry = crypto::Keyring::make_entry(next, *master_, clock_->wall());
   if (auto r = store_->add_key(entry); !r) return common::unexpected(api::store_error(r.error()));
   if (auto r = keyring_->install(entry, *master_); !r) return common::unexpected(r.error());
+  (void)store_->bump_change_version();
   log_->info("key rotated: re-encrypting secrets in the background", {{"active_version", next}});
   if (!rekey_running_.exchange(true)) {
     if (rekey_thread_.joinable()) rekey_thread_.join();

@@ -59,6 +59,7 @@ class VaultApp {
   void rekey_loop();
   void refresh_loop();
   Result<void> register_sandbox();
+  void sync_shared_state();
 
   Config config_;
   Logger* log_ = nullptr;
@@ -80,6 +81,8 @@ class VaultApp {
   std::unique_ptr<http::HttpServer> server_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
+  std::mutex sync_mu_;
+  std::atomic<std::int64_t> seen_change_version_{0};
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;

@@ -173,7 +173,14 @@ Result<Connection> TokenManager::refresh(const Connection& connection, const Pro
       return *flight->result;
     }
   }
-  Result<Connection> result = do_refresh(connection, provider, force);
+  // One refresh per connection across instances too: the store's lock (PostgreSQL: an advisory
+  // lock), inside which do_refresh re-reads the row and skips the call if another instance did it.
+  Result<Connection> result = common::unexpected(make_error(503, "unavailable", "the refresh lock was not taken"));
+  auto locked = store_.with_connection_lock(connection.id, std::chrono::seconds(30),
+                                            [&] { result = do_refresh(connection, provider, force); });
+  if (!locked) {
+    result = common::unexpected(make_error(503, "unavailable", "cannot lock the connection for refresh: " + locked.error().message));
+  }
   {
     std::lock_guard lock(mu_);
     flight->result = result;

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -293,6 +294,28 @@ class Store {
                                                   const SealedBlob& pkce_verifier) = 0;
   /// Marks the session used, once: kConflict if it was already used.
   virtual StoreResult<void> use_connect_session(const std::string& id, TimePoint at) = 0;
+
+  // ---- several vault instances on one database ----
+  // SQLite serves one instance: these are trivial there. PostgreSQL makes them hold across
+  // instances.
+
+  /// Runs `fn` while holding an exclusive lock on `connection_id` that every instance respects
+  /// (PostgreSQL: a session advisory lock on a dedicated pool connection, released after `fn`, also
+  /// when `fn` throws). `fn` may use the store. SQLite: a process-local lock. kUnavailable when the
+  /// lock cannot be taken within `timeout`.
+  virtual StoreResult<void> with_connection_lock(const std::string& connection_id, std::chrono::milliseconds timeout,
+                                                 const std::function<void()>& fn) = 0;
+  /// Counts one hit for `key` in the fixed window starting at `window_start` (lasting `window`) and
+  /// returns the count including this hit; windows that ended are pruned now and then.
+  virtual StoreResult<std::int64_t> rate_limit_hit(const std::string& key, TimePoint window_start,
+                                                   std::chrono::seconds window) = 0;
+  /// The current count for `key` in that window, without a hit.
+  virtual StoreResult<std::int64_t> rate_limit_peek(const std::string& key, TimePoint window_start) = 0;
+  /// A counter every instance can read cheaply; bumped whenever shared cached state changes
+  /// (policies, keyring, custom providers). One row; monotonic.
+  virtual StoreResult<std::int64_t> change_version() = 0;
+  /// Bumps the change version (PostgreSQL: and NOTIFY alter_changes) after a change committed.
+  virtual StoreResult<std::int64_t> bump_change_version() = 0;
 
   // ---- housekeeping ----
   /// Rows in each table, for tests and /metrics: {"connections": 3, ...}.

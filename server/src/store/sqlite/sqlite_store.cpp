@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <map>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -1061,6 +1064,54 @@ class SqliteStore final : public Store {
     });
   }
 
+  // ---- several instances: SQLite serves exactly one, so these stay in this process ----
+
+  static std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+
+  StoreResult<void> with_connection_lock(const std::string& connection_id, std::chrono::milliseconds timeout,
+                                         const std::function<void()>& fn) override {
+    std::shared_ptr<std::timed_mutex> m;
+    {
+      std::lock_guard lock(locks_mu_);
+      auto& slot = locks_[connection_id];
+      if (!slot) slot = std::make_shared<std::timed_mutex>();
+      m = slot;
+    }
+    std::unique_lock held(*m, std::defer_lock);
+    if (!held.try_lock_for(timeout)) return fail(StoreErrc::kUnavailable, "connection lock: timed out");
+    fn();
+    held.unlock();
+    std::lock_guard lock(locks_mu_);
+    if (auto it = locks_.find(connection_id); it != locks_.end() && it->second.use_count() == 1) locks_.erase(it);
+    return {};
+  }
+
+  StoreResult<std::int64_t> rate_limit_hit(const std::string& key, TimePoint window_start,
+                                           std::chrono::seconds window) override {
+    std::lock_guard lock(rate_mu_);
+    const auto now_window = window_start + window;
+    // Prune windows that ended (bounded memory).
+    if (++rate_ops_ % 1024 == 0) {
+      for (auto it = rate_counts_.begin(); it != rate_counts_.end();) {
+        it = it->second.ends <= window_start ? rate_counts_.erase(it) : std::next(it);
+      }
+    }
+    auto& slot = rate_counts_[key + "@" + std::to_string(to_ms(window_start))];
+    slot.ends = now_window;
+    return ++slot.count;
+  }
+
+  StoreResult<std::int64_t> rate_limit_peek(const std::string& key, TimePoint window_start) override {
+    std::lock_guard lock(rate_mu_);
+    auto it = rate_counts_.find(key + "@" + std::to_string(to_ms(window_start)));
+    return it == rate_counts_.end() ? 0 : it->second.count;
+  }
+
+  StoreResult<std::int64_t> change_version() override { return change_version_.load(); }
+  StoreResult<std::int64_t> bump_change_version() override { return ++change_version_; }
+
   // ---- housekeeping ----
 
   StoreResult<std::map<std::string, std::int64_t>> table_counts() override {
@@ -1159,6 +1210,17 @@ class SqliteStore final : public Store {
 
   sqlite::Pool pool_;
   std::mutex write_mutex_;
+
+  std::mutex locks_mu_;
+  std::map<std::string, std::shared_ptr<std::timed_mutex>> locks_;
+  struct RateSlot {
+    std::int64_t count = 0;
+    TimePoint ends{};
+  };
+  std::mutex rate_mu_;
+  std::map<std::string, RateSlot> rate_counts_;
+  std::uint64_t rate_ops_ = 0;
+  std::atomic<std::int64_t> change_version_{0};
 };
 
 /// Creates the file if needed: 0600 (it holds sealed secrets and the audit trail).
