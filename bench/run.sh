@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# The vault's cost, measured side by side with what a user would compare it to (docs/performance.md).
+#   bench/run.sh [--quick] [--output FILE]
+# Builds Release, then on loopback: nginx (its own config, a free port) serving a static JSON file,
+# and standing in for a provider (API and token endpoint); the vault (SQLite) with a 100-rule policy
+# and 10,000 connections. Measures in one run:
+#   a. POST /oauth/token with wrk (keep-alive) against nginx's static JSON: req/s, p50, p99
+#   b. the SDK's request() through the vault vs a direct libcurl call with the token known
+#   c. 1,000 concurrent SDK requests on one expired token: refreshes at the provider, slowest latency
+#   d. vault RSS before, during and after a sustained load; SDK RSS after 100,000 requests
+# --quick shortens every phase (a smoke run; the figures in docs/performance.md come from a full run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+quick=false
+output=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=true ;;
+    --output) output=$2; shift ;;
+    *) echo "usage: bench/run.sh [--quick] [--output FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+if $quick; then dur=5; load=20; sdk_requests=20000; else dur=20; load=300; sdk_requests=100000; fi
+users=10000
+conns=64
+threads=2
+sdk_threads=8
+[ -n "$output" ] || output=$root/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$(git rev-parse --short HEAD 2>/dev/null || echo local).json
+mkdir -p "$(dirname "$output")"
+export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
+
+scripts/install-deps.sh bench >/dev/null
+if [ "${ALTER_BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target alter-vault alter_bench alter_micro_benchmark >/dev/null
+fi
+vault_bin=$root/build/release/cli/alter-vault
+bench_bin=$root/build/release/bench/alter_bench
+
+work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers run as an unprivileged user when started as root
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$(( 20000 + RANDOM % 30000 ))
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "no free port" >&2; exit 1
+}
+wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; cat "$work"/nginx/logs/error.log "$work"/vault.log 2>/dev/null >&2; exit 1; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+ms() {  # wrk durations (us, ms, s) in milliseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+wrk_run() {  # wrk_run NAME ARGS... -> sets WRK_RPS WRK_P50 WRK_P99
+  local name=$1 out
+  shift
+  out=$(wrk "$@")
+  echo "$out" > "$work/wrk-$name.txt"
+  WRK_RPS=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  WRK_P50=$(ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  WRK_P99=$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  WRK_NON2XX=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+}
+
+echo "== setting up (nginx, vault, $users connections, 100 rules)" >&2
+nginx_port=$(free_port)
+mkdir -p "$work/nginx/html" "$work/nginx/logs"
+events='{"kind":"calendar#events","items":[{"id":"evt-1","summary":"Team standup","start":"2026-12-01T09:30:00Z"},{"id":"evt-2","summary":"Design review","start":"2026-12-01T14:00:00Z"}]}'
+printf '%s' "$events" > "$work/nginx/html/static.json"
+cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/nginx/html;
+    location = /static.json { default_type application/json; }
+    location /api/ { default_type application/json; return 200 '$events'; }
+    location = /token {
+      access_log $work/nginx/logs/token.log;
+      default_type application/json;
+      return 200 '{"access_token":"refreshed-access-token-0123456789","token_type":"Bearer","expires_in":3600}';
+    }
+  }
+}
+NGINX
+mkdir -p "$work/nginx/tmp"
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:$nginx_port/static.json"
+
+vault_port=$(free_port)
+export ALTER_VAULT_DEV_MODE=true  # the stand-in provider is plain http on loopback
+"$vault_bin" --data-dir "$work/vault" init >/dev/null
+"$vault_bin" --data-dir "$work/vault" serve --listen "127.0.0.1:$vault_port" --log-level warn >/dev/null 2>"$work/vault.log" &
+vault_pid=$!
+pids+=($vault_pid)
+vault=http://127.0.0.1:$vault_port
+wait_http "$vault/readyz"
+export ALTER_VAULT_URL=$vault ALTER_VAULT_DATA_DIR=$work/vault
+admin_token=$(cat "$work/vault/admin.token")
+cat > "$work/provider.json" <<JSON
+{"id":"bench","display_name":"Bench provider","docs_url":"https://example.invalid","authorization_url":"http://127.0.0.1:$nginx_port/authorize",
+ "token_url":"http://127.0.0.1:$nginx_port/token","default_scopes":["read"],"scope_separator":" ","pkce":true,"client_auth":"body",
+ "token_request_format":"form","api_hosts":["127.0.0.1"],"refresh":"refreshes"}
+JSON
+"$vault_bin" providers add --file "$work/provider.json" >/dev/null
+printf 'bench-secret' > "$work/secret"
+"$vault_bin" providers set bench --client-id bench-client --client-secret-file "$work/secret" >/dev/null
+api_key=$("$vault_bin" keys create --name bench 2>/dev/null)
+{
+  echo "version = 1"
+  for i in $(seq 1 99); do
+    printf '\n[[rules]]\nid = "other-%d"\neffect = "allow"\nproviders = ["provider-%d"]\nmethods = ["GET"]\npaths = ["/v%d/**"]\n' "$i" "$i" "$i"
+  done
+  printf '\n[[rules]]\nid = "bench-read"\neffect = "allow"\nproviders = ["bench"]\nmethods = ["GET"]\nhosts = ["127.0.0.1"]\npaths = ["/api/**"]\n'
+} > "$work/policy.toml"
+"$vault_bin" policies apply "$work/policy.toml" >/dev/null
+"$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider bench --users "$users" --threads 8 >/dev/null
+api_url="http://127.0.0.1:$nginx_port/api/events"
+rss_before=$(rss_kib $vault_pid)
+
+echo "== a. POST /oauth/token vs nginx static JSON (wrk -t$threads -c$conns -d${dur}s)" >&2
+cat > "$work/token.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["x-api-key"] = "$api_key"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["x-alter-actor-type"] = "ai_agent"
+wrk.headers["x-alter-actor-id"] = "wrk"
+local n = 0
+request = function()
+  n = n + 1
+  local body = '{"provider_id":"bench","attributes":{"user_id":"user-' .. ((n * 7919) % $users) .. '"},"method":"GET","url":"$api_url"}'
+  return wrk.format(nil, nil, nil, body)
+end
+LUA
+wrk_run nginx -t$threads -c$conns -d${dur}s --latency "http://127.0.0.1:$nginx_port/static.json"
+nginx_rps=$WRK_RPS nginx_p50=$WRK_P50 nginx_p99=$WRK_P99
+wrk_run token -t$threads -c$conns -d${dur}s --latency -s "$work/token.lua" "$vault/oauth/token"
+token_rps=$WRK_RPS token_p50=$WRK_P50 token_p99=$WRK_P99 token_errors=${WRK_NON2XX:-0}
+
+echo "== b. SDK request() through the vault vs direct libcurl ($sdk_threads threads, ${dur}s)" >&2
+sdk=$("$bench_bin" sdk --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --threads $sdk_threads --seconds $dur)
+direct=$("$bench_bin" direct --url "$api_url" --token bench-token-0 --threads $sdk_threads --seconds $dur)
+
+echo "== c. 1,000 concurrent SDK requests on one expired token" >&2
+"$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider bench --users 1 --user stampede --expires-in -10 --threads 1 >/dev/null
+refreshes_before=$(wc -l < "$work/nginx/logs/token.log" 2>/dev/null || echo 0)
+stampede=$("$bench_bin" stampede --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --user stampede --requests 1000)
+refreshes=$(( $(wc -l < "$work/nginx/logs/token.log") - refreshes_before ))
+
+echo "== d. memory: vault RSS under ${load}s of load; SDK RSS after $sdk_requests requests" >&2
+samples=()
+wrk -t$threads -c$conns -d${load}s -s "$work/token.lua" "$vault/oauth/token" > "$work/wrk-load.txt" &
+load_pid=$!
+for _ in $(seq 1 $(( load / 10 ))); do sleep 10; samples+=("$(rss_kib $vault_pid)"); done
+wait $load_pid
+sleep 5
+rss_after=$(rss_kib $vault_pid)
+sdk_mem=$("$bench_bin" sdk-memory --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --requests $sdk_requests)
+verify=$("$vault_bin" audit verify)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+j() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+token_vs_nginx=$(ratio "$token_rps" "$nginx_rps")
+sdk_vs_direct=$(ratio "$(j "$sdk" mean_ms)" "$(j "$direct" mean_ms)")
+rss_peak=$(printf '%s\n' "${samples[@]}" | sort -n | tail -1)
+
+cat > "$output" <<JSON
+{
+  "commit": "$(git rev-parse HEAD 2>/dev/null || echo unknown)",
+  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "machine": {"cpus": $(nproc), "model": "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)", "kernel": "$(uname -r)"},
+  "quick": $quick,
+  "setup": {"connections": $users, "policy_rules": 100, "wrk_threads": $threads, "wrk_connections": $conns, "seconds": $dur, "sdk_threads": $sdk_threads},
+  "token_endpoint": {"rps": $token_rps, "p50_ms": $token_p50, "p99_ms": $token_p99, "non_2xx": ${token_errors:-0}},
+  "nginx_static": {"rps": $nginx_rps, "p50_ms": $nginx_p50, "p99_ms": $nginx_p99},
+  "token_vs_nginx_rps": $token_vs_nginx,
+  "sdk_through_vault": $sdk,
+  "direct_libcurl": $direct,
+  "sdk_vs_direct_latency": $sdk_vs_direct,
+  "stampede": {"result": $stampede, "refreshes_at_provider": $refreshes},
+  "memory": {"vault_rss_kib_before": $rss_before, "vault_rss_kib_during": [$(IFS=,; echo "${samples[*]}")], "vault_rss_kib_after": $rss_after, "sdk": $sdk_mem}
+}
+JSON
+
+printf '\n%-48s %14s %14s %10s\n' "measurement" "vault" "baseline" "ratio"
+printf '%-48s %14s %14s %10s\n' "POST /oauth/token req/s (vs nginx static JSON)" "$token_rps" "$nginx_rps" "$token_vs_nginx"
+printf '%-48s %14s %14s\n' "  p50 / p99 ms" "$token_p50 / $token_p99" "$nginx_p50 / $nginx_p99"
+printf '%-48s %14s %14s %10s\n' "SDK request() mean ms (vs direct libcurl)" "$(j "$sdk" mean_ms)" "$(j "$direct" mean_ms)" "$sdk_vs_direct"
+printf '%-48s %14s %14s\n' "  throughput req/s" "$(j "$sdk" rps)" "$(j "$direct" rps)"
+printf '%-48s %14s\n' "refreshes for 1,000 requests on an expired token" "$refreshes"
+printf '%-48s %14s\n' "  slowest of those requests, ms" "$(j "$stampede" slowest_ms)"
+printf '%-48s %14s\n' "vault RSS KiB before / peak during / after" "$rss_before / $rss_peak / $rss_after"
+printf '%-48s %14s\n' "SDK RSS KiB after 10k / after all requests" "$(j "$sdk_mem" rss_kib_after_10k) / $(j "$sdk_mem" rss_kib_after_all)"
+printf '%-48s %s\n' "audit chain after the run" "$verify"
+printf '\ntargets: token/nginx >= 0.5 (%s), SDK/direct < 2.0 (%s), refreshes == 1 (%s)\n' \
+  "$token_vs_nginx" "$sdk_vs_direct" "$refreshes"
+echo "results: $output"
