@@ -68,5 +68,50 @@ std::optional<std::string> new_row_id() {
   return out;
 }
 
+// dump() throws on invalid UTF-8; that is the caller's bad input, not a store failure.
+StoreResult<std::string> to_json_text(const nlohmann::json& value, std::string_view field) {
+  try {
+    return value.dump();
+  } catch (const nlohmann::json::exception&) {
+    return common::unexpected(StoreError{StoreErrc::kInvalid, std::string(field) + " is not valid UTF-8"});
+  }
+}
+
+StoreResult<std::string> canonical_attributes(const Attributes& attributes) {
+  return to_json_text(nlohmann::json(attributes), "attributes");
+}
+
+StoreResult<std::string> string_list_json(const std::vector<std::string>& list, std::string_view field) {
+  return to_json_text(nlohmann::json(list), field);
+}
+
+std::optional<nlohmann::json> parse_json(const std::string& text) {
+  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return std::nullopt;
+  return value;
+}
+
+bool parse_string_list(const std::string& text, std::vector<std::string>& out) {
+  auto value = parse_json(text);
+  if (!value || !value->is_array()) return false;
+  out.clear();
+  for (const auto& item : *value) {
+    if (!item.is_string()) return false;
+    out.push_back(item.get<std::string>());
+  }
+  return true;
+}
+
+bool parse_attributes(const std::string& text, Attributes& out) {
+  auto value = parse_json(text);
+  if (!value || !value->is_object()) return false;
+  out.clear();
+  for (const auto& [name, item] : value->items()) {
+    if (!item.is_string()) return false;
+    out.emplace(name, item.get<std::string>());
+  }
+  return true;
+}
+
 }  // namespace store_internal
 }  // namespace alter::server

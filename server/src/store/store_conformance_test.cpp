@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -997,6 +1000,200 @@ TEST_P(StoreConformance, ConnectSessionsAreUsedOnce) {
   by_token = store_->find_connect_session_by_token("token-hash");
   ASSERT_TRUE(Ok(by_token));
   EXPECT_EQ(by_token->used_at, at_ms(77));
+}
+
+// ---- several instances: connection locks, rate limits, the change version ----
+// (PostgreSQL's tests check that these hold across two stores on one database as well.)
+
+using std::chrono_literals::operator""ms;
+using std::chrono_literals::operator""s;
+
+TEST_P(StoreConformance, ConnectionLockIsMutuallyExclusive) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::atomic<bool> first_done{false};
+  std::thread holder([&] {
+    EXPECT_TRUE(Ok(store_->with_connection_lock("conn-1", 10s, [&] {
+      entered.set_value();
+      release.get_future().wait();
+      first_done = true;
+    })));
+  });
+  entered.get_future().wait();
+
+  // Held: another taker gives up after its timeout, and never runs its function.
+  bool ran = false;
+  EXPECT_TRUE(Fails(store_->with_connection_lock("conn-1", 100ms, [&] { ran = true; }), StoreErrc::kUnavailable));
+  EXPECT_TRUE(Fails(store_->with_connection_lock("conn-1", 0ms, [&] { ran = true; }), StoreErrc::kUnavailable));
+  EXPECT_FALSE(ran);
+  // Another connection's lock is independent.
+  EXPECT_TRUE(Ok(store_->with_connection_lock("conn-2", 1s, [&] { ran = true; })));
+  EXPECT_TRUE(ran);
+
+  // A patient taker runs only after the holder is done.
+  std::atomic<bool> saw_first_done{false};
+  std::thread waiter([&] {
+    EXPECT_TRUE(Ok(store_->with_connection_lock("conn-1", 20s, [&] { saw_first_done = first_done.load(); })));
+  });
+  release.set_value();
+  holder.join();
+  waiter.join();
+  EXPECT_TRUE(saw_first_done);
+}
+
+TEST_P(StoreConformance, ConnectionLockHoldersExcludeEachOther) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 10;
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  int counter = 0;  // guarded by the lock alone
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kRounds; ++i) {
+        EXPECT_TRUE(Ok(store_->with_connection_lock("shared", 30s, [&] {
+          if (inside.fetch_add(1) != 0) ++overlaps;
+          const int seen = counter;
+          std::this_thread::yield();
+          counter = seen + 1;
+          inside.fetch_sub(1);
+        })));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(counter, kThreads * kRounds);
+}
+
+TEST_P(StoreConformance, ConnectionLockFunctionMayUseTheStore) {
+  ASSERT_TRUE(Ok(store_->upsert_connection(make_connection("c1", "acme", "google", {{"user_id", "alice"}}))));
+  bool done = false;
+  ASSERT_TRUE(Ok(store_->with_connection_lock("c1", 5s, [&] {
+    // What a refresh does under the lock: re-read, write back, audit, and lock another connection.
+    auto fresh = store_->get_connection("c1");
+    ASSERT_TRUE(Ok(fresh));
+    fresh->token_type = "refreshed";
+    ASSERT_TRUE(Ok(store_->update_connection(*fresh, fresh->version)));
+    std::vector<AuditRecord> rows{make_audit("e1", 1)};
+    ASSERT_TRUE(Ok(store_->append_audit(rows, test_hash)));
+    ASSERT_TRUE(Ok(store_->with_connection_lock("c2", 5s, [&] { done = true; })));
+  })));
+  EXPECT_TRUE(done);
+  auto stored = store_->get_connection("c1");
+  ASSERT_TRUE(Ok(stored));
+  EXPECT_EQ(stored->token_type, "refreshed");
+}
+
+TEST_P(StoreConformance, ConnectionLockIsReleasedWhenTheFunctionThrows) {
+  EXPECT_THROW((void)store_->with_connection_lock("c1", 5s, [] { throw std::runtime_error("refresh failed"); }),
+               std::runtime_error);
+  // Free again, for this thread and for any other.
+  EXPECT_TRUE(Ok(store_->with_connection_lock("c1", 1s, [] {})));
+  std::thread other([&] { EXPECT_TRUE(Ok(store_->with_connection_lock("c1", 1s, [] {}))); });
+  other.join();
+}
+
+TEST_P(StoreConformance, RateLimitHitsCountPerKeyAndWindow) {
+  const TimePoint w0 = at_ms(1700000040000);
+  const TimePoint w1 = w0 + 60s;
+  for (std::int64_t expected = 1; expected <= 3; ++expected) {
+    auto count = store_->rate_limit_hit("rule-1|alice", w0, 60s);
+    ASSERT_TRUE(Ok(count));
+    EXPECT_EQ(*count, expected);
+  }
+  // Peeking does not count.
+  for (int i = 0; i < 2; ++i) {
+    auto peek = store_->rate_limit_peek("rule-1|alice", w0);
+    ASSERT_TRUE(Ok(peek));
+    EXPECT_EQ(*peek, 3);
+  }
+  // The next window and other keys start from zero.
+  auto next = store_->rate_limit_hit("rule-1|alice", w1, 60s);
+  ASSERT_TRUE(Ok(next));
+  EXPECT_EQ(*next, 1);
+  auto other = store_->rate_limit_hit("rule-1|bob", w0, 60s);
+  ASSERT_TRUE(Ok(other));
+  EXPECT_EQ(*other, 1);
+  auto unicode = store_->rate_limit_hit("rule-1|Zoë 🦊", w0, 60s);
+  ASSERT_TRUE(Ok(unicode));
+  EXPECT_EQ(*unicode, 1);
+
+  auto peek = store_->rate_limit_peek("rule-1|alice", w0);
+  ASSERT_TRUE(Ok(peek));
+  EXPECT_EQ(*peek, 3);
+  peek = store_->rate_limit_peek("rule-1|alice", w1);
+  ASSERT_TRUE(Ok(peek));
+  EXPECT_EQ(*peek, 1);
+  peek = store_->rate_limit_peek("rule-1|nobody", w0);
+  ASSERT_TRUE(Ok(peek));
+  EXPECT_EQ(*peek, 0);
+}
+
+TEST_P(StoreConformance, ConcurrentRateLimitHitsCountEachOnce) {
+  constexpr int kThreads = 8;
+  constexpr int kHits = 25;
+  const TimePoint window = at_ms(1700000000000);
+  std::mutex mutex;
+  std::vector<std::int64_t> counts;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kHits; ++i) {
+        auto count = store_->rate_limit_hit("hot", window, 60s);
+        EXPECT_TRUE(Ok(count));
+        if (!count.ok()) continue;
+        std::lock_guard lock(mutex);
+        counts.push_back(*count);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  std::sort(counts.begin(), counts.end());
+  ASSERT_EQ(counts.size(), static_cast<std::size_t>(kThreads * kHits));
+  for (std::size_t i = 0; i < counts.size(); ++i) EXPECT_EQ(counts[i], static_cast<std::int64_t>(i + 1));
+  auto peek = store_->rate_limit_peek("hot", window);
+  ASSERT_TRUE(Ok(peek));
+  EXPECT_EQ(*peek, kThreads * kHits);
+}
+
+TEST_P(StoreConformance, ChangeVersionIsMonotonicAndBumpReturnsTheNewValue) {
+  auto start = store_->change_version();
+  ASSERT_TRUE(Ok(start));
+  auto first = store_->bump_change_version();
+  ASSERT_TRUE(Ok(first));
+  EXPECT_EQ(*first, *start + 1);
+  auto seen = store_->change_version();
+  ASSERT_TRUE(Ok(seen));
+  EXPECT_EQ(*seen, *first);
+  auto again = store_->change_version();  // reading does not bump
+  ASSERT_TRUE(Ok(again));
+  EXPECT_EQ(*again, *first);
+
+  constexpr int kThreads = 4;
+  constexpr int kBumps = 10;
+  std::mutex mutex;
+  std::set<std::int64_t> values;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kBumps; ++i) {
+        auto bumped = store_->bump_change_version();
+        EXPECT_TRUE(Ok(bumped));
+        if (!bumped.ok()) continue;
+        std::lock_guard lock(mutex);
+        values.insert(*bumped);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(values.size(), static_cast<std::size_t>(kThreads * kBumps));  // each bump its own value
+  ASSERT_FALSE(values.empty());
+  EXPECT_EQ(*values.begin(), *first + 1);
+  EXPECT_EQ(*values.rbegin(), *first + kThreads * kBumps);
+  auto last = store_->change_version();
+  ASSERT_TRUE(Ok(last));
+  EXPECT_EQ(*last, *first + kThreads * kBumps);
 }
 
 std::string store_name(const ::testing::TestParamInfo<StoreFactory>& param) { return param.param.name; }

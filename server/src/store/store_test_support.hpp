@@ -1,6 +1,9 @@
 #pragma once
-// The stores the conformance suite runs over. A new implementation (PostgreSQL) registers a
-// factory in store_test_support.cpp; the tests themselves do not change.
+// The stores the conformance suite (store_conformance_test.cpp) runs over. The suite is compiled
+// once and linked into one test binary per backend; each binary defines store_factories():
+// sqlite/sqlite_test_factory.cpp in alter_store_tests, postgres/postgres_test_support.cpp in
+// alter_store_pg_tests (it needs a PostgreSQL server, hence a binary of its own, labelled
+// integration). The tests themselves do not change.
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,6 +24,7 @@ struct StoreFactory {
   std::function<TestStore()> make;  // a fresh, empty store, not migrated yet
 };
 
+/// Defined by each test binary (see above).
 std::vector<StoreFactory> store_factories();
 
 }  // namespace alter::server::store_testing

@@ -37,6 +37,12 @@ using sqlite::Blob;
 using sqlite::Db;
 using sqlite::Stmt;
 using sqlite::Transaction;
+using store_internal::canonical_attributes;
+using store_internal::parse_attributes;
+using store_internal::parse_json;
+using store_internal::parse_string_list;
+using store_internal::string_list_json;
+using store_internal::to_json_text;
 
 constexpr std::string_view kZeroHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -51,54 +57,6 @@ Unexpected<StoreError> corrupt(std::string_view table) {
 std::int64_t sql_limit(std::size_t limit) {
   constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(limit > kMax ? kMax : limit);
-}
-
-// ---- JSON columns ----
-
-// dump() throws on invalid UTF-8; that is the caller's bad input, not a store failure.
-StoreResult<std::string> to_json_text(const nlohmann::json& value, std::string_view field) {
-  try {
-    return value.dump();
-  } catch (const nlohmann::json::exception&) {
-    return fail(StoreErrc::kInvalid, std::string(field) + " is not valid UTF-8");
-  }
-}
-
-/// The canonical form that makes (app, provider, attributes) unique: keys sorted (std::map), compact.
-StoreResult<std::string> canonical_attributes(const Attributes& attributes) {
-  return to_json_text(nlohmann::json(attributes), "attributes");
-}
-
-StoreResult<std::string> string_list_json(const std::vector<std::string>& list, std::string_view field) {
-  return to_json_text(nlohmann::json(list), field);
-}
-
-std::optional<nlohmann::json> parse_json(const std::string& text) {
-  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return std::nullopt;
-  return value;
-}
-
-bool parse_string_list(const std::string& text, std::vector<std::string>& out) {
-  auto value = parse_json(text);
-  if (!value || !value->is_array()) return false;
-  out.clear();
-  for (const auto& item : *value) {
-    if (!item.is_string()) return false;
-    out.push_back(item.get<std::string>());
-  }
-  return true;
-}
-
-bool parse_attributes(const std::string& text, Attributes& out) {
-  auto value = parse_json(text);
-  if (!value || !value->is_object()) return false;
-  out.clear();
-  for (const auto& [name, item] : value->items()) {
-    if (!item.is_string()) return false;
-    out.emplace(name, item.get<std::string>());
-  }
-  return true;
 }
 
 std::int64_t key_version(const SealedBlob& blob) { return std::int64_t{blob.key_version}; }
@@ -1081,8 +1039,9 @@ class SqliteStore final : public Store {
     }
     std::unique_lock held(*m, std::defer_lock);
     if (!held.try_lock_for(timeout)) return fail(StoreErrc::kUnavailable, "connection lock: timed out");
-    fn();
+    fn();  // if it throws, `held` unlocks (the map entry stays, for reuse)
     held.unlock();
+    m.reset();  // else the use_count() below never drops to 1 and the map only grows
     std::lock_guard lock(locks_mu_);
     if (auto it = locks_.find(connection_id); it != locks_.end() && it->second.use_count() == 1) locks_.erase(it);
     return {};

@@ -1,10 +1,10 @@
-#include "store/store_test_support.hpp"
-
+// The stores alter_store_tests runs the conformance suite over: SQLite, in a temporary directory.
 #include <alter/testing/temp_dir.hpp>
 
 #include <stdexcept>
 
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/store_test_support.hpp"
 
 namespace alter::server::store_testing {
 
