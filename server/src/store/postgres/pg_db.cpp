@@ -280,7 +280,9 @@ StoreResult<void> Conn::flush(Clock::time_point deadline, std::string_view what)
     const int pending = PQflush(conn_);
     if (pending == 0) return {};
     if (pending < 0) return unexpected(lost(std::string(what) + ": connection to the database lost"));
-    if (!wait_socket(true, deadline)) return unexpected(lost(std::string(what) + ": the database did not answer in time"));
+    if (!wait_socket(true, deadline)) {
+      return unexpected(lost(std::string(what) + ": the database did not answer in time"));
+    }
     if (PQconsumeInput(conn_) == 0) return unexpected(lost(std::string(what) + ": connection to the database lost"));
   }
 }
@@ -290,7 +292,9 @@ StoreResult<Result> Conn::collect(Clock::time_point deadline, std::string_view w
   std::optional<StoreError> error;
   for (;;) {
     while (PQisBusy(conn_) != 0) {
-      if (!wait_socket(false, deadline)) return unexpected(lost(std::string(what) + ": the database did not answer in time"));
+      if (!wait_socket(false, deadline)) {
+        return unexpected(lost(std::string(what) + ": the database did not answer in time"));
+      }
       if (PQconsumeInput(conn_) == 0) return unexpected(lost(std::string(what) + ": connection to the database lost"));
     }
     PGresult* raw = PQgetResult(conn_);
@@ -315,7 +319,8 @@ StoreResult<Result> Conn::collect(Clock::time_point deadline, std::string_view w
       message += std::string(" (constraint ") + constraint + ")";
     }
     if (quote_primary) {
-      if (const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY)) message += std::string(": ") + primary;
+      const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY);
+      if (primary != nullptr) message += std::string(": ") + primary;
     }
     error = make_error(errc_for_sqlstate(state), std::move(message));
   }

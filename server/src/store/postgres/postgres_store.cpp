@@ -370,7 +370,9 @@ std::string find_connections_sql(const ConnectionFilter& filter) {
   // read every connection of the least selective attribute ("team": a thousand rows).
   Placeholders p;
   std::string sql = "SELECT " + connection_columns("c.") + " FROM ";
-  for (std::size_t i = 0; i < filter.attributes.size(); ++i) sql += "connection_attributes AS a" + std::to_string(i) + ", ";
+  for (std::size_t i = 0; i < filter.attributes.size(); ++i) {
+    sql += "connection_attributes AS a" + std::to_string(i) + ", ";
+  }
   sql += "connections AS c WHERE ";
   for (std::size_t i = 0; i < filter.attributes.size(); ++i) {
     const std::string a = "a" + std::to_string(i);
@@ -1033,7 +1035,9 @@ class PostgresStore final : public Store {
 
   StoreResult<ConnectSession> find_connect_session_by_state(const std::string& state_hash) override {
     // Sessions not yet redirected have an empty state: it must never match.
-    if (state_hash.empty()) return fail(StoreErrc::kNotFound, "find_connect_session_by_state: connect session not found");
+    if (state_hash.empty()) {
+      return fail(StoreErrc::kNotFound, "find_connect_session_by_state: connect session not found");
+    }
     return call("find_connect_session_by_state", [&](Conn& db) {
       static const std::string sql = select_sql(kSessionColumns, "FROM connect_sessions WHERE state_hash = $1");
       Params params;

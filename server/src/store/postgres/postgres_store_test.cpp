@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/postgres/pg_db.hpp"
 #include "store/postgres/pg_migrations.hpp"
 #include "store/postgres/pg_queries.hpp"
 #include "store/postgres/postgres_store.hpp"
@@ -110,6 +111,25 @@ class PostgresStoreTest : public ::testing::Test {
 
   std::unique_ptr<ScratchDatabase> database_;
 };
+
+TEST(PostgresErrors, SqlstatesMapToStoreErrors) {
+  EXPECT_EQ(pg::errc_for_sqlstate("23505"), StoreErrc::kConflict);    // unique_violation
+  EXPECT_EQ(pg::errc_for_sqlstate("23502"), StoreErrc::kInvalid);     // not_null_violation
+  EXPECT_EQ(pg::errc_for_sqlstate("23503"), StoreErrc::kInvalid);     // foreign_key_violation
+  EXPECT_EQ(pg::errc_for_sqlstate("23514"), StoreErrc::kInvalid);     // check_violation
+  EXPECT_EQ(pg::errc_for_sqlstate("22021"), StoreErrc::kInvalid);     // bad UTF-8
+  EXPECT_EQ(pg::errc_for_sqlstate("54000"), StoreErrc::kInvalid);     // program_limit_exceeded
+  EXPECT_EQ(pg::errc_for_sqlstate("08006"), StoreErrc::kUnavailable); // connection_failure
+  EXPECT_EQ(pg::errc_for_sqlstate("57P01"), StoreErrc::kUnavailable); // admin_shutdown
+  EXPECT_EQ(pg::errc_for_sqlstate("57P02"), StoreErrc::kUnavailable); // crash_shutdown
+  EXPECT_EQ(pg::errc_for_sqlstate("57P03"), StoreErrc::kUnavailable); // cannot_connect_now
+  EXPECT_EQ(pg::errc_for_sqlstate("57014"), StoreErrc::kUnavailable); // query_canceled (statement_timeout)
+  EXPECT_EQ(pg::errc_for_sqlstate("53300"), StoreErrc::kUnavailable); // too_many_connections
+  EXPECT_EQ(pg::errc_for_sqlstate("55P03"), StoreErrc::kUnavailable); // lock_not_available (lock_timeout)
+  EXPECT_EQ(pg::errc_for_sqlstate("40P01"), StoreErrc::kUnavailable); // deadlock_detected
+  EXPECT_EQ(pg::errc_for_sqlstate("42P01"), StoreErrc::kInternal);    // undefined_table
+  EXPECT_EQ(pg::errc_for_sqlstate("XX000"), StoreErrc::kInternal);
+}
 
 // ---- schema and migrations ----
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <iostream>
 #include <stdexcept>
 
 #include "store/postgres/postgres_store.hpp"
@@ -15,8 +16,9 @@ namespace {
 std::unique_ptr<alter::testing::PostgresServer> g_server;
 std::string g_start_error;
 
-/// Starts the server before the first test and stops it after the last. Without PostgreSQL the
-/// tests fail (CI installs it): they are never skipped silently.
+/// Starts the server before the first test and stops it after the last. Without PostgreSQL every
+/// test fails, each with the reason (CI installs it). Not a failure here: gtest would then mark
+/// the tests skipped, and ctest count them as such.
 class PostgresEnvironment final : public ::testing::Environment {
  public:
   void SetUp() override {
@@ -24,7 +26,8 @@ class PostgresEnvironment final : public ::testing::Environment {
       g_server = std::make_unique<alter::testing::PostgresServer>();
     } catch (const std::exception& e) {
       g_start_error = e.what();
-      FAIL() << "the PostgreSQL store tests need a PostgreSQL server and none could be started: " << e.what();
+      std::cerr << "alter_store_pg_tests: no PostgreSQL server could be started, every test will fail: " << e.what()
+                << "\n";
     }
   }
   void TearDown() override { g_server.reset(); }
@@ -36,7 +39,10 @@ class PostgresEnvironment final : public ::testing::Environment {
 }  // namespace
 
 alter::testing::PostgresServer& postgres_server() {
-  if (!g_server) throw std::runtime_error("no PostgreSQL server for the tests: " + g_start_error);
+  if (!g_server) {
+    throw std::runtime_error("the PostgreSQL store tests need a PostgreSQL server and none could be started: " +
+                             g_start_error);
+  }
   return *g_server;
 }
 
