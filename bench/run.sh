@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The vault's cost, measured side by side with what a user would compare it to (docs/performance.md).
-#   bench/run.sh [--quick] [--output FILE]
+#   bench/run.sh [--quick] [--output FILE] [--hold]
+# --hold stops after the setup and keeps nginx and the vault running (for perf or callgrind), with the
+# commands to drive them printed.
 # Builds Release, then on loopback: nginx (its own config, a free port) serving a static JSON file,
 # and standing in for a provider (API and token endpoint); the vault (SQLite) with a 100-rule policy
 # and 10,000 connections. Measures in one run:
@@ -13,11 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 quick=false
+hold=false
 output=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=true ;;
     --output) output=$2; shift ;;
+    --hold) hold=true ;;
     *) echo "usage: bench/run.sh [--quick] [--output FILE]" >&2; exit 2 ;;
   esac
   shift
@@ -148,6 +152,14 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 LUA
+if $hold; then
+  echo "vault pid $vault_pid at $vault; nginx on $nginx_port; API key in $work/api_key"
+  echo "$api_key" > "$work/api_key"
+  echo "drive it:  wrk -t$threads -c$conns -d${dur}s --latency -s $work/token.lua $vault/oauth/token"
+  echo "profile:   perf record -e cpu-clock -g -p $vault_pid -- sleep 10"
+  echo "Ctrl-C to stop."
+  wait "$vault_pid"
+fi
 wrk_run nginx -t$threads -c$conns -d${dur}s --latency "http://127.0.0.1:$nginx_port/static.json"
 nginx_rps=$WRK_RPS nginx_p50=$WRK_P50 nginx_p99=$WRK_P99
 wrk_run token -t$threads -c$conns -d${dur}s --latency -s "$work/token.lua" "$vault/oauth/token"

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "api/approvals.hpp"
+#include "api/cache.hpp"
 #include "api/input.hpp"
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
@@ -18,6 +19,17 @@ using http::Request;
 using http::Response;
 
 Error bad(std::string m) { return make_error(400, "invalid_request", std::move(m)); }
+
+// A write that changes which connections or keys exist: drop cached lookups here, and tell the
+// other instances (they clear theirs at their next request).
+void connections_changed(Services& s) {
+  if (s.cache != nullptr) s.cache->connections_changed();
+  (void)s.store.bump_change_version();
+}
+void api_keys_changed(Services& s) {
+  if (s.cache != nullptr) s.cache->api_keys_changed();
+  (void)s.store.bump_change_version();
+}
 
 nlohmann::json app_json(const App& a) {
   return {{"id", a.id}, {"name", a.name}, {"return_url_allowlist", a.return_url_allowlist},
@@ -153,6 +165,7 @@ Response revoke_key(Services& s, const std::string& id, const std::string& by) {
     if (r.error().code == StoreErrc::kNotFound) return error_response(make_error(404, "not_found", "no such API key"));
     return error_response(store_error(r.error()));
   }
+  api_keys_changed(s);
   admin_audit(s, "", "api_key_revoked", by, {{"key_id", id}});
   return Response::json(200, {{"id", id}, {"revoked", true}, {"revoked_at", iso8601(now)}});
 }
@@ -279,6 +292,7 @@ Response import_connection(Services& s, const Request& req, const std::string& a
   if (*refresh) common::secure_wipe(**refresh);
   auto stored = s.store.upsert_connection(c);
   if (!stored) return error_response(store_error(stored.error()));
+  connections_changed(s);
   admin_audit(s, app_id, "connection_imported", by,
               {{"connection_id", stored->id}, {"provider_id", c.provider_id}, {"user", c.attributes}});
   return Response::json(201, connection_json(*stored));
@@ -432,6 +446,7 @@ Result<nlohmann::json> delete_connection(Services& s, const Connection& c, const
   }
   // Deleted whatever the revocation did: the connection is unusable from now on.
   if (auto r = s.store.delete_connection(c.id); !r) return common::unexpected(store_error(r.error()));
+  connections_changed(s);
   auto w = s.audit.write(audit::make_record({{"kind", "revocation"}, {"app_id", c.app_id},
                                              {"provider_id", c.provider_id}, {"connection_id", c.id},
                                              {"user", c.attributes}, {"decision", "deleted"},

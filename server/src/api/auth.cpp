@@ -1,5 +1,6 @@
 #include <alter/common/strings.hpp>
 
+#include "api/cache.hpp"
 #include "api/services.hpp"
 #include "crypto/crypto.hpp"
 
@@ -65,8 +66,17 @@ Result<AppCaller> authenticate_app(Services& s, const http::Request& req) {
   const std::string key = req.header("x-api-key");
   if (key.empty()) return common::unexpected(unauthorized("invalid_api_key", "the x-api-key header is missing"));
   if (!well_formed(key, "alter_key_")) return common::unexpected(unauthorized("invalid_api_key", "the API key is not valid"));
-  auto record = lookup_secret<ApiKeyRecord>(key, [&](const std::string& h) { return s.store.find_api_key(h); },
-                                           "invalid_api_key", "API key");
+  auto record = lookup_secret<ApiKeyRecord>(
+      key,
+      [&](const std::string& h) -> StoreResult<ApiKeyRecord> {
+        if (s.cache != nullptr) {
+          if (auto hit = s.cache->api_key(h)) return *hit;
+        }
+        auto found = s.store.find_api_key(h);
+        if (found && s.cache != nullptr) s.cache->put_api_key(*found);
+        return found;
+      },
+      "invalid_api_key", "API key");
   if (!record) return common::unexpected(record.error());
   return AppCaller{record->app_id, record->id};
 }

@@ -5,6 +5,7 @@
 
 #include <regex>
 
+#include "api/cache.hpp"
 #include "api/input.hpp"
 #include "api/pages.hpp"
 #include "core/time.hpp"
@@ -234,6 +235,8 @@ Response callback(Services& s, const Request& req) {
     audit("failed", {{"error", "store"}}, "");
     return finish(s, cs, false, "", "The vault could not store the connection. Please try again.", "", "unavailable");
   }
+  if (s.cache != nullptr) s.cache->connections_changed();
+  (void)s.store.bump_change_version();
   audit("connected", {{"scopes", stored->scopes}, {"refresh_token", !tokens->refresh_token.empty()}}, stored->id);
   s.log.info("connection created", {{"connection_id", stored->id}, {"provider", stored->provider_id}, {"app_id", stored->app_id}});
   return finish(s, cs, true, "", "Your " + provider->display_name + " account is now connected.", stored->id, "");

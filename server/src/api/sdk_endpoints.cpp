@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 
 #include "api/approvals.hpp"
+#include "api/cache.hpp"
 #include "api/input.hpp"
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
@@ -182,19 +183,27 @@ Response handle_token(Services& s, const Request& req) {
   filter.provider_id = body->provider_id;
   filter.attributes = body->attributes;
   filter.limit = 2;
-  auto found = s.store.find_connections(filter);
-  if (!found) return error_response(store_error(found.error()), {{"request_id", request_id}});
-  if (found->empty()) {
+  std::vector<Connection> found;
+  const std::string cache_key = s.cache != nullptr ? VaultCache::lookup_key(filter) : std::string();
+  if (auto hit = s.cache != nullptr ? s.cache->lookup(cache_key) : nullptr) {
+    for (const auto& c : *hit) found.push_back(*c);
+  } else {
+    auto rows = s.store.find_connections(filter);
+    if (!rows) return error_response(store_error(rows.error()), {{"request_id", request_id}});
+    if (s.cache != nullptr) s.cache->put_lookup(cache_key, *rows);
+    found = std::move(rows.value());
+  }
+  if (found.empty()) {
     return decide("not_found", error_response(make_error(404, "connection_not_found",
                                                          "no " + body->provider_id + " connection matches these user attributes: the user needs to connect"),
                                               {{"request_id", request_id}}, {{"request_id", request_id}}));
   }
-  if (found->size() > 1) {
+  if (found.size() > 1) {
     return decide("ambiguous", error_response(make_error(409, "ambiguous_connection",
                                                          "several connections match these user attributes: give more of them"),
                                               {{"request_id", request_id}}, {{"request_id", request_id}}));
   }
-  Connection conn = std::move(found->front());
+  Connection conn = std::move(found.front());
   event["connection_id"] = conn.id;
 
   // The exfiltration guard: this token only for https URLs on this connection's API hosts.

@@ -23,6 +23,7 @@
 namespace alter::server::api {
 
 class ApprovalService;
+class VaultCache;
 
 /// Decides a token request (the policy engine, or a stand-in until one is configured).
 using PolicyHook = std::function<Result<policy::Decision>(const policy::PolicyRequest&)>;
@@ -47,6 +48,7 @@ struct Services {
   std::function<nlohmann::json()> rekey_status;
   ApprovalService* approvals = nullptr;
   std::string public_url;  // no trailing slash
+  VaultCache* cache = nullptr;  // read-through caches of the token path (none: always the store)
 };
 
 /// The caller of an SDK endpoint.

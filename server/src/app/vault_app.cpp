@@ -176,6 +176,10 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
         (void)st->bump_change_version();  // other instances reload at their next request
       },
       [raw]() { return raw->start_rekey(); }, [raw]() { return raw->rekey_status(); }, nullptr, ""});
+  app->cache_ = std::make_unique<api::VaultCache>();
+  app->services_->cache = app->cache_.get();
+  auto* cache = app->cache_.get();
+  app->tokens_->set_on_update([cache](const Connection& c) { cache->connection_updated(c); });
   app->approvals_ = std::make_unique<api::ApprovalService>(*app->services_);
   app->services_->approvals = app->approvals_.get();
 
@@ -242,6 +246,7 @@ void VaultApp::sync_shared_state() {
   std::lock_guard lock(sync_mu_);
   if (*v == seen_change_version_.load()) return;
   policy_->engine->invalidate_all();
+  cache_->clear();
   if (auto entries = store_->keyring()) {
     const auto known = keyring_->versions();
     for (const auto& e : *entries) {
@@ -392,7 +397,10 @@ void VaultApp::rekey_loop() {
       next.tokens = oauth::seal_tokens(*keyring_, c, tokens->access_token.reveal(), tokens->refresh_token.reveal(),
                                        tokens->id_token.reveal());
       // Compare-and-set: a refresh that raced us re-sealed with the new key already.
-      if (store_->update_connection(next, c.version)) ++done;
+      if (auto saved = store_->update_connection(next, c.version)) {
+        cache_->connection_updated(*saved);
+        ++done;
+      }
     }
     for (const auto& pc : *creds) {
       auto secret = keyring_->open(pc.client_secret, oauth::provider_secret_aad(pc.app_id, pc.provider_id));

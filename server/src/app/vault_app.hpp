@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "api/cache.hpp"
 #include "api/services.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -77,6 +78,7 @@ class VaultApp {
   std::unique_ptr<api::Services> services_;
   std::unique_ptr<api::ApprovalService> approvals_;
   std::unique_ptr<sandbox::Sandbox> sandbox_;
+  std::unique_ptr<api::VaultCache> cache_;
   http::Router router_;
   std::unique_ptr<http::HttpServer> server_;
   std::atomic<bool> draining_{false};

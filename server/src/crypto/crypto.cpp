@@ -23,7 +23,17 @@ std::string random_bytes(std::size_t n) {
 std::string random_token(std::size_t bytes) { return base64url_encode(random_bytes(bytes)); }
 
 std::string new_uuid() {
-  std::string b = random_bytes(16);
+  // Request ids are minted on every request: take them from a per-thread buffer of CSPRNG bytes
+  // refilled 4 KiB at a time, instead of one RAND_bytes call (and its locks) per id.
+  thread_local std::string pool;
+  thread_local std::size_t used = 0;
+  if (used + 16 > pool.size()) {
+    pool = random_bytes(4096);
+    used = 0;
+  }
+  std::string b = pool.substr(used, 16);
+  OPENSSL_cleanse(pool.data() + used, 16);
+  used += 16;
   b[6] = static_cast<char>((static_cast<unsigned char>(b[6]) & 0x0F) | 0x40);
   b[8] = static_cast<char>((static_cast<unsigned char>(b[8]) & 0x3F) | 0x80);
   const std::string h = to_hex(b);

@@ -204,7 +204,10 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
   if (current.status == ConnectionStatus::kReauthRequired) {
     return common::unexpected(expired_error(400, current, "the connection needs re-authorization: reconnect the user"));
   }
-  if (!force && !needs_refresh(current, provider)) return current;
+  if (!force && !needs_refresh(current, provider)) {
+    if (on_update_ && current.version != snapshot.version) on_update_(current);
+    return current;
+  }
   if (force && current.version != snapshot.version) return current;
 
   auto tokens = open_tokens(*keyring_, current);
@@ -247,7 +250,7 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
       Connection dead = current;
       dead.status = ConnectionStatus::kReauthRequired;
       dead.updated_at = clock_.wall();
-      (void)store_.update_connection(dead, current.version);
+      if (auto saved = store_.update_connection(dead, current.version); saved && on_update_) on_update_(*saved);
       log_.warn("refresh refused: the connection needs re-authorization",
                 {{"connection_id", current.id}, {"provider", provider.id}});
       return common::unexpected(expired_error(400, current, "the provider refused the refresh token (invalid_grant): reconnect the user"));
@@ -279,6 +282,7 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
     return common::unexpected(make_error(503, "unavailable", "the refreshed token could not be saved: " + saved.error().message));
   }
   metrics_.inc("alter_refreshes_total", "result=\"ok\"");
+  if (on_update_) on_update_(saved.value());
   if (audit_) {
     audit_({{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
             {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},

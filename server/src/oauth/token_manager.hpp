@@ -77,6 +77,8 @@ class TokenManager {
                                        const nlohmann::json& connection_metadata);
 
   bool needs_refresh(const Connection& c, const ProviderDef& p) const;
+  /// Called after this manager stored a new version of a connection (refresh, re-authorization).
+  void set_on_update(std::function<void(const Connection&)> hook) { on_update_ = std::move(hook); }
   std::uint64_t refresh_calls() const { return refresh_calls_; }
 
  private:
@@ -94,6 +96,7 @@ class TokenManager {
   const common::Clock& clock_;
   const TokenManagerOptions options_;
   AuditHook audit_;
+  std::function<void(const Connection&)> on_update_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,0 +1,92 @@
+#include "api/cache.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace alter::server::api {
+
+std::shared_ptr<const ApiKeyRecord> VaultCache::api_key(const std::string& hash) const {
+  std::shared_lock lock(mu_);
+  auto it = keys_.find(hash);
+  return it == keys_.end() ? nullptr : it->second;
+}
+
+void VaultCache::put_api_key(const ApiKeyRecord& record) {
+  std::unique_lock lock(mu_);
+  if (keys_.size() >= max_entries_) keys_.clear();
+  keys_[record.hash] = std::make_shared<const ApiKeyRecord>(record);
+}
+
+std::string VaultCache::lookup_key(const ConnectionFilter& f) {
+  std::string key = f.app_id;
+  key += '\n';
+  key += f.provider_id.value_or("");
+  key += '\n';
+  key += nlohmann::json(f.attributes).dump();
+  key += '\n';
+  key += std::to_string(f.limit);
+  if (f.status) key += to_string(*f.status);
+  return key;
+}
+
+std::shared_ptr<const std::vector<std::shared_ptr<const Connection>>> VaultCache::lookup(const std::string& key) const {
+  std::shared_lock lock(mu_);
+  auto it = lookups_.find(key);
+  if (it == lookups_.end()) return nullptr;
+  // Rows updated since (a refresh) are swapped in by id.
+  bool stale = false;
+  for (const auto& c : *it->second) {
+    auto cur = by_id_.find(c->id);
+    if (cur == by_id_.end() || cur->second != c) stale = true;
+  }
+  if (!stale) return it->second;
+  auto fresh = std::make_shared<std::vector<std::shared_ptr<const Connection>>>();
+  for (const auto& c : *it->second) {
+    auto cur = by_id_.find(c->id);
+    if (cur == by_id_.end()) return nullptr;  // deleted meanwhile
+    fresh->push_back(cur->second);
+  }
+  return fresh;
+}
+
+void VaultCache::put_lookup(const std::string& key, const std::vector<Connection>& found) {
+  auto list = std::make_shared<std::vector<std::shared_ptr<const Connection>>>();
+  std::unique_lock lock(mu_);
+  if (lookups_.size() >= max_entries_ || by_id_.size() >= max_entries_) {
+    lookups_.clear();
+    by_id_.clear();
+  }
+  for (const auto& c : found) {
+    auto& slot = by_id_[c.id];
+    if (!slot || slot->version <= c.version) slot = std::make_shared<const Connection>(c);
+    list->push_back(slot);
+  }
+  lookups_[key] = std::move(list);
+}
+
+void VaultCache::connection_updated(const Connection& connection) {
+  std::unique_lock lock(mu_);
+  auto it = by_id_.find(connection.id);
+  if (it != by_id_.end() && it->second->version <= connection.version) {
+    it->second = std::make_shared<const Connection>(connection);
+  }
+}
+
+void VaultCache::connections_changed() {
+  std::unique_lock lock(mu_);
+  lookups_.clear();
+  by_id_.clear();
+}
+
+void VaultCache::api_keys_changed() {
+  std::unique_lock lock(mu_);
+  keys_.clear();
+}
+
+void VaultCache::clear() {
+  std::unique_lock lock(mu_);
+  keys_.clear();
+  lookups_.clear();
+  by_id_.clear();
+}
+
+}  // namespace alter::server::api
