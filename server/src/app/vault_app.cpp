@@ -20,6 +20,7 @@
 #include "policy/engine.hpp"
 #include "app/store_rate_limiter.hpp"
 #include "sandbox/sandbox.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace alter::server {
@@ -39,6 +40,15 @@ Result<std::unique_ptr<Store>> open_store(const Config& config) {
     if (!store) return common::unexpected(make_error(500, "store", "cannot open " + file.string() + ": " + store.error().message));
     if (auto m = (*store)->migrate(); !m) {
       return common::unexpected(make_error(500, "store", "cannot migrate " + file.string() + ": " + m.error().message));
+    }
+    return std::move(store.value());
+  }
+  if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
+    auto store = open_postgres_store(url, {.pool_size = std::max<std::size_t>(config.worker_threads / 2, 4)});
+    // The URL may hold a password: the error names the database kind only.
+    if (!store) return common::unexpected(make_error(503, "store", "cannot open the PostgreSQL database: " + store.error().message));
+    if (auto m = (*store)->migrate(); !m) {
+      return common::unexpected(make_error(503, "store", "cannot migrate the PostgreSQL database: " + m.error().message));
     }
     return std::move(store.value());
   }

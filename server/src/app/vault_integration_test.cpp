@@ -271,7 +271,9 @@ TEST_F(VaultBinary, RotateKeyUnderLoadLosesNothing) {
   EXPECT_EQ(status["connections_pending"], 0);
   EXPECT_GT(ok.load(), 0);
   EXPECT_EQ(failed.load(), 0);
-  for (const auto& c : admin("GET", "/v1/admin/apps/default/connections").json["connections"]) {
+  const auto listed = admin("GET", "/v1/admin/apps/default/connections");
+  ASSERT_EQ(listed.json["connections"].size(), 40u);
+  for (const auto& c : listed.json["connections"]) {
     EXPECT_EQ(c["key_version"], 2) << c.dump();
   }
   // Every connection still opens, also after a restart (keys are reloaded from the store).

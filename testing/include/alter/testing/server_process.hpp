@@ -46,6 +46,8 @@ class ServerProcess {
 
   const std::string& url() const { return url_; }
   const std::string& admin_token() const { return admin_token_; }
+  /// For a second instance on the same database: the credential made by the first one's init().
+  void set_admin_token(std::string token) { admin_token_ = std::move(token); }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   std::string stderr_text() const;
   /// Runs an admin CLI command against this server (`--url` and `--admin-token` are added).
