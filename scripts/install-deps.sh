@@ -14,7 +14,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config git ca-certifica
 # sanitizers' runtime, PostgreSQL for the store conformance suite, Node.js and Chromium for the
 # end-to-end test against a real OAuth server.
 test_pkgs=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev lld python3
-  postgresql postgresql-contrib)
+  postgresql postgresql-contrib nghttp2-server openssl)
 e2e_pkgs=(chromium)
 bench_pkgs=(libbenchmark-dev nginx-light wrk valgrind linux-perf procps)
 
