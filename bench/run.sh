@@ -157,8 +157,8 @@ if $hold; then
   echo "$api_key" > "$work/api_key"
   echo "drive it:  wrk -t$threads -c$conns -d${dur}s --latency -s $work/token.lua $vault/oauth/token"
   echo "profile:   perf record -e cpu-clock -g -p $vault_pid -- sleep 10"
-  echo "Ctrl-C to stop."
-  wait "$vault_pid"
+  echo "Ctrl-C to stop (the setup stays up even if the vault is restarted by hand)."
+  sleep infinity
 fi
 wrk_run nginx -t$threads -c$conns -d${dur}s --latency "http://127.0.0.1:$nginx_port/static.json"
 nginx_rps=$WRK_RPS nginx_p50=$WRK_P50 nginx_p99=$WRK_P99

@@ -12,7 +12,7 @@ namespace alter::server::crypto {
 std::string random_bytes(std::size_t n);
 /// A URL-safe random string carrying `bytes` bytes of entropy (base64url, no padding).
 std::string random_token(std::size_t bytes);
-/// A random UUID (version 4), lower-case with dashes.
+/// A time-ordered random UUID (version 7: milliseconds, then 74 random bits), lower-case with dashes.
 std::string new_uuid();
 
 std::string sha256(std::string_view data);      // 32 raw bytes

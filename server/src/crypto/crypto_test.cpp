@@ -48,7 +48,8 @@ TEST(Crypto, UuidShape) {
   auto b = new_uuid();
   EXPECT_NE(a, b);
   ASSERT_EQ(a.size(), 36u);
-  EXPECT_EQ(a[14], '4');
+  EXPECT_EQ(a[14], '7');
+  EXPECT_LE(a.substr(0, 13), b.substr(0, 13));  // time-ordered
   EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');
 }
 

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <condition_variable>
+#include <thread>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -355,7 +357,20 @@ namespace {
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::filesystem::path& file, const SqliteStoreOptions& options)
-      : pool_(file, options.pool_size, options.busy_timeout) {}
+      : pool_(file, options.pool_size, options.busy_timeout) {
+    checkpointer_ = std::thread([this] { checkpoint_loop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    checkpointer_.join();
+    // Leave a compact file behind: everything moved into the database, the WAL emptied.
+    if (auto lease = pool_.acquire()) (void)lease.value()->exec_script("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
 
   /// Opens a first connection so that a bad file is reported at open time.
   StoreResult<void> check_open() {
@@ -1167,8 +1182,25 @@ class SqliteStore final : public Store {
     return AuditHead{stmt->int64(0), stmt->text(1)};
   }
 
+  // Moves WAL pages into the database every second, off the writers' path. PASSIVE never waits
+  // for readers or the writer; pages rewritten many times in between are copied once.
+  void checkpoint_loop() {
+    std::unique_lock lock(checkpoint_mu_);
+    while (!stopping_) {
+      checkpoint_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+      if (stopping_) break;
+      lock.unlock();
+      if (auto lease = pool_.acquire()) (void)lease.value()->exec_script("PRAGMA wal_checkpoint(PASSIVE)");
+      lock.lock();
+    }
+  }
+
   sqlite::Pool pool_;
   std::mutex write_mutex_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool stopping_ = false;
+  std::thread checkpointer_;
 
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::timed_mutex>> locks_;
