@@ -191,7 +191,8 @@ StoreResult<std::unique_ptr<Db>> Db::open(const std::filesystem::path& file, std
   // commits past 1000 WAL pages: the audit writer's commits stay short. A 16 MiB page cache per
   // connection keeps the hot index pages in memory.
   for (const char* pragma : {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=0",
-                             "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY"}) {
+                             "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY",
+                             "PRAGMA journal_size_limit=67108864"}) {
     auto done = run_pragma(raw, pragma);
     if (!done) return common::unexpected(std::move(done.error()));
   }

@@ -1183,16 +1183,38 @@ class SqliteStore final : public Store {
   }
 
   // Moves WAL pages into the database every second, off the writers' path. PASSIVE never waits
-  // for readers or the writer; pages rewritten many times in between are copied once.
+  // for readers or the writer; pages rewritten many times in between are copied once. Under
+  // steady load some reader or writer is always inside the WAL, so it would never start over and
+  // would grow without bound: past kWalRestartFrames, a RESTART checkpoint runs with our writers
+  // held back (write_mutex_), waits for readers to leave the WAL, and the next write starts it
+  // from the beginning (journal_size_limit then trims the file).
+  static constexpr std::int64_t kWalRestartFrames = 16384;  // 64 MiB of 4 KiB pages
+
   void checkpoint_loop() {
     std::unique_lock lock(checkpoint_mu_);
     while (!stopping_) {
       checkpoint_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
       if (stopping_) break;
       lock.unlock();
-      if (auto lease = pool_.acquire()) (void)lease.value()->exec_script("PRAGMA wal_checkpoint(PASSIVE)");
+      checkpoint_once();
       lock.lock();
     }
+  }
+
+  void checkpoint_once() {
+    auto lease = pool_.acquire();
+    if (!lease) return;
+    std::int64_t wal_frames = 0;
+    {
+      auto stmt = lease.value()->prepare("PRAGMA wal_checkpoint(PASSIVE)");
+      if (!stmt) return;
+      auto row = stmt->step();
+      if (!row || !*row) return;
+      wal_frames = stmt->int64(1);
+    }
+    if (wal_frames < kWalRestartFrames) return;
+    std::lock_guard writers(write_mutex_);
+    (void)lease.value()->exec_script("PRAGMA wal_checkpoint(RESTART)");
   }
 
   sqlite::Pool pool_;
