@@ -66,7 +66,9 @@ class MultiInstance : public ::testing::Test {
 
   void TearDown() override {
     for (auto* s : {a_.get(), b_.get()}) {
-      if (s && s->running()) EXPECT_EQ(s->stop(), 0) << s->stderr_text();
+      if (s && s->running()) {
+        EXPECT_EQ(s->stop(), 0) << s->stderr_text();
+      }
     }
   }
 

@@ -45,7 +45,9 @@ class VaultFixture : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (server_ && server_->running()) EXPECT_EQ(server_->stop(), 0) << server_->stderr_text();
+    if (server_ && server_->running()) {
+      EXPECT_EQ(server_->stop(), 0) << server_->stderr_text();
+    }
   }
 
   HttpAnswer admin(const std::string& method, const std::string& path, const nlohmann::json& body = nullptr) {
