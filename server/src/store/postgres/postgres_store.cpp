@@ -15,6 +15,7 @@
 #include "store/postgres/pg_migrations.hpp"
 #include "store/postgres/pg_queries.hpp"
 #include "store/store_internal.hpp"
+#include "store/store_rows.hpp"
 
 // Propagates the error of a StoreResult-returning expression.
 #define ALTER_PG_TRY(expr)                                                                  \
@@ -39,8 +40,26 @@ using store_internal::parse_json;
 using store_internal::parse_string_list;
 using store_internal::string_list_json;
 using store_internal::to_json_text;
+using store_internal::audit_text_filters;
+using store_internal::connection_columns;
+using store_internal::corrupt;
+using store_internal::fail;
+using store_internal::key_version;
+using store_internal::kZeroHash;
+using store_internal::read_sealed;
+using store_internal::select_sql;
+using store_internal::sql_limit;
+using store_internal::kAdminColumns;
+using store_internal::kApiKeyColumns;
+using store_internal::kAppColumns;
+using store_internal::kApprovalColumns;
+using store_internal::kAuditColumns;
+using store_internal::kCustomProviderColumns;
+using store_internal::kKeyringColumns;
+using store_internal::kPolicyColumns;
+using store_internal::kProviderCredentialColumns;
+using store_internal::kSessionColumns;
 
-constexpr std::string_view kZeroHash = "0000000000000000000000000000000000000000000000000000000000000000";
 // Rows per INSERT in append_audit: a batch is a few statements, and few shapes get prepared.
 constexpr std::size_t kAuditRowsPerInsert = 16;
 // rate_limit_hit prunes ended windows once in this many hits (per store).
@@ -48,21 +67,6 @@ constexpr std::uint64_t kPruneEvery = 256;
 constexpr std::chrono::minutes kPruneGrace{60};
 // Migrations may rewrite big tables: no statement timeout, and a long client-side wait.
 constexpr std::chrono::milliseconds kMigrationWait{std::chrono::minutes(30)};
-
-Unexpected<StoreError> fail(StoreErrc code, std::string message) {
-  return unexpected(StoreError{code, std::move(message)});
-}
-
-Unexpected<StoreError> corrupt(std::string_view table) {
-  return fail(StoreErrc::kInternal, "unreadable row in " + std::string(table));
-}
-
-std::int64_t sql_limit(std::size_t limit) {
-  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(limit > kMax ? kMax : limit);
-}
-
-std::int64_t key_version(const SealedBlob& blob) { return std::int64_t{blob.key_version}; }
 
 /// A 64-bit advisory-lock key, the same in every instance (FNV-1a: stable across builds).
 std::int64_t lock_key(std::string_view kind, std::string_view name) {
@@ -80,168 +84,18 @@ std::int64_t lock_key(std::string_view kind, std::string_view name) {
   return static_cast<std::int64_t>(hash);  // modular (C++20)
 }
 
-SealedBlob read_sealed(const Row& row, int bytes_col, int version_col) {
-  return SealedBlob{static_cast<std::uint32_t>(row.int64(version_col)), row.blob(bytes_col)};
-}
-
-// ---- row readers (column order matches the *_COLUMNS lists) ----
-
-constexpr const char* kKeyringColumns = "version, wrapped_key, created_at, active";
-
-StoreResult<KeyringEntry> read_key(const Row& s) {
-  return KeyringEntry{static_cast<std::uint32_t>(s.int64(0)), s.blob(1), s.time(2), s.int64(3) != 0};
-}
-
-constexpr const char* kAppColumns = "id, name, return_url_allowlist_json, created_at";
-
-StoreResult<App> read_app(const Row& s) {
-  App app;
-  app.id = s.text(0);
-  app.name = s.text(1);
-  if (!parse_string_list(s.text(2), app.return_url_allowlist)) return corrupt("apps");
-  app.created_at = s.time(3);
-  return app;
-}
-
-constexpr const char* kApiKeyColumns = "id, app_id, name, hint, hash, created_at, revoked_at";
-
-StoreResult<ApiKeyRecord> read_api_key(const Row& s) {
-  return ApiKeyRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.time(5), s.opt_time(6)};
-}
-
-constexpr const char* kAdminColumns = "id, name, hint, hash, created_at, revoked_at";
-
-StoreResult<AdminCredential> read_admin(const Row& s) {
-  return AdminCredential{s.text(0), s.text(1), s.text(2), s.text(3), s.time(4), s.opt_time(5)};
-}
-
-constexpr const char* kProviderCredentialColumns =
-    "app_id, provider_id, client_id, client_secret, client_secret_key_version, settings_json, updated_at";
-
-StoreResult<ProviderCredential> read_provider_credential(const Row& s) {
-  ProviderCredential c;
-  c.app_id = s.text(0);
-  c.provider_id = s.text(1);
-  c.client_id = s.text(2);
-  c.client_secret = read_sealed(s, 3, 4);
-  auto settings = parse_json(s.text(5));
-  if (!settings) return corrupt("provider_credentials");
-  c.settings = std::move(*settings);
-  c.updated_at = s.time(6);
-  return c;
-}
-
-constexpr const char* kCustomProviderColumns = "id, definition, updated_at";
-
-StoreResult<CustomProvider> read_custom_provider(const Row& s) {
-  return CustomProvider{s.text(0), s.text(1), s.time(2)};
-}
-
-// With a table prefix, for joins.
-std::string connection_columns(std::string_view p) {
-  std::string out;
-  for (const char* name : {"id", "app_id", "provider_id", "attributes_json", "tokens", "tokens_key_version",
-                           "token_type", "scopes_json", "expires_at", "status", "metadata_json", "created_at",
-                           "updated_at", "version"}) {
-    if (!out.empty()) out += ", ";
-    out += p;
-    out += name;
-  }
-  return out;
-}
-
-StoreResult<Connection> read_connection(const Row& s) {
-  Connection c;
-  c.id = s.text(0);
-  c.app_id = s.text(1);
-  c.provider_id = s.text(2);
-  if (!parse_attributes(s.text(3), c.attributes)) return corrupt("connections");
-  c.tokens = read_sealed(s, 4, 5);
-  c.token_type = s.text(6);
-  if (!parse_string_list(s.text(7), c.scopes)) return corrupt("connections");
-  c.expires_at = s.opt_time(8);
-  auto status = connection_status_from(s.text(9));
-  if (!status) return corrupt("connections");
-  c.status = *status;
-  auto metadata = parse_json(s.text(10));
-  if (!metadata) return corrupt("connections");
-  c.metadata = std::move(*metadata);
-  c.created_at = s.time(11);
-  c.updated_at = s.time(12);
-  c.version = s.int64(13);
-  return c;
-}
-
-constexpr const char* kAuditColumns =
-    "seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, decision, request_id, content, "
-    "prev_hash, hash";
-
-StoreResult<AuditRecord> read_audit(const Row& s) {
-  return AuditRecord{s.int64(0), s.text(1),  s.time(2),  s.text(3),  s.text(4),  s.text(5),  s.text(6),
-                     s.text(7),  s.text(8),  s.text(9),  s.text(10), s.text(11), s.text(12), s.text(13)};
-}
-
-constexpr const char* kPolicyColumns = "app_id, version, document, format, author, created_at";
-
-StoreResult<PolicyVersion> read_policy(const Row& s) {
-  return PolicyVersion{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4), s.time(5)};
-}
-
-constexpr const char* kApprovalColumns =
-    "id, app_id, status, binding_hash, request_json, rule_id, created_at, expires_at, decided_at, decided_by, "
-    "valid_until, uses";
-
-StoreResult<Approval> read_approval(const Row& s) {
-  Approval a;
-  a.id = s.text(0);
-  a.app_id = s.text(1);
-  auto status = approval_status_from(s.text(2));
-  if (!status) return corrupt("approvals");
-  a.status = *status;
-  a.binding_hash = s.text(3);
-  auto request = parse_json(s.text(4));
-  if (!request) return corrupt("approvals");
-  a.request = std::move(*request);
-  a.rule_id = s.text(5);
-  a.created_at = s.time(6);
-  a.expires_at = s.time(7);
-  a.decided_at = s.opt_time(8);
-  a.decided_by = s.text(9);
-  a.valid_until = s.opt_time(10);
-  a.uses = s.int64(11);
-  return a;
-}
-
-constexpr const char* kSessionColumns =
-    "id, app_id, provider_id, attributes_json, return_url, token_hash, state_hash, pkce_verifier, "
-    "pkce_key_version, settings_json, created_at, expires_at, used_at";
-
-StoreResult<ConnectSession> read_session(const Row& s) {
-  ConnectSession c;
-  c.id = s.text(0);
-  c.app_id = s.text(1);
-  c.provider_id = s.text(2);
-  if (!parse_attributes(s.text(3), c.attributes)) return corrupt("connect_sessions");
-  c.return_url = s.text(4);
-  c.token_hash = s.text(5);
-  c.state_hash = s.text(6);
-  c.pkce_verifier = read_sealed(s, 7, 8);
-  auto settings = parse_json(s.text(9));
-  if (!settings) return corrupt("connect_sessions");
-  c.settings = std::move(*settings);
-  c.created_at = s.time(10);
-  c.expires_at = s.time(11);
-  c.used_at = s.opt_time(12);
-  return c;
-}
-
-std::string select_sql(const char* columns, std::string_view rest) {
-  std::string sql = "SELECT ";
-  sql += columns;
-  sql += ' ';
-  sql += rest;
-  return sql;
-}
+// The shared row readers (store_rows.hpp), for this backend's row type.
+constexpr auto read_key = &store_internal::read_key<Row>;
+constexpr auto read_app = &store_internal::read_app<Row>;
+constexpr auto read_api_key = &store_internal::read_api_key<Row>;
+constexpr auto read_admin = &store_internal::read_admin<Row>;
+constexpr auto read_provider_credential = &store_internal::read_provider_credential<Row>;
+constexpr auto read_custom_provider = &store_internal::read_custom_provider<Row>;
+constexpr auto read_connection = &store_internal::read_connection<Row>;
+constexpr auto read_audit = &store_internal::read_audit<Row>;
+constexpr auto read_policy = &store_internal::read_policy<Row>;
+constexpr auto read_approval = &store_internal::read_approval<Row>;
+constexpr auto read_session = &store_internal::read_session<Row>;
 
 // ---- results ----
 
@@ -296,12 +150,6 @@ Unexpected<StoreError> lost_race(Conn& conn, std::string_view exists_sql, const 
   if (!result) return unexpected(std::move(result.error()));
   if (result->rows() > 0) return fail(StoreErrc::kConflict, std::string(conflict));
   return fail(StoreErrc::kNotFound, std::string(what) + " not found");
-}
-
-// The optional text filters of an audit query, in the order of their SQL clauses.
-std::array<const std::optional<std::string>*, 8> audit_text_filters(const AuditFilter& filter) {
-  return {&filter.app_id,   &filter.actor_id, &filter.user_id,    &filter.provider_id,
-          &filter.decision, &filter.kind,     &filter.request_id, &filter.connection_id};
 }
 
 constexpr const char* kAuditTextColumns[] = {"app_id",   "actor_id", "user_id",    "provider_id",
