@@ -28,15 +28,16 @@ namespace {
 
 using store_testing::StoreFactory;
 using store_testing::TestStore;
+using store_testing::at_ms;
+using store_testing::kZeros;
+using store_testing::tag;
+using store_testing::test_hash;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-const std::string kZeros(64, '0');
 // Binary with NUL and high bytes: must round-trip exactly.
 const std::string kBinary("\x00\x01sealed\x00\xff\xfe\x80", 12);
-
-TimePoint at_ms(std::int64_t ms) { return TimePoint(std::chrono::milliseconds(ms)); }
 
 const char* errc_name(StoreErrc code) {
   switch (code) {
@@ -63,19 +64,6 @@ template <class R>
                                          << "), expected " << errc_name(expected);
   }
   return ::testing::AssertionSuccess();
-}
-
-// "prefix" + number, spelled so that g++ 12 at -O3 raises no false -Wrestrict (GCC bug 105329).
-std::string tag(std::string_view prefix, std::int64_t n) {
-  std::string out(prefix);
-  out += std::to_string(n);
-  return out;
-}
-
-// A deterministic stand-in for SHA-256 chaining: enough to check what the store feeds it.
-std::string test_hash(const std::string& prev, std::int64_t seq, const std::string& content) {
-  const std::string input = prev + "|" + std::to_string(seq) + "|" + content;
-  return tag("h", static_cast<std::int64_t>(std::hash<std::string>{}(input)));
 }
 
 Connection make_connection(std::string id, std::string app, std::string provider, Attributes attributes,

@@ -30,6 +30,7 @@
 #include "store/postgres/pg_queries.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/postgres/postgres_test_support.hpp"
+#include "store/store_test_support.hpp"
 
 namespace alter::server {
 namespace {
@@ -37,26 +38,14 @@ namespace {
 using namespace std::chrono_literals;
 using store_testing::postgres_server;
 using store_testing::ScratchDatabase;
+using store_testing::at_ms;
+using store_testing::kZeros;
+using store_testing::tag;
+using store_testing::test_hash;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 using SteadyClock = std::chrono::steady_clock;
-
-const std::string kZeros(64, '0');
-
-TimePoint at_ms(std::int64_t ms) { return TimePoint(std::chrono::milliseconds(ms)); }
-
-// "prefix" + number, spelled so that g++ 12 at -O3 raises no false -Wrestrict (GCC bug 105329).
-std::string tag(std::string_view prefix, std::int64_t n) {
-  std::string out(prefix);
-  out += std::to_string(n);
-  return out;
-}
-
-std::string test_hash(const std::string& prev, std::int64_t seq, const std::string& content) {
-  const std::string input = prev + "|" + std::to_string(seq) + "|" + content;
-  return tag("h", static_cast<std::int64_t>(std::hash<std::string>{}(input)));
-}
 
 AuditRecord make_audit(std::string id) {
   AuditRecord r;

@@ -16,23 +16,16 @@
 #include "store/sqlite/sqlite_migrations.hpp"
 #include "store/sqlite/sqlite_queries.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/store_test_support.hpp"
 
 namespace alter::server {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-const std::string kZeros(64, '0');
-
-TimePoint at_ms(std::int64_t ms) { return TimePoint(std::chrono::milliseconds(ms)); }
-
-// "prefix" + number, spelled so that g++ 12 at -O3 raises no false -Wrestrict (GCC bug 105329).
-std::string tag(std::string_view prefix, std::int64_t n) {
-  std::string out(prefix);
-  out += std::to_string(n);
-  return out;
-}
+using store_testing::at_ms;
+using store_testing::kZeros;
+using store_testing::tag;
 
 std::string plain_hash(const std::string& prev, std::int64_t seq, const std::string& content) {
   return prev.substr(0, 8) + ":" + std::to_string(seq) + ":" + std::to_string(content.size());
