@@ -55,6 +55,8 @@ if [ "${ALTER_SKIP_FUZZ:-0}" != 1 ]; then
     corpus_src=$(sed -n 's/^corpus=//p' "$fuzzer.corpus" 2>/dev/null || true)
     work=$(mktemp -d)
     [ -n "$corpus_src" ] && [ -d "$corpus_src" ] && cp -r "$corpus_src"/. "$work"/
+    # Every parser also starts from inputs nested 100,000 levels deep (generated, ~200 KB each).
+    python3 scripts/fuzz_seeds.py "$(basename "$fuzzer")" "$work"
     echo "--- $(basename "$fuzzer")"
     "$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$work" 2>&1 | tail -4
     rm -rf "$work"

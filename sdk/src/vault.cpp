@@ -1,3 +1,4 @@
+#include <alter/common/redact.hpp>
 #include <alter/common/secret.hpp>
 #include <alter/common/strings.hpp>
 #include <alter/vault.hpp>
@@ -18,12 +19,7 @@ namespace {
 constexpr std::size_t kAuditBodyCap = 10 * 1024;
 constexpr const char* kDefaultBaseUrl = "http://127.0.0.1:8787";
 
-bool is_sensitive_header(std::string_view name) {
-  for (const char* s : {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}) {
-    if (common::iequals(name, s)) return true;
-  }
-  return false;
-}
+bool is_sensitive_header(std::string_view name) { return common::is_credential_header(name); }
 
 bool valid_provider_id(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
@@ -214,9 +210,11 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   auto grant = std::make_optional(fetch_token(token_request, ro, timeout));
 
   // ---- 2. the provider call; its connections never carry the vault key ----
+  // The URL called is the one the vault checked (normalized by its guard), not our own spelling.
+  const std::string call_url = grant->url.empty() ? built->url : grant->url;
   HttpRequest preq;
   preq.method = method_name;
-  preq.url = built->url;
+  preq.url = call_url;
   preq.timeout = timeout;
   bool has_content_type = false;
   for (const auto& [name, value] : ro.extra_headers) {
@@ -256,7 +254,7 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
       {"connection_id", grant->connection_id},
       {"provider_id", provider.str()},
       {"method", method_name},
-      {"url", built->url},
+      {"url", call_url},
       {"timestamp", iso8601(started_wall)},
       {"request_id", grant->request_id},
   };
@@ -294,10 +292,10 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
     e.status = pres->status;
     e.message = "the provider answered HTTP " + std::to_string(pres->status) + " for " + method_name + " " + built->host;
     e.response_body = std::move(pres->body);
-    e.details = {{"request_id", grant->request_id}, {"url", built->url}};
+    e.details = {{"request_id", grant->request_id}, {"url", call_url}};
     raise(e);
   }
-  return Response(pres->status, std::move(pres->headers), std::move(pres->body), built->url, pres->elapsed,
+  return Response(pres->status, std::move(pres->headers), std::move(pres->body), call_url, pres->elapsed,
                   grant->request_id, pres->http_version);
 }
 

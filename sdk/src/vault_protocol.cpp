@@ -2,10 +2,17 @@
 
 #include <alter/version.hpp>
 
+#include <alter/common/json.hpp>
 #include <alter/common/strings.hpp>
 
 namespace alter::internal {
 namespace {
+
+// The vault's answers are small flat objects: anything deep or huge is refused while parsing.
+nlohmann::json parse_vault_json(const std::string& body) {
+  auto parsed = common::parse_json(body, {.max_depth = 16, .max_string = 256 * 1024, .max_key = 256, .max_elements = 10000});
+  return parsed ? std::move(parsed.value()) : nlohmann::json(nlohmann::json::value_t::discarded);
+}
 
 std::string string_field(const nlohmann::json& j, const char* key) {
   if (!j.is_object()) return {};
@@ -54,7 +61,7 @@ common::Result<TokenGrant, SdkError> parse_token_response(int status, std::strin
     common::secure_wipe(body);
     return common::unexpected(std::move(e));
   }
-  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto j = parse_vault_json(body);
   common::secure_wipe(body);
   auto fail = [&](const std::string& why) {
     if (j.is_object() && j.contains("access_token") && j["access_token"].is_string()) {
@@ -87,6 +94,8 @@ common::Result<TokenGrant, SdkError> parse_token_response(int status, std::strin
     }
   }
   grant.connection_id = string_field(j, "connection_id");
+  // The URL the vault checked, normalized: the one to call (older vaults do not send it).
+  grant.url = string_field(j, "url");
   grant.request_id = string_field(j, "request_id");
   grant.expires_at = string_field(j, "expires_at");
   if (auto s = j.find("scopes"); s != j.end() && s->is_array()) {
@@ -100,7 +109,7 @@ common::Result<TokenGrant, SdkError> parse_token_response(int status, std::strin
 SdkError map_vault_error(int status, const std::string& body) {
   SdkError e;
   e.status = status;
-  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto j = parse_vault_json(body);
   if (!j.is_object()) j = nlohmann::json::object();
   e.code = string_field(j, "error");
   e.message = string_field(j, "message");
@@ -137,7 +146,7 @@ SdkError map_vault_error(int status, const std::string& body) {
 
 common::Result<std::string, SdkError> parse_approval_status(int status, const std::string& body) {
   if (status < 200 || status >= 300) return common::unexpected(map_vault_error(status, body));
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_vault_json(body);
   const std::string s = string_field(j, "status");
   if (s != "pending" && s != "approved" && s != "denied" && s != "expired" && s != "used") {
     SdkError e;

@@ -36,6 +36,8 @@ struct TokenGrant {
   std::string token_header;
   std::string connection_id;
   std::string request_id;
+  /// The normalized URL the vault decided on; the SDK calls exactly this one when it is set.
+  std::string url;
   std::string expires_at;
   std::vector<std::string> scopes;
 };

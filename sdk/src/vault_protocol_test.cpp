@@ -90,6 +90,25 @@ TEST(ParseToken, RefusesMalformedAnswersWithoutEchoingThem) {
   }
 }
 
+TEST(ParseToken, DeepOrHugeAnswersAreRefusedWhileParsing) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (std::string body : {R"({"access_token":"secret-abc","x":)" + deep + "}",
+                           R"({"access_token":"secret-abc","x":)" + std::string(20, '[') + std::string(20, ']') + "}",
+                           R"({"access_token":"secret-abc","x":")" + std::string(300 * 1024, 'a') + "\"}"}) {
+    auto g = parse_token_response(200, body);
+    ASSERT_FALSE(g.ok());
+    EXPECT_EQ(static_cast<int>(g.error().kind), static_cast<int>(ErrorKind::kTokenRetrieval));
+  }
+  // An error answer nested deep maps to a plain error, without crashing.
+  auto e = map_vault_error(403, R"({"error":"denied_by_rule","details":)" + deep + "}");
+  EXPECT_EQ(e.status, 403);
+  // The vault's normalized URL is taken from the answer.
+  std::string body = R"({"access_token":"t","connection_id":"c","request_id":"r","url":"https://api.example.com/x"})";
+  auto g = parse_token_response(200, body);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->url, "https://api.example.com/x");
+}
+
 TEST(ParseToken, ErrorStatusGoesThroughTheMapping) {
   std::string body = R"({"error":"connection_not_found","message":"none"})";
   auto g = parse_token_response(404, body);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,6 +121,10 @@ void ServerProcess::start(std::chrono::seconds timeout, std::vector<std::string>
     ::dup2(err_fd, 2);
     ::close(out_pipe[0]);
     ::close(out_pipe[1]);
+    for (const auto& [resource, value] : limits_) {
+      const rlimit lim{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
+      ::setrlimit(resource, &lim);
+    }
     auto a = c_array(argv);
     auto e = c_array(env);
     ::execve(a[0], a.data(), e.data());

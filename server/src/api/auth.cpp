@@ -85,7 +85,6 @@ Result<std::string> authenticate_admin(Services& s, const http::Request& req) {
   std::string auth = req.header("authorization");
   std::string token;
   if (auth.size() > 7 && common::iequals(std::string_view(auth).substr(0, 7), "bearer ")) token = auth.substr(7);
-  if (token.empty()) token = req.header("x-admin-token");
   if (token.empty()) {
     return common::unexpected(unauthorized("invalid_admin_token", "an admin credential is required (Authorization: Bearer alter_admin_...)"));
   }

@@ -1,9 +1,15 @@
 #include "api/input.hpp"
 
+#include <alter/common/json.hpp>
+
 #include <set>
 
 namespace alter::server::api {
 namespace {
+// Bodies of the API: every document the vault accepts fits these (the largest, a policy in JSON or
+// an audit batch, stays well under them).
+constexpr common::JsonLimits kBodyLimits{.max_depth = 32, .max_string = 1024 * 1024, .max_key = 256, .max_elements = 200000};
+
 Error bad(std::string message) { return make_error(400, "invalid_request", std::move(message)); }
 
 bool has_control(std::string_view s) {
@@ -16,19 +22,11 @@ bool has_control(std::string_view s) {
 
 Result<nlohmann::json> json_object_body(const http::Request& req) {
   if (req.body.empty()) return common::unexpected(bad("the request body must be a JSON object"));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(req.body);
-  } catch (const nlohmann::json::parse_error& e) {
-    // nlohmann's text quotes the input: report only where it broke.
-    const bool utf8 = std::string_view(e.what()).find("UTF-8") != std::string_view::npos;
-    return common::unexpected(bad(std::string(utf8 ? "the body is not valid UTF-8" : "the body is not valid JSON") +
-                                  " (at byte " + std::to_string(e.byte) + ")"));
-  } catch (const nlohmann::json::exception&) {
-    return common::unexpected(bad("the body is not valid JSON (a number is out of range)"));
-  }
-  if (!j.is_object()) return common::unexpected(bad("the request body must be a JSON object"));
-  return j;
+  // Depth, sizes and counts are bounded while parsing: nothing deep reaches a serializer later.
+  auto parsed = common::parse_json(req.body, kBodyLimits);
+  if (!parsed) return common::unexpected(bad("the body is " + parsed.error().message));
+  if (!parsed->is_object()) return common::unexpected(bad("the request body must be a JSON object"));
+  return std::move(parsed.value());
 }
 
 Result<std::optional<std::string>> string_field(const nlohmann::json& obj, const std::string& name, StringRule rule) {

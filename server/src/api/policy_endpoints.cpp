@@ -2,9 +2,8 @@
 
 #include <alter/common/strings.hpp>
 
-#include <boost/url/parse.hpp>
-
 #include "api/input.hpp"
+#include "vault/url_guard.hpp"
 #include "core/time.hpp"
 #include "policy/engine.hpp"
 
@@ -152,10 +151,12 @@ Response test(Services& s, const Request& req, const std::string& app_id) {
   if (p.provider_id.empty() || p.url.empty()) return error_response(bad("provider_id and url are required"));
   for (char& c : p.method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (p.method.empty()) p.method = "GET";
-  auto u = boost::urls::parse_uri(p.url);
-  if (!u) return error_response(bad("url is not a valid URL"));
-  p.host = common::to_lower(u->host());
-  p.path = u->path().empty() ? "/" : std::string(u->path());
+  // Read as a token request's URL is: normalized by the guard's parser.
+  auto u = vault::normalize_url(p.url);
+  if (!u) return error_response(bad("url is not usable: " + u.error().message));
+  p.url = u->url;
+  p.host = u->host;
+  p.path = u->policy_path;
   p.now = s.clock.wall();
   if (auto at = string_field(*body, "at", {.max_size = 64}); at && *at) {
     auto t = parse_iso8601(**at);

@@ -1,14 +1,14 @@
 #include "api/sdk_endpoints.hpp"
 
+#include <alter/common/redact.hpp>
 #include <alter/common/strings.hpp>
-
-#include <boost/url/parse.hpp>
 
 #include "api/approvals.hpp"
 #include "api/cache.hpp"
 #include "api/input.hpp"
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
+#include "vault/url_guard.hpp"
 
 namespace alter::server::api {
 namespace {
@@ -19,22 +19,27 @@ using http::Response;
 constexpr std::size_t kAuditBodyCap = 10 * 1024;
 constexpr std::size_t kMaxBatch = 1000;
 
-bool is_loopback(std::string_view host) {
-  if (host == "localhost" || host == "::1") return true;
-  auto v4 = boost::urls::parse_ipv4_address(host);
-  return v4 && v4->is_loopback();
-}
-
+// The actor headers, checked once for every SDK call: what is recorded (and shown to an approver)
+// is well-formed UTF-8 without control characters, at most 256 bytes each.
 Result<policy::Actor> actor_from(const Request& req) {
+  for (const char* header : {"x-alter-actor-type", "x-alter-actor-id", "x-alter-actor-name", "x-alter-actor-version",
+                             "x-alter-framework", "x-alter-client-type"}) {
+    const std::string v = req.header(header);
+    if (v.size() > 256) {
+      return common::unexpected(make_error(400, "invalid_request", std::string(header) + " is longer than 256 bytes"));
+    }
+    if (!common::is_valid_utf8(v) || std::any_of(v.begin(), v.end(), [](char c) {
+          return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+        })) {
+      return common::unexpected(make_error(400, "invalid_request", std::string(header) + " must be UTF-8 text without control characters"));
+    }
+  }
   policy::Actor a;
   a.type = req.header("x-alter-actor-type");
   a.id = req.header("x-alter-actor-id");
   a.name = req.header("x-alter-actor-name");
   if (!a.type.empty() && a.type != "ai_agent" && a.type != "mcp_server") {
     return common::unexpected(make_error(400, "invalid_request", "x-alter-actor-type must be ai_agent or mcp_server"));
-  }
-  for (const auto* v : {&a.id, &a.name}) {
-    if (v->size() > 256) return common::unexpected(make_error(400, "invalid_request", "actor headers are limited to 256 bytes"));
   }
   return a;
 }
@@ -72,6 +77,10 @@ Result<TokenRequestBody> parse_token_body(const Request& req) {
   t.provider_id = **provider;
   auto attrs = string_map_field(j, "attributes", true);
   if (!attrs) return common::unexpected(attrs.error());
+  if (attrs->empty()) {
+    return common::unexpected(make_error(400, "invalid_request",
+                                         "field 'attributes' must name the user, e.g. {\"user_id\": \"alice\"}"));
+  }
   t.attributes = std::move(*attrs);
   struct F {
     const char* name;
@@ -98,34 +107,6 @@ Result<TokenRequestBody> parse_token_body(const Request& req) {
 
 }  // namespace
 
-Result<CheckedUrl> check_token_url(const std::string& url, const std::vector<std::string>& allowed, bool dev_mode) {
-  auto deny = [](std::string why) { return common::unexpected(make_error(403, "url_not_allowed", std::move(why))); };
-  if (url.empty()) return deny("the request names no URL: a token is handed out only for a URL on the provider's API hosts");
-  auto u = boost::urls::parse_uri(url);
-  if (!u) return deny("the URL is not valid");
-  const std::string scheme = common::to_lower(u->scheme());
-  if (u->has_userinfo()) return deny("the URL must not carry user info");
-  if (u->encoded_host().find('%') != std::string_view::npos) return deny("the URL host must not be percent-encoded");
-  const std::string host = common::to_lower(u->host_type() == boost::urls::host_type::ipv6 ? std::string(u->host_address())
-                                                                                           : std::string(u->host()));
-  if (host.empty()) return deny("the URL has no host");
-  const bool loopback = is_loopback(host);
-  if (scheme == "http") {
-    if (!(dev_mode && loopback)) return deny("the URL must be https");
-  } else if (scheme != "https") {
-    return deny("the URL must be https");
-  }
-  if (u->has_port() && !(dev_mode && loopback) && u->port() != "443") {
-    return deny("the URL must use the provider's standard port");
-  }
-  bool ok = dev_mode && loopback;
-  for (const auto& pattern : allowed) ok = ok || oauth::host_matches(pattern, host);
-  if (!ok) return deny("host '" + host + "' is not an API host of this provider");
-  std::string path = u->path();
-  if (path.empty()) path = "/";
-  return CheckedUrl{host, path};
-}
-
 namespace {
 
 Response handle_token(Services& s, const Request& req) {
@@ -150,7 +131,7 @@ Response handle_token(Services& s, const Request& req) {
                           {"app_id", caller->app_id},
                           {"key_id", caller->key_id},
                           {"actor", actor_json(req)},
-                          {"user", body->attributes},
+                          {"user", body->attributes},  // until a connection is matched
                           {"provider_id", body->provider_id},
                           {"method", body->method},
                           {"url", body->url},
@@ -204,31 +185,40 @@ Response handle_token(Services& s, const Request& req) {
                                               {{"request_id", request_id}}, {{"request_id", request_id}}));
   }
   Connection conn = std::move(found.front());
+  // The subject of the decision is the connection: policies, rate limits and the audit row see its
+  // stored attributes, whatever subset of them the caller sent.
   event["connection_id"] = conn.id;
+  if (body->attributes != conn.attributes) event["requested_user"] = body->attributes;
+  event["user"] = conn.attributes;
 
-  // The exfiltration guard: this token only for https URLs on this connection's API hosts.
+  // The exfiltration guard: this token only for https URLs on this connection's API hosts. The
+  // URL checked is the normalized one, which the answer carries and the SDK calls.
   std::map<std::string, std::string> variables = oauth::provider_variables(*provider, nlohmann::json::object(), conn.metadata);
-  auto checked = check_token_url(body->url, oauth::connection_api_hosts(*provider, conn, variables), s.config.dev_mode);
+  auto checked = vault::check_api_url(body->url, oauth::connection_api_hosts(*provider, conn, variables), s.config.dev_mode);
   if (!checked) {
     return decide("denied", error_response(checked.error(), {{"request_id", request_id}}, {{"request_id", request_id}}),
                   {{"policy_error", "url_not_allowed"}});
   }
+  event["url"] = checked->url;
 
   policy::PolicyRequest preq;
   preq.app_id = caller->app_id;
   preq.actor = *actor;
   preq.provider_id = body->provider_id;
-  preq.user = body->attributes;
+  preq.user = conn.attributes;
   preq.method = body->method.empty() ? "GET" : body->method;
-  preq.url = body->url;
+  preq.url = checked->url;
   preq.host = checked->host;
-  preq.path = checked->path;
+  preq.path = checked->policy_path;
   preq.reason = body->reason;
   preq.source_ip = req.remote_ip;
   preq.now = now;
   preq.token_expires_at = conn.expires_at;
   auto decision = s.policy(preq);
-  if (!decision) return error_response(decision.error(), {{"request_id", request_id}});
+  if (!decision) {
+    return decide("error", error_response(decision.error(), {{"request_id", request_id}}, {{"request_id", request_id}}),
+                  {{"details", {{"error", decision.error().code}}}});
+  }
   const nlohmann::json policy_fields = {{"rule_id", decision->rule_id}, {"policy_version", decision->policy_version}};
 
   if (decision->effect == policy::Effect::kDeny) {
@@ -276,7 +266,12 @@ Response handle_token(Services& s, const Request& req) {
                                               {{"connection_id", conn.id}, {"request_id", request_id}}),
                     policy_fields);
     }
-    return error_response(e, {{"request_id", request_id}});
+    // Anything else (a sealed token set that does not open, the store): recorded, and the log
+    // names the connection, never a token.
+    s.log.error("token decision failed", {{"connection_id", conn.id}, {"request_id", request_id}, {"error", e.code}});
+    nlohmann::json failed = policy_fields;
+    failed["details"] = {{"error", e.code}};
+    return decide("error", error_response(e, {{"request_id", request_id}}, {{"request_id", request_id}}), failed);
   }
   nlohmann::json extra = policy_fields;
   if (!approval_used.empty()) extra["details"] = {{"approval_id", approval_used}};
@@ -284,7 +279,7 @@ Response handle_token(Services& s, const Request& req) {
 
   const Connection& c = issued->connection;
   nlohmann::json answer = {{"token_type", c.token_type}, {"scopes", c.scopes}, {"connection_id", c.id},
-                           {"request_id", request_id}};
+                           {"request_id", request_id}, {"url", checked->url}};
   // Providers that read the bare token from their own header (Shopify) say so here.
   if (!provider->token_header.empty()) answer["token_header"] = provider->token_header;
   if (c.expires_at) {
@@ -305,15 +300,15 @@ Response handle_token(Services& s, const Request& req) {
 
 // ---- the SDK's call events ----
 
-nlohmann::json sanitized_headers(const nlohmann::json& headers) {
+// Headers that may carry a credential never reach the trail: the common class (any name with
+// token, key, auth, secret, cookie, ...) and the provider's own credential header from the catalog.
+nlohmann::json sanitized_headers(const nlohmann::json& headers, const oauth::ProviderDef* provider) {
   nlohmann::json out = nlohmann::json::object();
   if (!headers.is_object()) return out;
   for (auto it = headers.begin(); it != headers.end(); ++it) {
     const std::string name = common::to_lower(it.key());
-    if (name == "authorization" || name == "proxy-authorization" || name == "cookie" || name == "set-cookie" ||
-        name == "x-api-key" || name == "x-auth-token") {
-      continue;
-    }
+    if (common::is_credential_header(name)) continue;
+    if (provider != nullptr && !provider->token_header.empty() && common::iequals(name, provider->token_header)) continue;
     if (it->is_string()) {
       std::string v = it->get<std::string>();
       if (v.size() > 2048) v.resize(2048);
@@ -357,8 +352,9 @@ Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const 
       return common::unexpected(make_error(400, "invalid_request", where + ": field '" + key + "' must be an object"));
     }
   }
-  nlohmann::json data = {{"request_headers", sanitized_headers(e.value("request_headers", nlohmann::json::object()))},
-                         {"response_headers", sanitized_headers(e.value("response_headers", nlohmann::json::object()))}};
+  const auto provider = content.contains("provider_id") ? s.catalog->get(content["provider_id"].get<std::string>()) : nullptr;
+  nlohmann::json data = {{"request_headers", sanitized_headers(e.value("request_headers", nlohmann::json::object()), provider.get())},
+                         {"response_headers", sanitized_headers(e.value("response_headers", nlohmann::json::object()), provider.get())}};
   if (e.contains("request_body")) data["request_body"] = capped_body(e["request_body"]);
   if (e.contains("response_body")) data["response_body"] = capped_body(e["response_body"]);
   content["details"] = data;
@@ -385,6 +381,7 @@ Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const 
 Response handle_audit_events(Services& s, const Request& req, bool batch) {
   auto caller = authenticate_app(s, req);
   if (!caller) return error_response(caller.error());
+  if (auto actor = actor_from(req); !actor) return error_response(actor.error());
   auto body = json_object_body(req);
   if (!body) return error_response(body.error());
   std::vector<nlohmann::json> events;

@@ -71,8 +71,12 @@ void add_web_routes(http::Router& router, Services& s, std::function<bool()> dra
   router.add("GET", "/healthz", [](const Request&, const PathParams&) { return Response::json(200, {{"status", "ok"}}); });
   router.add("GET", "/readyz", [&s, draining](const Request&, const PathParams&) {
     if (draining && draining()) return Response::json(503, {{"status", "draining"}});
-    if (auto ping = s.store.ping(); !ping) {
-      return Response::json(503, {{"status", "unavailable"}, {"store", ping.error().message}});
+    if (auto writable = s.store.check_writable(); !writable) {
+      return Response::json(503, {{"status", "unavailable"}, {"store", writable.error().message}});
+    }
+    // The vault fails closed: while audit rows cannot be committed, every audited answer is a 503.
+    if (s.audit.failing(std::chrono::seconds(30))) {
+      return Response::json(503, {{"status", "unavailable"}, {"audit", "the audit trail could not be written lately"}});
     }
     return Response::json(200, {{"status", "ready"}});
   });

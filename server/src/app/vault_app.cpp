@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -279,25 +280,54 @@ void VaultApp::sync_shared_state() {
   seen_change_version_ = *v;
 }
 
+namespace {
+
+// Metric labels come from closed sets only: a client cannot grow /metrics by inventing methods,
+// paths or statuses.
+std::string_view method_label(std::string_view method) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (method == known) return known;
+  }
+  return "other";
+}
+
+std::string_view status_class(int status) {
+  static constexpr std::string_view kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  return status >= 100 && status < 600 ? kClasses[status / 100 - 1] : std::string_view("5xx");
+}
+
+}  // namespace
+
 http::Response VaultApp::handle(http::Request& request) {
-  if (request.path.rfind("/healthz", 0) != 0 && request.path.rfind("/metrics", 0) != 0) sync_shared_state();
   std::string route;
-  http::Response response = router_.dispatch(request, &route);
+  http::Response response;
+  const std::string_view method = method_label(request.method);
+  if (method == "other") {
+    // Methods the vault never serves: refused before routing, under one fixed label.
+    route = "unmatched";
+    response = http::Response::error(501, "method_not_implemented", "the vault does not implement this HTTP method");
+  } else {
+    if (request.path.rfind("/healthz", 0) != 0 && request.path.rfind("/metrics", 0) != 0) sync_shared_state();
+    response = router_.dispatch(request, &route);
+  }
   const auto elapsed = std::chrono::steady_clock::now() - request.received_at;
-  metrics_->inc("alter_http_requests_total", "route=\"" + label_value(route) + "\",method=\"" + label_value(request.method) +
-                                                 "\",status=\"" + std::to_string(response.status) + "\"");
+  metrics_->inc("alter_http_requests_total", "route=\"" + label_value(route) + "\",method=\"" + std::string(method) +
+                                                 "\",status=\"" + std::string(status_class(response.status)) + "\"");
   metrics_->observe("alter_http_request_seconds", "route=\"" + label_value(route) + "\"", elapsed);
   const auto ms = std::chrono::duration<double, std::milli>(elapsed).count();
-  if (response.status >= 500) {
-    log_->warn("request failed", {{"method", request.method}, {"route", route}, {"status", response.status}, {"ms", ms}});
+  if (response.status >= 500 && response.status != 501) {
+    log_->warn("request failed", {{"method", method}, {"route", route}, {"status", response.status}, {"ms", ms}});
   } else if (log_->enabled(LogLevel::kDebug) || response.status >= 400) {
     log_->log(response.status >= 400 ? LogLevel::kInfo : LogLevel::kDebug, "request",
-              {{"method", request.method}, {"route", route}, {"status", response.status}, {"ms", ms}});
+              {{"method", method}, {"route", route}, {"status", response.status}, {"ms", ms}});
   }
   return response;
 }
 
 Result<void> VaultApp::start() {
+  // A file that reaches its size limit (RLIMIT_FSIZE, a quota) fails the write with EFBIG: the
+  // vault answers 503 and stays up, instead of being killed by SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   auto ep = config_.listen_endpoint();
   if (!ep) return common::unexpected(ep.error());
   http::ServerOptions o;
@@ -311,13 +341,30 @@ Result<void> VaultApp::start() {
   o.read_timeout = config_.read_timeout;
   o.idle_timeout = config_.idle_timeout;
   o.shutdown_timeout = config_.shutdown_timeout;
+  o.max_connections = config_.max_connections;
+  o.max_connections_per_ip = config_.max_connections_per_ip;
   server_ = std::make_unique<http::HttpServer>(
       o, [this](http::Request& r) { return handle(r); },
       [this](const std::string& what, int status) {
-        metrics_->inc("alter_http_requests_total", "route=\"malformed\",method=\"\",status=\"" + std::to_string(status) + "\"");
+        if (status == 429 || status == 503) {
+          // A connection refused at a cap (or accept out of descriptors): counted, logged at most
+          // once a second so a flood does not become a flood of log lines.
+          metrics_->inc("alter_connections_refused_total", "status=\"" + std::string(status_class(status)) + "\"");
+          const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+          auto last = last_refusal_log_.load();
+          if (now - last > std::chrono::nanoseconds(std::chrono::seconds(1)).count() &&
+              last_refusal_log_.compare_exchange_strong(last, now)) {
+            log_->warn("connection refused", {{"reason", what}, {"status", status}});
+          }
+          return;
+        }
+        metrics_->inc("alter_http_requests_total", "route=\"malformed\",method=\"other\",status=\"" +
+                                                       std::string(status_class(status)) + "\"");
         log_->info("malformed request", {{"error", what}, {"status", status}});
       });
   if (auto r = server_->start(); !r) return r;
+  log_->info("connection limits", {{"max_connections", server_->max_connections()},
+                                   {"max_connections_per_ip", server_->max_connections_per_ip()}});
   std::string pub = config_.public_url;
   if (pub.empty()) {
     const std::string host = ep->first == "0.0.0.0" || ep->first == "::" ? "127.0.0.1" : ep->first;

@@ -85,6 +85,7 @@ class VaultApp {
   std::atomic<bool> stopping_{false};
   std::mutex sync_mu_;
   std::atomic<std::int64_t> seen_change_version_{0};
+  std::atomic<std::int64_t> last_refusal_log_{0};
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;

@@ -149,6 +149,12 @@ Result<void> AuditWriter::write_many(std::vector<AuditRecord> records) {
   return done.get();
 }
 
+bool AuditWriter::failing(std::chrono::steady_clock::duration window) const {
+  const auto failed = last_failure_ns_.load();
+  if (failed == 0 || failed < last_ok_ns_.load()) return false;
+  return std::chrono::steady_clock::now().time_since_epoch().count() - failed < window.count();
+}
+
 void AuditWriter::loop() {
   std::unique_lock lock(mu_);
   for (;;) {
@@ -170,6 +176,8 @@ void AuditWriter::loop() {
     const auto started = std::chrono::steady_clock::now();
     auto result = store_.append_audit(all, chain_hash);
     metrics_.observe("alter_audit_commit_seconds", "", std::chrono::steady_clock::now() - started);
+    const auto finished = std::chrono::steady_clock::now().time_since_epoch().count();
+    (result ? last_ok_ns_ : last_failure_ns_).store(finished);
     if (result) {
       metrics_.inc("alter_audit_rows_total", "", all.size());
       for (auto& p : batch) p.done.set_value({});

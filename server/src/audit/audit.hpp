@@ -4,6 +4,8 @@
 // from that point; the head (last seq and hash) is kept apart, so cutting rows off the end shows too.
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -56,6 +58,10 @@ class AuditWriter {
   Result<void> write(AuditRecord record);
   Result<void> write_many(std::vector<AuditRecord> records);
 
+  /// Whether the most recent commit failed (and when): /readyz reports the vault not ready while
+  /// its last commit failed less than `window` ago, since every audited answer is a 503 then.
+  bool failing(std::chrono::steady_clock::duration window) const;
+
  private:
   struct Pending {
     std::vector<AuditRecord> rows;
@@ -70,6 +76,8 @@ class AuditWriter {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stop_ = false;
+  std::atomic<std::int64_t> last_ok_ns_{0};
+  std::atomic<std::int64_t> last_failure_ns_{0};
   std::thread thread_;
 };
 

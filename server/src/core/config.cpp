@@ -100,6 +100,10 @@ const std::vector<ConfigKey>& config_keys() {
       {"read_timeout", "time allowed to read one request", duration_setter(&Config::read_timeout)},
       {"idle_timeout", "keep-alive connections idle longer are closed", duration_setter(&Config::idle_timeout)},
       {"shutdown_timeout", "on SIGTERM, time given to requests in flight", duration_setter(&Config::shutdown_timeout)},
+      {"max_connections", "connections served at once (0: from the open-file limit); past it 503",
+       size_setter(&Config::max_connections, 0)},
+      {"max_connections_per_ip", "connections from one address (0: half of max_connections); past it 429",
+       size_setter(&Config::max_connections_per_ip, 0)},
       {"master_key_file", "the master key file (default <data_dir>/master.key)",
        [](Config& c, const std::string& v) -> Result<void> {
          c.master_key_file = v;

@@ -27,6 +27,9 @@ struct Config {
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds shutdown_timeout{30000};
+  /// 0: derived from the open-file limit (see docs/configuration.md).
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_ip = 0;
   /// Empty: <data_dir>/master.key. ALTER_VAULT_MASTER_KEY (base64) wins over the file.
   std::filesystem::path master_key_file;
   std::chrono::milliseconds refresh_skew{60000};

@@ -18,8 +18,12 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 
+#include <sys/resource.h>
+
+#include <array>
 #include <atomic>
 #include <list>
+#include <unordered_map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -87,6 +91,10 @@ struct HttpServer::Impl {
   std::list<std::weak_ptr<Connection>> connections;
   std::unique_ptr<asio::steady_timer> drain_timer;
   unsigned short bound_port = 0;
+  std::size_t max_connections = 0;
+  std::size_t max_per_ip = 0;
+  std::mutex ip_mu;
+  std::unordered_map<std::string, std::size_t> per_ip;
 
   Impl(ServerOptions o, RequestHandler h, ProtocolErrorSink sink)
       : options(std::move(o)),
@@ -121,16 +129,25 @@ struct HttpServer::Impl {
   template <class Stream>
   awaitable<void> serve(Stream& stream, std::shared_ptr<Connection> conn, std::string remote_ip) {
     beast::flat_buffer buffer;
-    for (;;) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    for (bool first = true;; first = false) {
       if (draining) co_return;
+      if (!first && buffer.size() == 0) {
+        // Keep-alive: wait up to idle_timeout for the next request to begin.
+        lowest.expires_after(options.idle_timeout);
+        auto [ec_wait, n_wait] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+        if (ec_wait) co_return;
+        buffer.commit(n_wait);
+      }
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(options.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-      beast::get_lowest_layer(stream).expires_after(buffer.size() == 0 ? options.idle_timeout : options.read_timeout);
+      // One deadline for the whole request, headers and body: a client sending a byte a second
+      // is cut off at read_timeout, however many bytes it trickles.
+      lowest.expires_after(options.read_timeout);
       auto [ec_head, n_head] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
       if (!ec_head) {
         conn->busy = true;
-        beast::get_lowest_layer(stream).expires_after(options.read_timeout);
         auto [ec_body, n_body] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
         ec_head = ec_body;
       }
@@ -145,7 +162,7 @@ struct HttpServer::Impl {
         Response err = bad_request_for(ec_head, options.body_limit, status);
         protocol_error(ec_head.message(), status);
         auto res = to_beast(std::move(err), 11, false);
-        beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+        lowest.expires_after(options.read_timeout);
         co_await bhttp::async_write(stream, res, kTuple);
         co_return;
       }
@@ -173,20 +190,18 @@ struct HttpServer::Impl {
       }
       const bool keep_alive = client_keep_alive && !draining;
       auto res = to_beast(std::move(response), version, keep_alive);
-      beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      lowest.expires_after(options.read_timeout);
       auto [ec_write, n_write] = co_await bhttp::async_write(stream, res, kTuple);
       conn->busy = false;
       if (ec_write || !keep_alive) co_return;
     }
   }
 
-  awaitable<void> session(tcp::socket socket) {
+  awaitable<void> session(tcp::socket socket, std::string remote_ip) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    const std::string remote_ip = socket.remote_endpoint(ignored).address().to_string();
     auto conn = std::make_shared<Connection>();
     conn->strand = co_await asio::this_coro::executor;
-    ++open_connections;
     {
       std::lock_guard lock(mu);
       connections.remove_if([](const std::weak_ptr<Connection>& w) { return w.expired(); });
@@ -201,7 +216,7 @@ struct HttpServer::Impl {
         auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
         if (!ec) {
           co_await serve(stream, conn, remote_ip);
-          lowest->expires_after(std::chrono::seconds(2));
+          lowest->expires_after(options.linger_timeout);
           co_await stream.async_shutdown(kTuple);
         }
       } else {
@@ -211,11 +226,12 @@ struct HttpServer::Impl {
         co_await serve(stream, conn, remote_ip);
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
         // Lingering close: read and drop what the client is still sending (a body over the limit,
-        // say), so the kernel does not answer it with a reset that destroys our 4xx answer.
+        // say), so the kernel does not answer it with a reset that destroys our 4xx answer. One
+        // deadline and a byte budget for all of it: a trickling client is not held longer.
         char sink[16 * 1024];
         std::size_t drained = 0;
-        while (drained < 8 * 1024 * 1024 && !draining) {
-          stream.expires_after(std::chrono::seconds(2));
+        stream.expires_after(options.linger_timeout);
+        while (drained < options.linger_bytes && !draining) {
           auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
           if (ec || n == 0) break;
           drained += n;
@@ -225,19 +241,77 @@ struct HttpServer::Impl {
       // A connection's failure ends that connection only.
     }
     conn->close = nullptr;
+    release(remote_ip);
+  }
+
+  void release(const std::string& ip) {
+    {
+      std::lock_guard lock(ip_mu);
+      auto it = per_ip.find(ip);
+      if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+    }
     if (--open_connections == 0 && draining) finish_drain();
   }
 
+  // Over a cap: a short JSON answer (plain HTTP) and close; TLS connections are closed at once.
+  awaitable<void> refuse(tcp::socket socket, int status, std::string message) {
+    if (!tls) {
+      const std::string body = "{\"error\":\"too_many_connections\",\"message\":\"" + message + "\",\"details\":{}}";
+      const std::string head = "HTTP/1.1 " + std::to_string(status) + (status == 503 ? " Service Unavailable" : " Too Many Requests") +
+                               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
+      beast::tcp_stream stream(std::move(socket));
+      stream.expires_after(std::chrono::seconds(1));
+      const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(body)};
+      co_await asio::async_write(stream, parts, kTuple);
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+  }
+
   awaitable<void> accept_loop() {
+    asio::steady_timer backoff_timer(io);
+    auto backoff = std::chrono::milliseconds(10);
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-        continue;  // EMFILE and friends: keep serving the connections we have
+        if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+            ec.value() == ENFILE) {
+          // Out of descriptors: the pending connection stays in the backlog; retrying at once
+          // would spin. Wait, longer each time, while the connections we serve finish.
+          protocol_error("accept: " + ec.message(), 503);
+          backoff_timer.expires_after(backoff);
+          co_await backoff_timer.async_wait(kTuple);
+          backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+        }
+        continue;
       }
+      backoff = std::chrono::milliseconds(10);
       if (draining) co_return;
+      beast::error_code ignored;
+      const std::string remote_ip = socket.remote_endpoint(ignored).address().to_string();
       auto executor = socket.get_executor();
-      asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+      if (open_connections.load() >= max_connections) {
+        protocol_error("connection limit reached", 503);
+        asio::co_spawn(executor, refuse(std::move(socket), 503, "the vault serves its maximum number of connections: retry shortly"),
+                       asio::detached);
+        continue;
+      }
+      bool over_ip = false;
+      {
+        std::lock_guard lock(ip_mu);
+        auto& n = per_ip[remote_ip];
+        over_ip = n >= max_per_ip;
+        if (!over_ip) ++n;
+      }
+      if (over_ip) {
+        protocol_error("per-address connection limit reached", 429);
+        asio::co_spawn(executor, refuse(std::move(socket), 429, "too many connections from this address"), asio::detached);
+        continue;
+      }
+      ++open_connections;
+      asio::co_spawn(executor, session(std::move(socket), remote_ip), asio::detached);
     }
   }
 
@@ -305,6 +379,21 @@ Result<void> HttpServer::start() {
                                                             ": " + ec.message()));
   }
   impl_->bound_port = impl_->acceptor.local_endpoint().port();
+  // Descriptors: use what the hard limit allows (as Go and nginx do), and keep a share of them
+  // for the database, outgoing calls and files, so accept() keeps working at the cap.
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    const rlim_t want = lim.rlim_max == RLIM_INFINITY ? 65536 : std::min<rlim_t>(lim.rlim_max, 65536);
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
+      rlimit raised = lim;
+      raised.rlim_cur = want;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+    }
+  }
+  const std::size_t fds = lim.rlim_cur == RLIM_INFINITY ? 65536 : static_cast<std::size_t>(lim.rlim_cur);
+  impl_->max_connections = o.max_connections != 0 ? o.max_connections : std::max<std::size_t>(fds * 3 / 4, 96) - 64;
+  impl_->max_per_ip = o.max_connections_per_ip != 0 ? o.max_connections_per_ip
+                                                     : std::max<std::size_t>(impl_->max_connections / 2, 1);
   if (o.handle_signals) {
     impl_->signals.add(SIGINT);
     impl_->signals.add(SIGTERM);
@@ -317,6 +406,8 @@ Result<void> HttpServer::start() {
 }
 
 unsigned short HttpServer::port() const { return impl_->bound_port; }
+std::size_t HttpServer::max_connections() const { return impl_->max_connections; }
+std::size_t HttpServer::max_connections_per_ip() const { return impl_->max_per_ip; }
 
 void HttpServer::run() {
   std::vector<std::thread> extra;

@@ -24,9 +24,22 @@ struct ServerOptions {
   std::size_t worker_threads = 16;
   std::size_t body_limit = 1024 * 1024;
   std::size_t header_limit = 16 * 1024;
+  /// Reading one request, headers and body, must finish within this (from its first byte).
   std::chrono::milliseconds read_timeout{30000};
+  /// A keep-alive connection waiting for its next request is closed after this.
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds shutdown_timeout{30000};
+  /// Connections served at once; past it a new one gets 503 too_many_connections and is closed.
+  /// 0: three quarters of the open-file limit, less 64 (descriptors for the database and outgoing
+  /// calls stay free).
+  std::size_t max_connections = 0;
+  /// Connections from one client address; past it 429 too_many_connections. 0: half of
+  /// max_connections.
+  std::size_t max_connections_per_ip = 0;
+  /// After an answer that closes the connection, what the client still sends is read and dropped
+  /// for at most this long and this many bytes (so the answer is not destroyed by a reset).
+  std::chrono::milliseconds linger_timeout{2000};
+  std::size_t linger_bytes = 64 * 1024;
   bool handle_signals = true;  // SIGINT and SIGTERM start a graceful shutdown
 };
 
@@ -45,6 +58,9 @@ class HttpServer {
   /// Binds and listens. After this, port() is the bound port.
   Result<void> start();
   unsigned short port() const;
+  /// The connection caps in force (after defaults), for logs and tests.
+  std::size_t max_connections() const;
+  std::size_t max_connections_per_ip() const;
   /// Serves until stop() (or a signal) and the drain finished. Uses the calling thread as one of
   /// the I/O threads.
   void run();

@@ -1,5 +1,6 @@
 #include "oauth/oauth_client.hpp"
 
+#include <alter/common/json.hpp>
 #include <alter/common/strings.hpp>
 
 #include <boost/url/parse.hpp>
@@ -143,7 +144,9 @@ OAuthResult<TokenSet> OAuthClient::parse_token_response(const ProviderDef& p, in
       for (const auto& kv : *params) j[kv.key.decode(form)] = kv.value.decode(form);
     }
   } else {
-    j = nlohmann::json::parse(body, nullptr, false);
+    // A provider's answer is outside input too: bounded like a request body.
+    auto parsed = common::parse_json(body, {.max_depth = 16, .max_string = 256 * 1024, .max_key = 256, .max_elements = 10000});
+    j = parsed ? std::move(parsed.value()) : nlohmann::json();
   }
   common::secure_wipe(body);
   if (!j.is_object()) {

@@ -77,6 +77,17 @@ TEST_F(ParseToken, ErrorsAreClassified) {
   EXPECT_EQ(e.error().message.find("leaked-secret"), std::string::npos);
 }
 
+TEST_F(ParseToken, DeepOrHugeAnswersAreProtocolFailures) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& body : {R"({"access_token":"at","x":)" + deep + "}", R"({"access_token":"at","x":)" + std::string(17, '[') +
+                                                                                      std::string(17, ']') + "}",
+                                  R"({"access_token":"at","x":")" + std::string(300 * 1024, 'a') + "\"}"}) {
+    auto t = parse(provider(), 200, body);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(static_cast<int>(t.error().kind), static_cast<int>(OAuthFailure::Kind::kProtocol));
+  }
+}
+
 TEST(Pkce, Rfc7636Vector) {
   EXPECT_EQ(pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
 }

@@ -1,10 +1,10 @@
 #include "oauth/token_manager.hpp"
 
-#include <boost/url/parse.hpp>
 
 #include <thread>
 
 #include "core/time.hpp"
+#include "vault/url_guard.hpp"
 
 namespace alter::server::oauth {
 namespace {
@@ -83,8 +83,9 @@ std::vector<std::string> connection_api_hosts(const ProviderDef& p, const Connec
   }
   for (const auto& field : p.api_hosts_from_fields) {
     if (!c.metadata.contains(field) || !c.metadata[field].is_string()) continue;
-    auto u = boost::urls::parse_uri(c.metadata[field].get<std::string>());
-    if (u && u->scheme() == "https" && !u->encoded_host().empty()) hosts.push_back(std::string(u->host()));
+    // Read by the guard's own parser: only an https URL with a DNS name adds a host.
+    auto u = vault::normalize_url(c.metadata[field].get<std::string>());
+    if (u && u->scheme == "https" && u->host_kind == vault::HostKind::kName) hosts.push_back(u->host);
   }
   return hosts;
 }

@@ -589,7 +589,10 @@ Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::compile(PolicyDocu
       rule.hosts.push_back(std::move(*glob));
     }
     for (const auto& p : spec.paths) {
-      auto glob = SegmentedGlob::compile(p, '/', false, &error);
+      // Paths are matched without a trailing slash; so are the patterns ("/a/b/" is "/a/b").
+      std::string_view pattern = p;
+      while (pattern.size() > 1 && pattern.back() == '/') pattern.remove_suffix(1);
+      auto glob = SegmentedGlob::compile(pattern, '/', false, &error);
       if (!glob) return invalid(spec, error);
       impl->split_paths |= !glob->literal();
       rule.paths.push_back(std::move(*glob));

@@ -57,6 +57,7 @@ void split_segments(std::string_view text, char sep, std::vector<std::string_vie
 std::string_view normalize_path(std::string_view path, std::string& buffer) {
   const auto needs_work = [&] {
     if (path.empty() || path.front() != '/') return true;
+    if (path.size() > 1 && path.back() == '/') return true;
     if (path.find("//") != std::string_view::npos) return true;
     // A "." or ".." segment anywhere.
     std::size_t start = 1;
@@ -71,20 +72,17 @@ std::string_view normalize_path(std::string_view path, std::string& buffer) {
   };
   if (!needs_work()) return path;
 
+  // Empty and "." segments go, ".." drops the segment before it; a trailing slash is not kept, so
+  // "/a/b/" and "/a/b/." are the path "/a/b" (a deny rule on "/a/b" covers them).
   std::vector<std::string_view> stack;
   std::size_t start = 0;
-  bool trailing_slash = false;
   while (start <= path.size()) {
     std::size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
     const std::string_view seg = path.substr(start, end - start);
-    trailing_slash = false;
-    if (seg.empty() || seg == ".") {
-      trailing_slash = end != path.size() || seg == ".";
-    } else if (seg == "..") {
+    if (seg == "..") {
       if (!stack.empty()) stack.pop_back();
-      trailing_slash = true;
-    } else {
+    } else if (!seg.empty() && seg != ".") {
       stack.push_back(seg);
     }
     start = end + 1;
@@ -94,7 +92,7 @@ std::string_view normalize_path(std::string_view path, std::string& buffer) {
     buffer.push_back('/');
     buffer.append(seg);
   }
-  if (buffer.empty() || trailing_slash || (!path.empty() && path.back() == '/')) buffer.push_back('/');
+  if (buffer.empty()) buffer.push_back('/');
   return buffer;
 }
 

@@ -21,8 +21,8 @@ bool wildcard_match(std::string_view pattern, std::string_view text, bool ignore
 /// Appends the segments of `text` split on `sep` to `out` (an empty text gives one empty segment).
 void split_segments(std::string_view text, char sep, std::vector<std::string_view>& out);
 
-/// Resolves "." and ".." segments and collapses repeated slashes, so that a glob sees the path
-/// the upstream server will serve. Returns `path` itself when it is already normal, else a view
+/// Resolves "." and ".." segments, collapses repeated slashes and drops a trailing slash, so that
+/// a glob sees the path the upstream server will serve ("/a/b/" is "/a/b"). Returns `path` itself when it is already normal, else a view
 /// of `buffer`. A path that does not start with '/' is taken as relative to '/'.
 std::string_view normalize_path(std::string_view path, std::string& buffer);
 

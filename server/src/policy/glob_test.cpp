@@ -95,9 +95,14 @@ TEST(NormalizePath, ResolvesDotsAndSlashes) {
   EXPECT_EQ(normalize_path("/a/b/c", buffer), "/a/b/c");
   EXPECT_EQ(normalize_path("/a/./b", buffer), "/a/b");
   EXPECT_EQ(normalize_path("/a/b/../c", buffer), "/a/c");
-  EXPECT_EQ(normalize_path("/a/b/..", buffer), "/a/");
+  EXPECT_EQ(normalize_path("/a/b/..", buffer), "/a");
   EXPECT_EQ(normalize_path("/../../etc", buffer), "/etc");
-  EXPECT_EQ(normalize_path("//a///b/", buffer), "/a/b/");
+  EXPECT_EQ(normalize_path("//a///b/", buffer), "/a/b");
+  EXPECT_EQ(normalize_path("/a/b/", buffer), "/a/b");
+  EXPECT_EQ(normalize_path("/a/b/.", buffer), "/a/b");
+  EXPECT_EQ(normalize_path("/a/b/./", buffer), "/a/b");
+  EXPECT_EQ(normalize_path("/", buffer), "/");
+  EXPECT_EQ(normalize_path("//", buffer), "/");
   EXPECT_EQ(normalize_path("", buffer), "/");
   EXPECT_EQ(normalize_path("a/b", buffer), "/a/b");
   EXPECT_EQ(normalize_path("/.", buffer), "/");

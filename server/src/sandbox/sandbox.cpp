@@ -1,5 +1,7 @@
 #include "sandbox/sandbox.hpp"
 
+#include <alter/common/json.hpp>
+
 #include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/url.hpp>
@@ -259,7 +261,8 @@ Response Sandbox::api(const Request& req, const http::PathParams& params) {
     return Response::json(200, {{"kind", "sandbox#events"}, {"calendar", calendar}, {"owner", subject}, {"items", page}});
   }
   if (req.method == "POST") {
-    auto body = nlohmann::json::parse(req.body, nullptr, false);
+    auto parsed = common::parse_json(req.body, {.max_depth = 8, .max_string = 64 * 1024, .max_key = 256, .max_elements = 1000});
+    const nlohmann::json body = parsed ? std::move(parsed.value()) : nlohmann::json();
     if (!body.is_object() || !body.contains("summary") || !body["summary"].is_string()) {
       return oauth_error(400, "invalid_request", "a JSON body with a summary is required");
     }

@@ -205,6 +205,9 @@ class Store {
   virtual StoreResult<int> migrate() = 0;
   /// A cheap round trip, for /readyz.
   virtual StoreResult<void> ping() = 0;
+  /// Whether a write can be expected to succeed now (for /readyz): SQLite also checks the free
+  /// space of the database's file system. kUnavailable with a reason when not.
+  virtual StoreResult<void> check_writable() { return ping(); }
 
   // ---- keyring ----
   virtual StoreResult<std::vector<KeyringEntry>> keyring() = 0;

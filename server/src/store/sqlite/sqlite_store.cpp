@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -204,7 +205,7 @@ namespace {
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::filesystem::path& file, const SqliteStoreOptions& options)
-      : pool_(file, options.pool_size, options.busy_timeout) {
+      : file_(file), pool_(file, options.pool_size, options.busy_timeout) {
     checkpointer_ = std::thread([this] { checkpoint_loop(); });
   }
 
@@ -262,6 +263,21 @@ class SqliteStore final : public Store {
       if (!stmt) return unexpected(std::move(stmt.error()));
       return stmt->run();
     });
+  }
+
+  StoreResult<void> check_writable() override {
+    ALTER_STORE_TRY(ping());
+    // A full disk fails every commit (so every audited answer is a 503): say so before it does.
+    struct statvfs fs {};
+    const auto dir = file_.has_parent_path() ? file_.parent_path() : std::filesystem::path(".");
+    if (::statvfs(dir.c_str(), &fs) == 0) {
+      const auto free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+      if (free_bytes < kMinFreeBytes) {
+        return fail(StoreErrc::kUnavailable, "less than 16 MiB free on the database's file system");
+      }
+      if ((fs.f_flag & ST_RDONLY) != 0) return fail(StoreErrc::kUnavailable, "the database's file system is read-only");
+    }
+    return {};
   }
 
   // ---- keyring ----
@@ -1064,6 +1080,8 @@ class SqliteStore final : public Store {
     (void)lease.value()->exec_script("PRAGMA wal_checkpoint(RESTART)");
   }
 
+  static constexpr std::uint64_t kMinFreeBytes = 16 * 1024 * 1024;
+  std::filesystem::path file_;
   sqlite::Pool pool_;
   std::mutex write_mutex_;
   std::mutex checkpoint_mu_;

@@ -33,6 +33,10 @@ class ServerProcess {
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
+  /// A resource limit (setrlimit, soft and hard) the server runs under from its start: e.g.
+  /// RLIMIT_NOFILE for descriptor exhaustion, RLIMIT_FSIZE for a "full disk".
+  void set_limit(int resource, long value) { limits_.emplace_back(resource, value); }
+
   /// `alter-vault init`; remembers the admin credential.
   void init();
   /// Starts `serve --listen 127.0.0.1:0` and waits for its address (throws after `timeout`).
@@ -61,6 +65,7 @@ class ServerProcess {
   std::string admin_token_;
   int pid_ = -1;
   std::filesystem::path stderr_file_;
+  std::vector<std::pair<int, long>> limits_;
 };
 
 /// Plain HTTP calls for tests (libcurl through the SDK's transport).
