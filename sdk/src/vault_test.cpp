@@ -74,6 +74,24 @@ struct Fixture : ::testing::Test {
   }
 };
 
+TEST_F(Fixture, TheProviderIsCalledAtTheUrlTheVaultDecidedOn) {
+  // The vault answers with its normalized reading of the URL: that, not our spelling, is called.
+  vault_tx->set_script([](const HttpRequest& r) {
+    if (r.url.find("/oauth/token") == std::string::npos) return FakeTransport::reply(202, R"({"accepted":1})");
+    auto body = nlohmann::json::parse(grant_body());
+    body["url"] = "https://www.googleapis.com/calendar/v3/x";
+    return FakeTransport::reply(200, body.dump());
+  });
+  auto vault = make();
+  auto r = vault.request(Provider::Google, HttpMethod::Get, "https://WWW.GoogleAPIs.com./calendar/v3/a/../x", {.user = {{"user_id", "alice"}}});
+  ASSERT_EQ(provider_tx->sent().size(), 1u);
+  EXPECT_EQ(provider_tx->sent()[0].url, "https://www.googleapis.com/calendar/v3/x");
+  EXPECT_EQ(r.url(), "https://www.googleapis.com/calendar/v3/x");
+  // The token request named the URL as written; the vault did the normalizing.
+  auto sent = nlohmann::json::parse(vault_calls_to("/oauth/token").at(0).body);
+  EXPECT_EQ(sent["url"], "https://WWW.GoogleAPIs.com./calendar/v3/a/../x");
+}
+
 TEST_F(Fixture, TokenRequestCarriesKeyActorAndEveryField) {
   auto vault = make();
   auto r = vault.request(Provider::Google, HttpMethod::Get,
