@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "usage.hpp"
 
 namespace alter::cli {
 namespace {
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return cli::report_usage_error(app, e);
   } catch (const cli::CliError& e) {
     std::cerr << "error: " << e.message << "\n";
     return e.exit_code;
