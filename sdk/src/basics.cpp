@@ -4,10 +4,13 @@
 #include <alter/provider.hpp>
 #include <alter/response.hpp>
 
+#include <alter/common/json.hpp>
 #include <alter/common/strings.hpp>
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <mutex>
 
 #include "sdk_error.hpp"
 
@@ -65,6 +68,14 @@ bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) con
   });
 }
 
+struct Response::ParsedBody {
+  std::once_flag once;
+  nlohmann::json value;
+  bool ok = false;
+};
+
+Response::Response() : parsed_(std::make_unique<ParsedBody>()) {}
+
 Response::Response(int status_code, Headers headers, std::string body, std::string url,
                    std::chrono::milliseconds elapsed, std::string request_id, int http_version)
     : status_code_(status_code),
@@ -73,7 +84,29 @@ Response::Response(int status_code, Headers headers, std::string body, std::stri
       url_(std::move(url)),
       elapsed_(elapsed),
       request_id_(std::move(request_id)),
-      http_version_(http_version) {}
+      http_version_(http_version),
+      parsed_(std::make_unique<ParsedBody>()) {}
+
+// A copy parses for itself: changes made through one copy's json() never show in another.
+Response::Response(const Response& o)
+    : status_code_(o.status_code_),
+      headers_(o.headers_),
+      body_(o.body_),
+      url_(o.url_),
+      elapsed_(o.elapsed_),
+      request_id_(o.request_id_),
+      http_version_(o.http_version_),
+      parsed_(std::make_unique<ParsedBody>()) {}
+
+Response::Response(Response&& o) noexcept = default;
+
+Response& Response::operator=(const Response& o) {
+  if (this != &o) *this = Response(o);
+  return *this;
+}
+
+Response& Response::operator=(Response&& o) noexcept = default;
+Response::~Response() = default;
 
 std::optional<std::string> Response::header(std::string_view name) const {
   auto it = headers_.find(name);
@@ -81,13 +114,31 @@ std::optional<std::string> Response::header(std::string_view name) const {
   return it->second;
 }
 
-nlohmann::json Response::json() const {
-  auto parsed = nlohmann::json::parse(body_, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) {
+const nlohmann::json& Response::json() const& {
+  if (!parsed_) throw AlterSDKError("the Response was moved from");
+  std::call_once(parsed_->once, [this] {
+    // Provider bodies are the caller's data: generous limits, but nothing deep enough to
+    // exhaust the stack of a recursive dump() in user code.
+    auto parsed = common::parse_json(body_, {.max_depth = 512, .max_string = SIZE_MAX, .max_key = SIZE_MAX,
+                                             .max_elements = SIZE_MAX});
+    if (parsed) {
+      parsed_->value = std::move(parsed.value());
+      parsed_->ok = true;
+    }
+  });
+  if (!parsed_->ok) {
     throw AlterSDKError("response body is not valid JSON",
                         {{"status_code", status_code_}, {"content_type", header("content-type").value_or("")}});
   }
-  return parsed;
+  return parsed_->value;
+}
+
+nlohmann::json& Response::json() & {
+  return const_cast<nlohmann::json&>(static_cast<const Response&>(*this).json());
+}
+
+nlohmann::json Response::json() && {
+  return std::move(const_cast<nlohmann::json&>(static_cast<const Response&>(*this).json()));
 }
 
 // ---- exceptions -------------------------------------------------------------------------------

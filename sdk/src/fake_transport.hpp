@@ -32,6 +32,10 @@ class FakeTransport final : public Transport {
     std::lock_guard lock(mu_);
     return sent_;
   }
+  void clear() {
+    std::lock_guard lock(mu_);
+    sent_.clear();
+  }
   std::size_t count() const {
     std::lock_guard lock(mu_);
     return sent_.size();

@@ -47,6 +47,11 @@ std::string capped(const std::string& body) {
 }  // namespace
 
 VaultOptions validated_options(VaultOptions o) {
+  if (o.api_key.empty()) {
+    const char* env = std::getenv("ALTER_API_KEY");
+    if (env == nullptr || *env == '\0') raise(validation_error("api_key is empty and $ALTER_API_KEY is not set"));
+    o.api_key = env;
+  }
   if (o.api_key.rfind("alter_key_", 0) != 0 || o.api_key.size() <= std::string_view("alter_key_").size()) {
     raise(validation_error("api_key must start with 'alter_key_'"));
   }
@@ -258,12 +263,18 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
       {"timestamp", iso8601(started_wall)},
       {"request_id", grant->request_id},
   };
-  nlohmann::json request_headers = nlohmann::json::object();
-  for (const auto& [name, value] : preq.headers) {
-    if (!is_sensitive_header(name)) request_headers[common::to_lower(name)] = value;
+  // Send what the vault keeps of the call (its app's setting), nothing more.
+  const bool send_headers = grant->audit_capture != "none";
+  const bool send_bodies = options_.audit.capture_bodies && (grant->audit_capture.empty() || grant->audit_capture == "bodies");
+  if (send_headers) {
+    nlohmann::json request_headers = nlohmann::json::object();
+    for (const auto& [name, value] : preq.headers) {
+      if (!is_sensitive_header(name)) request_headers[common::to_lower(name)] = value;
+    }
+    event["request_headers"] = std::move(request_headers);
   }
-  event["request_headers"] = std::move(request_headers);
-  if (options_.audit.capture_bodies && preq.has_body) event["request_body"] = capped(preq.body);
+  if (preq.has_body) event["request_bytes"] = static_cast<std::int64_t>(preq.body.size());
+  if (send_bodies && preq.has_body) event["request_body"] = capped(preq.body);
   if (!ro.reason.empty()) event["reason"] = ro.reason;
   if (!ro.run_id.empty()) event["run_id"] = ro.run_id;
   if (!ro.thread_id.empty()) event["thread_id"] = ro.thread_id;
@@ -276,13 +287,16 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
     audit_->enqueue(event);
     raise(map_transport_error(pres.error(), "the provider at " + built->host));
   }
-  nlohmann::json response_headers = nlohmann::json::object();
-  for (const auto& [name, value] : pres->headers) {
-    if (!is_sensitive_header(name)) response_headers.emplace(common::to_lower(name), value);
-  }
   event["response_status"] = pres->status;
-  event["response_headers"] = std::move(response_headers);
-  if (options_.audit.capture_bodies) event["response_body"] = capped(pres->body);
+  event["response_bytes"] = static_cast<std::int64_t>(pres->body.size());
+  if (send_headers) {
+    nlohmann::json response_headers = nlohmann::json::object();
+    for (const auto& [name, value] : pres->headers) {
+      if (!is_sensitive_header(name)) response_headers.emplace(common::to_lower(name), value);
+    }
+    event["response_headers"] = std::move(response_headers);
+  }
+  if (send_bodies) event["response_body"] = capped(pres->body);
   event["latency_ms"] = pres->elapsed.count();
   audit_->enqueue(event);
 

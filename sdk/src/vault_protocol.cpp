@@ -96,6 +96,7 @@ common::Result<TokenGrant, SdkError> parse_token_response(int status, std::strin
   grant.connection_id = string_field(j, "connection_id");
   // The URL the vault checked, normalized: the one to call (older vaults do not send it).
   grant.url = string_field(j, "url");
+  grant.audit_capture = string_field(j, "audit_capture");
   grant.request_id = string_field(j, "request_id");
   grant.expires_at = string_field(j, "expires_at");
   if (auto s = j.find("scopes"); s != j.end() && s->is_array()) {

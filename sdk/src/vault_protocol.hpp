@@ -38,6 +38,8 @@ struct TokenGrant {
   std::string request_id;
   /// The normalized URL the vault decided on; the SDK calls exactly this one when it is set.
   std::string url;
+  /// What the vault keeps of the call: "none", "headers" or "bodies" (empty: an older vault).
+  std::string audit_capture;
   std::string expires_at;
   std::vector<std::string> scopes;
 };

@@ -193,6 +193,35 @@ TEST_F(Fixture, AuditEventDescribesTheCallWithoutSecrets) {
   EXPECT_EQ(e.dump().find(kToken), std::string::npos);
 }
 
+TEST_F(Fixture, TheCallEventCarriesOnlyWhatTheVaultKeeps) {
+  struct Case {
+    const char* capture;
+    bool headers;
+    bool bodies;
+  };
+  for (const Case c : {Case{"none", false, false}, Case{"headers", true, false}, Case{"bodies", true, true}, Case{"", true, true}}) {
+    SCOPED_TRACE(c.capture);
+    vault_tx->clear();
+    vault_tx->set_script([c](const HttpRequest& r) {
+      if (r.url.find("/oauth/token") == std::string::npos) return FakeTransport::reply(202, R"({"accepted":1})");
+      auto body = nlohmann::json::parse(grant_body());
+      if (*c.capture) body["audit_capture"] = c.capture;
+      return FakeTransport::reply(200, body.dump());
+    });
+    auto vault = make();
+    vault.request("github", HttpMethod::Put, "https://api.github.com/x", {.body = std::string(300, 'y')});
+    vault.flush(1s);
+    auto e = nlohmann::json::parse(vault_calls_to("/oauth/audit/batch").at(0).body)["events"][0];
+    EXPECT_EQ(e.contains("request_headers"), c.headers);
+    EXPECT_EQ(e.contains("response_headers"), c.headers);
+    EXPECT_EQ(e.contains("request_body"), c.bodies);
+    EXPECT_EQ(e.contains("response_body"), c.bodies);
+    EXPECT_EQ(e["request_bytes"], 300);
+    EXPECT_EQ(e["response_bytes"], 15);
+    EXPECT_EQ(e["response_status"], 200);
+  }
+}
+
 TEST_F(Fixture, AuditBodiesAreCapped) {
   provider_tx->set_script([](const HttpRequest&) { return FakeTransport::reply(200, std::string(50000, 'x')); });
   auto vault = make();

@@ -36,13 +36,16 @@ struct AuditOptions {
   std::chrono::milliseconds max_backoff{10000};
   /// How long `close()` may spend sending what is still queued.
   std::chrono::milliseconds close_timeout{5000};
-  /// Send request and response bodies (capped at 10 KB each) with each event.
+  /// Send request and response bodies (capped at 10 KB each) with each event, when the vault
+  /// keeps them: the app's `audit_capture` setting decides what the vault stores (none, headers
+  /// or bodies; default headers), and the SDK sends no more than that. false: never send bodies.
   bool capture_bodies = true;
 };
 
 /// How a `Vault` reaches the vault server and who it says it is.
 struct VaultOptions {
-  /// Required: the application's vault API key, `alter_key_...`.
+  /// The application's vault API key, `alter_key_...`. Empty: `$ALTER_API_KEY` (which
+  /// `alter-vault dev` writes to its dev.env); neither set is an `AlterSDKError`.
   std::string api_key;
   /// The vault's address. Empty: `$ALTER_VAULT_URL`, else `http://127.0.0.1:8787`.
   std::string base_url;

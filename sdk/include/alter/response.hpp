@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,12 +22,18 @@ struct CaseInsensitiveLess {
 using Headers = std::multimap<std::string, std::string, CaseInsensitiveLess>;
 
 /// A provider's answer. Holds no token: the `Authorization` header the SDK sent is not kept.
-/// Immutable after construction, so safe to read from several threads.
+/// Reading it from several threads at once is safe (the body is parsed as JSON once, under a
+/// lock); changing the JSON through the non-const `json()` while other threads read it is not.
 class Response {
  public:
-  Response() = default;
+  Response();
   Response(int status_code, Headers headers, std::string body, std::string url,
            std::chrono::milliseconds elapsed, std::string request_id, int http_version = 11);
+  Response(const Response& other);
+  Response(Response&& other) noexcept;
+  Response& operator=(const Response& other);
+  Response& operator=(Response&& other) noexcept;
+  ~Response();
 
   int status_code() const noexcept { return status_code_; }
   /// True for a 2xx status.
@@ -36,8 +43,15 @@ class Response {
   std::optional<std::string> header(std::string_view name) const;
   /// The body as received (decompressed).
   const std::string& text() const noexcept { return body_; }
-  /// The body parsed as JSON. Throws `AlterSDKError` when the body is not valid JSON.
-  nlohmann::json json() const;
+  /// The body parsed as JSON, once; later calls return the same value. Returns a reference into
+  /// this Response, so `for (const auto& e : r.json()["items"])` is safe for as long as `r`
+  /// lives. On a non-const Response the reference is mutable, and `r.json()["missing"]` yields
+  /// null rather than undefined behaviour. On a temporary (`vault.request(...).json()`) the JSON
+  /// is moved out by value: keep it in a variable before iterating over a part of it.
+  /// Throws `AlterSDKError` when the body is not valid JSON (or is nested deeper than 512).
+  nlohmann::json& json() &;
+  const nlohmann::json& json() const&;
+  nlohmann::json json() &&;
   /// The final URL that was called (after templating and query merging).
   const std::string& url() const noexcept { return url_; }
   /// Time spent in the provider call.
@@ -55,6 +69,8 @@ class Response {
   std::chrono::milliseconds elapsed_{0};
   std::string request_id_;
   int http_version_ = 11;
+  struct ParsedBody;
+  std::unique_ptr<ParsedBody> parsed_;  // the body's JSON, parsed on first use
 };
 
 }  // namespace alter

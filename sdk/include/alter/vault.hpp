@@ -42,7 +42,7 @@ struct AuditStats {
 /// `flush`, `audit_stats` and `close` may be called concurrently.
 class Vault {
  public:
-  /// Validates the options (api_key starts with `alter_key_`, actor_type is `ai_agent` or
+  /// Validates the options (api_key, or else `$ALTER_API_KEY`, starts with `alter_key_`, actor_type is `ai_agent` or
   /// `mcp_server` when set, base_url is an http(s) URL). Throws `AlterSDKError` when they are not
   /// valid. Makes no network call.
   explicit Vault(VaultOptions options);

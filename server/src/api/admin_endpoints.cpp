@@ -2,6 +2,7 @@
 
 #include <alter/common/strings.hpp>
 
+#include <algorithm>
 #include <limits>
 #include <regex>
 
@@ -33,7 +34,19 @@ void api_keys_changed(Services& s) {
 
 nlohmann::json app_json(const App& a) {
   return {{"id", a.id}, {"name", a.name}, {"return_url_allowlist", a.return_url_allowlist},
-          {"created_at", iso8601(a.created_at)}};
+          {"created_at", iso8601(a.created_at)}, {"settings", a.settings.to_json()}};
+}
+
+// "settings" of an app body, merged over `base`: only the keys given change.
+Result<AppSettings> settings_field(const nlohmann::json& body, const AppSettings& base) {
+  auto it = body.find("settings");
+  if (it == body.end() || it->is_null()) return base;
+  if (!it->is_object()) return common::unexpected(bad("field 'settings' must be an object"));
+  nlohmann::json merged = base.to_json();
+  for (auto kv = it->begin(); kv != it->end(); ++kv) merged[kv.key()] = kv.value();
+  auto parsed = AppSettings::from_json(merged);
+  if (!parsed) return common::unexpected(bad("field 'settings': " + parsed.error()));
+  return parsed.value();
 }
 
 nlohmann::json key_json(const ApiKeyRecord& k) {
@@ -76,7 +89,7 @@ http::Handler admin(Services& s, F f) {
 Response create_app(Services& s, const Request& req, const std::string& by) {
   auto body = json_object_body(req);
   if (!body) return error_response(body.error());
-  if (auto r = no_unknown_fields(*body, {"id", "name", "return_url_allowlist"}); !r) return error_response(r.error());
+  if (auto r = no_unknown_fields(*body, {"id", "name", "return_url_allowlist", "settings"}); !r) return error_response(r.error());
   auto id = string_field(*body, "id", {.required = true, .max_size = 64, .allow_empty = false});
   if (!id) return error_response(id.error());
   if (!valid_slug(**id)) return error_response(bad("field 'id' must match [a-z0-9][a-z0-9_-]{0,63}"));
@@ -94,6 +107,9 @@ Response create_app(Services& s, const Request& req, const std::string& by) {
       app.return_url_allowlist.push_back(v.get<std::string>());
     }
   }
+  auto settings = settings_field(*body, AppSettings{});
+  if (!settings) return error_response(settings.error());
+  app.settings = *settings;
   app.created_at = s.clock.wall();
   if (auto r = s.store.create_app(app); !r) {
     if (r.error().code == StoreErrc::kConflict) return error_response(make_error(409, "conflict", "app '" + app.id + "' exists"));
@@ -108,7 +124,7 @@ Response update_app(Services& s, const Request& req, const std::string& id, cons
   if (!app) return error_response(app.error());
   auto body = json_object_body(req);
   if (!body) return error_response(body.error());
-  if (auto r = no_unknown_fields(*body, {"name", "return_url_allowlist"}); !r) return error_response(r.error());
+  if (auto r = no_unknown_fields(*body, {"name", "return_url_allowlist", "settings"}); !r) return error_response(r.error());
   auto name = string_field(*body, "name", {.max_size = 200});
   if (!name) return error_response(name.error());
   if (*name) app->name = **name;
@@ -122,8 +138,13 @@ Response update_app(Services& s, const Request& req, const std::string& id, cons
       app->return_url_allowlist.push_back(v.get<std::string>());
     }
   }
+  auto settings = settings_field(*body, app->settings);
+  if (!settings) return error_response(settings.error());
+  app->settings = *settings;
   if (auto r = s.store.update_app(*app); !r) return error_response(store_error(r.error()));
-  admin_audit(s, id, "app_updated", by, {{"app", id}});
+  if (s.cache != nullptr) s.cache->apps_changed();
+  (void)s.store.bump_change_version();
+  admin_audit(s, id, "app_updated", by, {{"app", id}, {"settings", app->settings.to_json()}});
   return Response::json(200, app_json(*app));
 }
 
@@ -323,19 +344,64 @@ Response list_connections(Services& s, const Request& req, const std::string& ap
 
 // ---- audit ----
 
+bool filter_name(std::string_view n) {
+  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+std::string one_of(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) out += (out.empty() ? "" : ", ") + v;
+  return out;
+}
+
+// The audit filters of the query string. Values outside a closed set are refused with the
+// allowed ones (an unknown decision never quietly matches nothing).
 Result<AuditFilter> audit_filter(Services& s, const Request& req) {
   AuditFilter f;
   auto opt = [&](const char* name, std::optional<std::string>& out) {
     if (auto v = req.query_param(name); !v.empty()) out = v;
   };
   opt("app", f.app_id);
-  opt("actor", f.actor_id);
-  opt("user", f.user_id);
   opt("provider", f.provider_id);
   opt("decision", f.decision);
   opt("kind", f.kind);
   opt("request_id", f.request_id);
   opt("connection", f.connection_id);
+  if (f.decision && std::find(audit::audit_decisions().begin(), audit::audit_decisions().end(), *f.decision) ==
+                        audit::audit_decisions().end()) {
+    return common::unexpected(bad("decision must be one of: " + one_of(audit::audit_decisions())));
+  }
+  if (f.kind && std::find(audit::audit_kinds().begin(), audit::audit_kinds().end(), *f.kind) == audit::audit_kinds().end()) {
+    return common::unexpected(bad("kind must be one of: " + one_of(audit::audit_kinds())));
+  }
+  // actor=ID or actor=TYPE:ID (TYPE: ai_agent, mcp_server, application, admin).
+  if (auto actor = req.query_param("actor"); !actor.empty()) {
+    const auto colon = actor.find(':');
+    if (colon != std::string::npos) {
+      const std::string type = actor.substr(0, colon);
+      static const std::vector<std::string> kTypes = {"ai_agent", "mcp_server", "application", "admin"};
+      if (std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end()) {
+        return common::unexpected(bad("actor is ID or TYPE:ID with TYPE one of: " + one_of(kTypes)));
+      }
+      f.content.push_back({{"actor", "type"}, type == "application" ? std::nullopt : std::optional<std::string>(type)});
+      if (colon + 1 < actor.size()) f.actor_id = actor.substr(colon + 1);
+    } else {
+      f.actor_id = actor;
+    }
+  }
+  // user.NAME=VALUE (user=VALUE is user.user_id=VALUE). user_id is indexed; other attributes scan.
+  for (const auto& [k, v] : req.query) {
+    if (k != "user" && k.rfind("user.", 0) != 0) continue;
+    const std::string name = k == "user" ? "user_id" : k.substr(5);
+    if (!filter_name(name)) return common::unexpected(bad("user attribute names in filters are letters, digits, '_' and '-'"));
+    if (name == "user_id") {
+      f.user_id = v;
+    } else {
+      f.content.push_back({{"user", name}, v});
+    }
+  }
   for (auto [name, target] : {std::pair{"since", &f.since}, std::pair{"until", &f.until}}) {
     const std::string v = req.query_param(name);
     if (v.empty()) continue;
@@ -369,7 +435,42 @@ nlohmann::json audit_row_json(const AuditRecord& r) {
   if (!content.is_object()) content = nlohmann::json::object();
   content["seq"] = r.seq;
   content["hash"] = r.hash;
+  if (r.payload) {
+    auto payload = nlohmann::json::parse(*r.payload, nullptr, false);
+    if (payload.is_object()) content["payload"] = std::move(payload);
+  } else if (content.contains("payload_sha256")) {
+    content["payload_purged"] = true;
+  }
   return content;
+}
+
+// Drops the payloads (headers, bodies) of matching call rows; the rows and the chain stay.
+Response audit_purge(Services& s, const Request& req, const std::string& by) {
+  auto body = json_object_body(req);
+  if (!body) return error_response(body.error());
+  if (auto r = no_unknown_fields(*body, {"until", "user", "provider", "app", "all"}); !r) return error_response(r.error());
+  // The body's fields, read as the list filters are.
+  Request as_query;
+  for (const char* key : {"until", "provider", "app"}) {
+    auto v = string_field(*body, key, {.max_size = 256});
+    if (!v) return error_response(v.error());
+    if (*v) as_query.query[key] = **v;
+  }
+  auto user = string_map_field(*body, "user", false);
+  if (!user) return error_response(user.error());
+  for (const auto& [k, v] : *user) as_query.query["user." + k] = v;
+  const bool all = body->value("all", false);
+  if (as_query.query.empty() && !all) {
+    return error_response(bad("give until, user or provider (or all: true to purge every payload)"));
+  }
+  auto f = audit_filter(s, as_query);
+  if (!f) return error_response(f.error());
+  auto purged = s.store.purge_audit_payloads(*f);
+  if (!purged) return error_response(store_error(purged.error()));
+  nlohmann::json details = {{"rows", *purged}};
+  for (const auto& [k, v] : as_query.query) details[k] = v;
+  admin_audit(s, f->app_id.value_or(""), "audit_payloads_purged", by, details);
+  return Response::json(200, {{"purged", *purged}});
 }
 
 Response audit_list(Services& s, const Request& req) {
@@ -588,11 +689,16 @@ void add_admin_routes(http::Router& router, Services& s) {
   router.add("GET", "/v1/admin/audit/export", admin(s, [&s](const Request& r, const PathParams&, const std::string&) {
                return audit_export(s, r);
              }));
+  router.add("POST", "/v1/admin/audit/purge", admin(s, [&s](const Request& r, const PathParams&, const std::string& by) {
+               return audit_purge(s, r, by);
+             }));
   router.add("GET", "/v1/admin/audit/verify", admin(s, [&s](const Request&, const PathParams&, const std::string&) {
                auto report = audit::verify(s.store);
                if (!report) return error_response(report.error());
                nlohmann::json out = {{"ok", report->ok}, {"rows_checked", report->rows_checked},
-                                     {"head_seq", report->head_seq}, {"head_hash", report->head_hash}};
+                                     {"head_seq", report->head_seq}, {"head_hash", report->head_hash},
+                                     {"payloads_checked", report->payloads_checked},
+                                     {"payloads_purged", report->payloads_purged}};
                if (!report->ok) {
                  out["first_bad_seq"] = report->first_bad_seq;
                  out["problem"] = report->problem;

@@ -62,6 +62,19 @@ Result<Record> lookup_secret(const std::string& secret, Find find, const char* c
   return std::move(record.value());
 }
 
+Result<std::shared_ptr<const App>> find_app(Services& s, const std::string& id) {
+  if (s.cache != nullptr) {
+    if (auto hit = s.cache->app(id)) return hit;
+  }
+  auto app = s.store.get_app(id);
+  if (!app) {
+    if (app.error().code == StoreErrc::kNotFound) return common::unexpected(make_error(404, "not_found", "no app '" + id + "'"));
+    return common::unexpected(store_error(app.error()));
+  }
+  if (s.cache != nullptr) s.cache->put_app(*app);
+  return std::make_shared<const App>(std::move(app.value()));
+}
+
 Result<AppCaller> authenticate_app(Services& s, const http::Request& req) {
   const std::string key = req.header("x-api-key");
   if (key.empty()) return common::unexpected(unauthorized("invalid_api_key", "the x-api-key header is missing"));

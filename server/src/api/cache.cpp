@@ -16,6 +16,23 @@ void VaultCache::put_api_key(const ApiKeyRecord& record) {
   keys_[record.hash] = std::make_shared<const ApiKeyRecord>(record);
 }
 
+std::shared_ptr<const App> VaultCache::app(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = apps_.find(id);
+  return it == apps_.end() ? nullptr : it->second;
+}
+
+void VaultCache::put_app(const App& app) {
+  std::unique_lock lock(mu_);
+  if (apps_.size() >= max_entries_) apps_.clear();
+  apps_[app.id] = std::make_shared<const App>(app);
+}
+
+void VaultCache::apps_changed() {
+  std::unique_lock lock(mu_);
+  apps_.clear();
+}
+
 std::string VaultCache::lookup_key(const ConnectionFilter& f) {
   std::string key = f.app_id;
   key += '\n';
@@ -85,6 +102,7 @@ void VaultCache::api_keys_changed() {
 void VaultCache::clear() {
   std::unique_lock lock(mu_);
   keys_.clear();
+  apps_.clear();
   lookups_.clear();
   by_id_.clear();
 }

@@ -22,6 +22,11 @@ class VaultCache {
   std::shared_ptr<const ApiKeyRecord> api_key(const std::string& hash) const;
   void put_api_key(const ApiKeyRecord& record);
 
+  /// Apps by id (their settings are read on the token path).
+  std::shared_ptr<const App> app(const std::string& id) const;
+  void put_app(const App& app);
+  void apps_changed();
+
   /// The connections a lookup found last time (possibly none), or nullptr when not cached.
   std::shared_ptr<const std::vector<std::shared_ptr<const Connection>>> lookup(const std::string& key) const;
   void put_lookup(const std::string& key, const std::vector<Connection>& found);
@@ -41,6 +46,7 @@ class VaultCache {
   const std::size_t max_entries_;
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const ApiKeyRecord>> keys_;
+  std::unordered_map<std::string, std::shared_ptr<const App>> apps_;
   std::unordered_map<std::string, std::shared_ptr<const Connection>> by_id_;
   std::unordered_map<std::string, std::shared_ptr<const std::vector<std::shared_ptr<const Connection>>>> lookups_;
 };

@@ -280,6 +280,8 @@ Response handle_token(Services& s, const Request& req) {
   const Connection& c = issued->connection;
   nlohmann::json answer = {{"token_type", c.token_type}, {"scopes", c.scopes}, {"connection_id", c.id},
                            {"request_id", request_id}, {"url", checked->url}};
+  // What the SDK need send of the call for the audit trail (the vault keeps no more anyway).
+  if (auto app = find_app(s, caller->app_id)) answer["audit_capture"] = to_string((*app)->settings.capture_for(body->provider_id));
   // Providers that read the bare token from their own header (Shopify) say so here.
   if (!provider->token_header.empty()) answer["token_header"] = provider->token_header;
   if (c.expires_at) {
@@ -339,7 +341,7 @@ Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const 
     }
     if (*v) content[key] = **v;
   }
-  for (const char* key : {"response_status", "latency_ms"}) {
+  for (const char* key : {"response_status", "latency_ms", "request_bytes", "response_bytes"}) {
     if (e.contains(key) && !e[key].is_null()) {
       if (!e[key].is_number_integer()) {
         return common::unexpected(make_error(400, "invalid_request", where + ": field '" + key + "' must be an integer"));
@@ -352,12 +354,22 @@ Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const 
       return common::unexpected(make_error(400, "invalid_request", where + ": field '" + key + "' must be an object"));
     }
   }
-  const auto provider = content.contains("provider_id") ? s.catalog->get(content["provider_id"].get<std::string>()) : nullptr;
-  nlohmann::json data = {{"request_headers", sanitized_headers(e.value("request_headers", nlohmann::json::object()), provider.get())},
-                         {"response_headers", sanitized_headers(e.value("response_headers", nlohmann::json::object()), provider.get())}};
-  if (e.contains("request_body")) data["request_body"] = capped_body(e["request_body"]);
-  if (e.contains("response_body")) data["response_body"] = capped_body(e["response_body"]);
-  content["details"] = data;
+  const std::string provider_id = content.value("provider_id", "");
+  const auto provider = provider_id.empty() ? nullptr : s.catalog->get(provider_id);
+  // What the app keeps of a call (docs/security.md): headers and bodies only as its settings say,
+  // as a payload beside the hashed row (purgeable), never inside it.
+  auto app = find_app(s, caller.app_id);
+  if (!app) return common::unexpected(app.error());
+  const AuditCapture capture = (*app)->settings.capture_for(provider_id);
+  nlohmann::json payload = nlohmann::json::object();
+  if (capture != AuditCapture::kNone) {
+    payload["request_headers"] = sanitized_headers(e.value("request_headers", nlohmann::json::object()), provider.get());
+    payload["response_headers"] = sanitized_headers(e.value("response_headers", nlohmann::json::object()), provider.get());
+  }
+  if (capture == AuditCapture::kBodies) {
+    if (e.contains("request_body")) payload["request_body"] = capped_body(e["request_body"]);
+    if (e.contains("response_body")) payload["response_body"] = capped_body(e["response_body"]);
+  }
   // The decision this call used must be one of this app's.
   if (content.contains("request_id")) {
     AuditFilter f;
@@ -375,7 +387,7 @@ Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const 
     if (decision.is_object() && decision.contains("user")) content["user"] = decision["user"];
   }
   content["decision"] = "called";
-  return audit::make_record(std::move(content), s.clock.wall());
+  return audit::make_record(std::move(content), s.clock.wall(), payload);
 }
 
 Response handle_audit_events(Services& s, const Request& req, bool batch) {

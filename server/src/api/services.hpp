@@ -57,6 +57,9 @@ struct AppCaller {
   std::string key_id;
 };
 
+/// An app, through the cache. 404 not_found, or 503 when the store cannot be read.
+Result<std::shared_ptr<const App>> find_app(Services& s, const std::string& id);
+
 /// x-api-key → the app. 401 invalid_api_key for a missing, malformed, unknown or revoked key.
 Result<AppCaller> authenticate_app(Services& s, const http::Request& req);
 /// Authorization: Bearer alter_admin_... → the admin credential's id. 401 otherwise.

@@ -113,7 +113,7 @@ TEST_F(Security, NoSubsetOrSupersetOfAttributesChangesTheDecision) {
     }
   }
   // Every decision about carol's connection is recorded under carol, whatever was sent.
-  const auto rows = audit("user=carol&kind=token");
+  const auto rows = audit("user=carol&kind=token&decision=denied");
   EXPECT_EQ(rows.size(), 5u);
   for (const auto& r : rows) {
     EXPECT_EQ(r["user"]["user_id"], "carol");

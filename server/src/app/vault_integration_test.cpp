@@ -26,6 +26,7 @@ nlohmann::json audit_events(VaultFixture& f, const std::string& query) {
 
 TEST_F(VaultBinary, IssuesThroughTheSdkAndAuditsBothHalves) {
   import({{"user_id", "alice"}});
+  ASSERT_EQ(admin("PATCH", "/v1/admin/apps/default", {{"settings", {{"audit_capture", "bodies"}}}}).status, 200);
   Vault vault(sdk_options());
   auto r = vault.request("fake", HttpMethod::Get, api("/me"), {.user = {{"user_id", "alice"}}, .reason = "who am I"});
   EXPECT_EQ(r.status_code(), 200);
@@ -41,8 +42,9 @@ TEST_F(VaultBinary, IssuesThroughTheSdkAndAuditsBothHalves) {
   auto call = audit_events(*this, "request_id=" + r.request_id() + "&kind=api_call");
   ASSERT_EQ(call.size(), 1u);
   EXPECT_EQ(call[0]["response_status"], 200);
-  EXPECT_NE(call[0]["details"]["response_body"].get<std::string>().find("alice"), std::string::npos);
-  EXPECT_FALSE(call[0]["details"]["request_headers"].contains("authorization"));
+  EXPECT_NE(call[0]["payload"]["response_body"].get<std::string>().find("alice"), std::string::npos);
+  EXPECT_FALSE(call[0]["payload"]["request_headers"].contains("authorization"));
+  EXPECT_EQ(call[0]["payload_sha256"].get<std::string>().size(), 64u);
   // No token in any audit row.
   auto all = admin("GET", "/v1/admin/audit/export");
   EXPECT_EQ(all.body.find("fake-at-"), std::string::npos);

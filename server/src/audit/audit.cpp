@@ -60,6 +60,34 @@ AuditRecord make_record(nlohmann::json event, TimePoint ts) {
   return r;
 }
 
+AuditRecord make_record(nlohmann::json event, TimePoint ts, const nlohmann::json& payload) {
+  if (!payload.is_object() || payload.empty()) return make_record(std::move(event), ts);
+  std::string text = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  event["payload_sha256"] = crypto::sha256_hex(text);
+  AuditRecord r = make_record(std::move(event), ts);
+  r.payload = std::move(text);
+  return r;
+}
+
+const std::vector<std::string>& audit_kinds() {
+  static const std::vector<std::string> kinds = {"token", "api_call", "refresh", "connect", "revocation", "approval", "admin"};
+  return kinds;
+}
+
+const std::vector<std::string>& audit_decisions() {
+  static const std::vector<std::string> decisions = {
+      // token decisions
+      "issued", "denied", "not_found", "ambiguous", "expired", "approval_required", "error",
+      // calls, refreshes, connects, revocations, approvals
+      "called", "refreshed", "refresh_failed", "reauth_required", "connected", "failed", "deleted", "requested",
+      "approved",
+      // admin actions
+      "initialized", "app_created", "app_updated", "api_key_created", "api_key_revoked", "provider_credential_set",
+      "provider_credential_deleted", "provider_added", "provider_removed", "connection_imported", "key_rotated",
+      "admin_credential_created", "admin_credential_revoked", "policy_applied", "audit_payloads_purged"};
+  return decisions;
+}
+
 Result<VerifyReport> verify(Store& store) {
   VerifyReport report;
   std::string prev = kGenesisHash;
@@ -90,6 +118,17 @@ Result<VerifyReport> verify(Store& store) {
         return report;
       }
       auto content = nlohmann::json::parse(row.content, nullptr, false);
+      // A payload must be the one the row committed to; a missing one was purged.
+      const std::string digest = content.is_object() ? content.value("payload_sha256", "") : std::string();
+      if (row.payload) {
+        ++report.payloads_checked;
+        if (digest.empty() || crypto::sha256_hex(*row.payload) != digest) {
+          fail(row.seq, "the payload of row " + std::to_string(row.seq) + " was changed after it was written");
+          return report;
+        }
+      } else if (!digest.empty()) {
+        ++report.payloads_purged;
+      }
       const AuditRecord cols = columns_from_content(content);
       if (content.is_discarded() || cols.id != row.id || cols.kind != row.kind || cols.app_id != row.app_id ||
           cols.actor_id != row.actor_id || cols.user_id != row.user_id || cols.provider_id != row.provider_id ||

@@ -30,6 +30,14 @@ std::string chain_hash(const std::string& prev_hash, std::int64_t seq, const std
 /// and empty objects are dropped so the content is canonical. The query columns are copied from
 /// the content (actor.id, user.user_id, provider_id, ...).
 AuditRecord make_record(nlohmann::json event, TimePoint ts);
+/// The same, with a payload (a call's redacted headers and capped bodies): kept beside the row,
+/// its SHA-256 in the row's content as payload_sha256, so it can be purged later and the chain
+/// still verifies. An empty object is no payload.
+AuditRecord make_record(nlohmann::json event, TimePoint ts, const nlohmann::json& payload);
+
+/// The closed sets an audit query filters on (the CLI and the admin API refuse anything else).
+const std::vector<std::string>& audit_kinds();
+const std::vector<std::string>& audit_decisions();
 
 /// Rebuilds the query columns a row should have from its content (used by verify).
 AuditRecord columns_from_content(const nlohmann::json& content);
@@ -41,6 +49,8 @@ struct VerifyReport {
   std::string problem;             // empty when ok
   std::string head_hash;
   std::int64_t head_seq = 0;
+  std::int64_t payloads_checked = 0;
+  std::int64_t payloads_purged = 0;  // rows whose payload was purged (their digest stays)
 };
 
 /// Walks the whole chain. Reports the first row that does not fit.

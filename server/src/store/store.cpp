@@ -114,4 +114,50 @@ bool parse_attributes(const std::string& text, Attributes& out) {
 }
 
 }  // namespace store_internal
+std::string_view to_string(AuditCapture capture) {
+  switch (capture) {
+    case AuditCapture::kNone: return "none";
+    case AuditCapture::kHeaders: return "headers";
+    case AuditCapture::kBodies: return "bodies";
+  }
+  return "headers";
+}
+
+std::optional<AuditCapture> audit_capture_from(std::string_view text) {
+  if (text == "none") return AuditCapture::kNone;
+  if (text == "headers") return AuditCapture::kHeaders;
+  if (text == "bodies") return AuditCapture::kBodies;
+  return std::nullopt;
+}
+
+nlohmann::json AppSettings::to_json() const {
+  nlohmann::json by_provider = nlohmann::json::object();
+  for (const auto& [id, c] : audit_capture_by_provider) by_provider[id] = to_string(c);
+  return {{"audit_capture", to_string(audit_capture)}, {"audit_capture_by_provider", by_provider}};
+}
+
+common::Result<AppSettings, std::string> AppSettings::from_json(const nlohmann::json& j) {
+  AppSettings out;
+  if (!j.is_object()) return common::unexpected(std::string("settings must be an object"));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "audit_capture") {
+      auto c = it->is_string() ? audit_capture_from(it->get<std::string>()) : std::nullopt;
+      if (!c) return common::unexpected(std::string("audit_capture must be none, headers or bodies"));
+      out.audit_capture = *c;
+    } else if (it.key() == "audit_capture_by_provider") {
+      if (!it->is_object()) return common::unexpected(std::string("audit_capture_by_provider must be an object"));
+      for (auto p = it->begin(); p != it->end(); ++p) {
+        auto c = p->is_string() ? audit_capture_from(p->get<std::string>()) : std::nullopt;
+        if (!c || p.key().empty() || p.key().size() > 64) {
+          return common::unexpected(std::string("audit_capture_by_provider maps provider ids to none, headers or bodies"));
+        }
+        out.audit_capture_by_provider[p.key()] = *c;
+      }
+    } else {
+      return common::unexpected("unknown setting '" + it.key().substr(0, 64) + "'");
+    }
+  }
+  return out;
+}
+
 }  // namespace alter::server

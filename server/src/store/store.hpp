@@ -46,11 +46,35 @@ struct KeyringEntry {
   bool active = false;
 };
 
+/// What the audit trail keeps of a provider call besides its metadata (method, URL, status,
+/// latency, sizes): nothing more, the (redacted) headers, or the headers and the bodies (each
+/// capped at 10 KB). Headers and bodies are the call's *payload*: stored beside the hashed row,
+/// which holds only the payload's digest, so they can be purged without breaking the chain.
+enum class AuditCapture { kNone, kHeaders, kBodies };
+
+std::string_view to_string(AuditCapture capture);
+std::optional<AuditCapture> audit_capture_from(std::string_view text);
+
+/// An app's settings (stored as one JSON column).
+struct AppSettings {
+  AuditCapture audit_capture = AuditCapture::kHeaders;
+  std::map<std::string, AuditCapture> audit_capture_by_provider;  // overrides per provider id
+
+  AuditCapture capture_for(const std::string& provider_id) const {
+    auto it = audit_capture_by_provider.find(provider_id);
+    return it == audit_capture_by_provider.end() ? audit_capture : it->second;
+  }
+  nlohmann::json to_json() const;
+  /// Unknown keys and bad values are refused (with a sentence naming them).
+  static common::Result<AppSettings, std::string> from_json(const nlohmann::json& j);
+};
+
 struct App {
   std::string id;    // "default", or a slug chosen at creation: [a-z0-9][a-z0-9_-]{0,63}
   std::string name;
   std::vector<std::string> return_url_allowlist;  // prefixes allowed as connect return_url
   TimePoint created_at{};
+  AppSettings settings;
 };
 
 struct ApiKeyRecord {
@@ -131,11 +155,21 @@ struct AuditRecord {
   std::string content;
   std::string prev_hash;  // hex; 64 zeros before the first row
   std::string hash;       // hex
+  /// The call's payload (redacted headers, capped bodies) as JSON text; `content` holds its
+  /// SHA-256 as payload_sha256. Absent when none was kept, or after it was purged.
+  std::optional<std::string> payload;
 };
 
 struct AuditHead {
   std::int64_t seq = 0;
   std::string hash;  // 64 zeros when empty
+};
+
+/// A condition on a row's content: the value at `path` (e.g. {"user", "team"}) equals `value`,
+/// or is absent when `value` is empty. Path names are [A-Za-z0-9_-]+ (the caller checks).
+struct AuditContentMatch {
+  std::vector<std::string> path;
+  std::optional<std::string> value;
 };
 
 struct AuditFilter {
@@ -149,6 +183,7 @@ struct AuditFilter {
   std::optional<std::string> kind;
   std::optional<std::string> request_id;
   std::optional<std::string> connection_id;
+  std::vector<AuditContentMatch> content;  // not indexed: a scan within the other filters
   std::int64_t after_seq = 0;  // for paging: rows with seq > after_seq
   std::size_t limit = 1000;
 };
@@ -270,6 +305,9 @@ class Store {
   virtual StoreResult<AuditHead> audit_head() = 0;
   /// Rows matching the filter, by ascending seq.
   virtual StoreResult<std::vector<AuditRecord>> query_audit(const AuditFilter& filter) = 0;
+  /// Drops the payload of every row matching `filter` (limit and after_seq ignored) and returns
+  /// how many rows lost theirs. The rows themselves, and so the chain, stay as they are.
+  virtual StoreResult<std::int64_t> purge_audit_payloads(const AuditFilter& filter) = 0;
 
   // ---- policies ----
   /// Stores a new version (previous + 1) and returns it.

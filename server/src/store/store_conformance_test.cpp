@@ -697,6 +697,49 @@ TEST_P(StoreConformance, AuditChainLinksRowsAndMovesHead) {
   EXPECT_EQ(head->hash, rows[4].hash);
 }
 
+TEST_P(StoreConformance, AuditContentFiltersAndPayloadPurges) {
+  std::vector<AuditRecord> rows;
+  for (int i = 1; i <= 4; ++i) rows.push_back(make_audit(tag("p", i), i * 100));
+  rows[0].content = R"({"actor":{"type":"ai_agent"},"user":{"team":"eng","user_id":"alice"}})";
+  rows[1].content = R"({"actor":{"type":"mcp_server"},"user":{"team":"ops","user_id":"bob"}})";
+  rows[2].content = R"({"user":{"team":"eng","user_id":"carol"}})";
+  rows[3].content = R"({"actor":{"type":"ai_agent"},"user":{"user_id":"dave"}})";
+  rows[0].payload = R"({"request_body":"a"})";
+  rows[1].payload = R"({"request_body":"b"})";
+  rows[2].payload = R"({"request_body":"c"})";
+  ASSERT_TRUE(Ok(store_->append_audit(rows, test_hash)));
+  auto content = [](std::vector<std::string> path, std::optional<std::string> value) {
+    AuditFilter f;
+    f.content.push_back({std::move(path), std::move(value)});
+    return f;
+  };
+  EXPECT_THAT(seqs(audit(content({"user", "team"}, "eng"))), ElementsAre(1, 3));
+  EXPECT_THAT(seqs(audit(content({"user", "team"}, std::nullopt))), ElementsAre(4));
+  EXPECT_THAT(seqs(audit(content({"actor", "type"}, "ai_agent"))), ElementsAre(1, 4));
+  EXPECT_THAT(seqs(audit(content({"actor", "type"}, std::nullopt))), ElementsAre(3));
+  EXPECT_THAT(seqs(audit(content({"user", "team"}, "nobody"))), IsEmpty());
+  // Payloads come back as written, and go when purged; the rows stay.
+  auto all = audit(AuditFilter{});
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].payload, std::optional<std::string>(R"({"request_body":"a"})"));
+  EXPECT_FALSE(all[3].payload.has_value());
+  auto purged = store_->purge_audit_payloads(content({"user", "team"}, "eng"));
+  ASSERT_TRUE(Ok(purged));
+  EXPECT_EQ(*purged, 2);
+  all = audit(AuditFilter{});
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_FALSE(all[0].payload.has_value());
+  EXPECT_TRUE(all[1].payload.has_value());
+  EXPECT_FALSE(all[2].payload.has_value());
+  EXPECT_EQ(all[0].content, rows[0].content);
+  EXPECT_EQ(all[0].hash, rows[0].hash);
+  AuditFilter until;
+  until.until = at_ms(250);
+  purged = store_->purge_audit_payloads(until);
+  ASSERT_TRUE(Ok(purged));
+  EXPECT_EQ(*purged, 1);  // row 2; row 1's was purged already
+}
+
 TEST_P(StoreConformance, AuditFiltersEachWork) {
   std::vector<AuditRecord> rows;
   for (int i = 1; i <= 6; ++i) rows.push_back(make_audit(tag("e", i), i * 100));

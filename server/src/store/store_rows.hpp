@@ -45,7 +45,7 @@ StoreResult<KeyringEntry> read_key(const Row& s) {
   return KeyringEntry{static_cast<std::uint32_t>(s.int64(0)), s.blob(1), s.time(2), s.int64(3) != 0};
 }
 
-inline constexpr const char* kAppColumns = "id, name, return_url_allowlist_json, created_at";
+inline constexpr const char* kAppColumns = "id, name, return_url_allowlist_json, created_at, settings_json";
 
 template <class Row>
 StoreResult<App> read_app(const Row& s) {
@@ -54,6 +54,11 @@ StoreResult<App> read_app(const Row& s) {
   app.name = s.text(1);
   if (!parse_string_list(s.text(2), app.return_url_allowlist)) return corrupt("apps");
   app.created_at = s.time(3);
+  auto settings_json = parse_json(s.text(4));
+  if (!settings_json) return corrupt("apps");
+  auto settings = AppSettings::from_json(*settings_json);
+  if (!settings) return corrupt("apps");
+  app.settings = std::move(settings.value());
   return app;
 }
 
@@ -133,12 +138,26 @@ StoreResult<Connection> read_connection(const Row& s) {
 
 inline constexpr const char* kAuditColumns =
     "seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, decision, request_id, content, "
-    "prev_hash, hash";
+    "prev_hash, hash, payload";
 
 template <class Row>
 StoreResult<AuditRecord> read_audit(const Row& s) {
-  return AuditRecord{s.int64(0), s.text(1),  s.time(2),  s.text(3),  s.text(4),  s.text(5),  s.text(6),
-                     s.text(7),  s.text(8),  s.text(9),  s.text(10), s.text(11), s.text(12), s.text(13)};
+  return AuditRecord{s.int64(0),  s.text(1),  s.time(2),  s.text(3),  s.text(4),  s.text(5),
+                     s.text(6),   s.text(7),  s.text(8),  s.text(9),  s.text(10), s.text(11),
+                     s.text(12),  s.text(13), s.is_null(14) ? std::nullopt : std::optional<std::string>(s.text(14))};
+}
+
+/// An AuditContentMatch path as SQLite's JSON path ($."user"."team") and as PostgreSQL's text
+/// array ({user,team}); names are [A-Za-z0-9_-]+, checked by the caller.
+inline std::string sqlite_json_path(const std::vector<std::string>& path) {
+  std::string out = "$";
+  for (const auto& p : path) out += ".\"" + p + "\"";
+  return out;
+}
+inline std::string pg_text_array(const std::vector<std::string>& path) {
+  std::string out = "{";
+  for (const auto& p : path) out += (out.size() > 1 ? "," : "") + p;
+  return out + "}";
 }
 
 inline constexpr const char* kPolicyColumns = "app_id, version, document, format, author, created_at";

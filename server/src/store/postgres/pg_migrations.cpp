@@ -194,8 +194,16 @@ CREATE TABLE change_version (
 INSERT INTO change_version (id, version) VALUES (1, 0);
 )sql";
 
+// Version 2: apps get settings (what the audit trail keeps of calls, ...); audit rows get their
+// payload (headers, bodies) beside the hashed content, so it can be purged.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE apps ADD COLUMN settings_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE audit_events ADD COLUMN payload TEXT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kV1},
+    {2, kV2},
 };
 
 }  // namespace

@@ -167,12 +167,12 @@ class Placeholders {
 std::string audit_insert_sql(std::size_t rows) {
   std::string sql =
       "INSERT INTO audit_events (seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, "
-      "decision, request_id, content, prev_hash, hash) VALUES ";
+      "decision, request_id, content, prev_hash, hash, payload) VALUES ";
   Placeholders p;
   for (std::size_t r = 0; r < rows; ++r) {
     if (r > 0) sql += ", ";
     sql += '(';
-    for (int c = 0; c < 14; ++c) {
+    for (int c = 0; c < 15; ++c) {
       if (c > 0) sql += ", ";
       sql += p.next();
     }
@@ -185,9 +185,10 @@ std::string audit_insert_sql(std::size_t rows) {
 
 namespace pg {
 
-std::string query_audit_sql(const AuditFilter& filter) {
-  Placeholders p;
-  std::string sql = select_sql(kAuditColumns, "FROM audit_events WHERE ");
+// The WHERE clause of an audit filter, numbering placeholders with `p`; bind_audit_filter adds
+// the values in the same order.
+std::string audit_where_sql(const AuditFilter& filter, Placeholders& p) {
+  std::string sql;
   if (filter.since) {
     // Rows are scanned by seq; start at the first row with ts >= since (found through the ts
     // index) instead of at seq 1. ts is kept below too: it need not grow with seq. No such row:
@@ -205,10 +206,34 @@ std::string query_audit_sql(const AuditFilter& filter) {
   for (std::size_t i = 0; i < filters.size(); ++i) {
     if (filters[i]->has_value()) sql += std::string(" AND ") + kAuditTextColumns[i] + " = " + p.next();
   }
+  for (const auto& m : filter.content) {
+    sql += " AND (content::jsonb #>> " + p.next() + "::text[])";
+    sql += m.value ? " = " + p.next() : std::string(" IS NULL");
+  }
   if (filter.since) sql += " AND ts >= " + p.next() + "::bigint";  // [since, until)
   if (filter.until) sql += " AND ts < " + p.next() + "::bigint";
+  return sql;
+}
+
+std::string query_audit_sql(const AuditFilter& filter) {
+  Placeholders p;
+  std::string sql = select_sql(kAuditColumns, "FROM audit_events WHERE ") + audit_where_sql(filter, p);
   sql += " ORDER BY seq LIMIT " + p.next() + "::bigint";
   return sql;
+}
+
+void bind_audit_filter(Params& params, const AuditFilter& filter, std::int64_t after_seq) {
+  params.add(after_seq);
+  if (filter.since) params.add(*filter.since);
+  for (const auto* value : audit_text_filters(filter)) {
+    if (value->has_value()) params.add(**value);
+  }
+  for (const auto& m : filter.content) {
+    params.add(store_internal::pg_text_array(m.path));
+    if (m.value) params.add(*m.value);
+  }
+  if (filter.since) params.add(*filter.since);
+  if (filter.until) params.add(*filter.until);
 }
 
 std::string find_connections_sql(const ConnectionFilter& filter) {
@@ -317,10 +342,13 @@ class PostgresStore final : public Store {
   StoreResult<void> create_app(const App& app) override {
     auto allowlist = string_list_json(app.return_url_allowlist, "return_url_allowlist");
     if (!allowlist) return unexpected(std::move(allowlist.error()));
+    const std::string settings = app.settings.to_json().dump();
     return call("create_app", [&](Conn& db) {
       Params params;
-      params.add_all(app.id, app.name, *allowlist, app.created_at);
-      return run(db, "INSERT INTO apps (id, name, return_url_allowlist_json, created_at) VALUES ($1, $2, $3, $4)",
+      params.add_all(app.id, app.name, *allowlist, app.created_at, settings);
+      return run(db,
+                 "INSERT INTO apps (id, name, return_url_allowlist_json, created_at, settings_json) "
+                 "VALUES ($1, $2, $3, $4, $5)",
                  params);
     });
   }
@@ -344,11 +372,13 @@ class PostgresStore final : public Store {
   StoreResult<void> update_app(const App& app) override {
     auto allowlist = string_list_json(app.return_url_allowlist, "return_url_allowlist");
     if (!allowlist) return unexpected(std::move(allowlist.error()));
+    const std::string settings = app.settings.to_json().dump();
     return call("update_app", [&](Conn& db) {
       Params params;
-      params.add_all(app.name, *allowlist, app.id);
-      return run_on_existing(db, "UPDATE apps SET name = $1, return_url_allowlist_json = $2 WHERE id = $3", params,
-                             "app");
+      params.add_all(app.name, *allowlist, settings, app.id);
+      return run_on_existing(db,
+                             "UPDATE apps SET name = $1, return_url_allowlist_json = $2, settings_json = $3 WHERE id = $4",
+                             params, "app");
     });
   }
 
@@ -700,7 +730,7 @@ class PostgresStore final : public Store {
           const AuditRecord& row = rows[i];
           params.add_all(links[i].seq, row.id, row.ts, row.kind, row.app_id, row.actor_id, row.user_id,
                          row.provider_id, row.connection_id, row.decision, row.request_id, row.content,
-                         links[i].prev_hash, links[i].hash);
+                         links[i].prev_hash, links[i].hash, row.payload);
         }
         ALTER_PG_TRY(run(db, audit_insert_sql(count), params));
       }
@@ -733,15 +763,22 @@ class PostgresStore final : public Store {
     const std::string sql = pg::query_audit_sql(filter);
     return call("query_audit", [&](Conn& db) {
       Params params;
-      params.add(filter.after_seq);
-      if (filter.since) params.add(*filter.since);
-      for (const auto* value : audit_text_filters(filter)) {
-        if (value->has_value()) params.add(**value);
-      }
-      if (filter.since) params.add(*filter.since);
-      if (filter.until) params.add(*filter.until);
+      pg::bind_audit_filter(params, filter, filter.after_seq);
       params.add(sql_limit(filter.limit));
       return all(db, sql, params, read_audit);
+    });
+  }
+
+  StoreResult<std::int64_t> purge_audit_payloads(const AuditFilter& filter) override {
+    Placeholders p;
+    const std::string sql =
+        "UPDATE audit_events SET payload = NULL WHERE payload IS NOT NULL AND " + pg::audit_where_sql(filter, p);
+    return call("purge_audit_payloads", [&](Conn& db) -> StoreResult<std::int64_t> {
+      Params params;
+      pg::bind_audit_filter(params, filter, 0);
+      auto result = db.exec(sql, params);
+      if (!result) return unexpected(std::move(result.error()));
+      return result->affected();
     });
   }
 

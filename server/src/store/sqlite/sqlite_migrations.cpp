@@ -178,9 +178,17 @@ constexpr const char* kV2 = R"sql(
 DROP INDEX IF EXISTS audit_events_by_connection;
 )sql";
 
+// Version 3: apps get settings (what the audit trail keeps of calls, ...); audit rows get their
+// payload (headers, bodies) beside the hashed content, so it can be purged.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE apps ADD COLUMN settings_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE audit_events ADD COLUMN payload TEXT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kV1},
     {2, kV2},
+    {3, kV3},
 };
 
 }  // namespace

@@ -153,8 +153,10 @@ constexpr const char* kAuditTextClauses[] = {
 
 namespace sqlite {
 
-std::string query_audit_sql(const AuditFilter& filter) {
-  std::string sql = select_sql(kAuditColumns, "FROM audit_events WHERE ");
+// The WHERE clause of an audit filter (after "WHERE "); bind_audit_filter binds its values in
+// the same order.
+std::string audit_where_sql(const AuditFilter& filter) {
+  std::string sql;
   if (filter.since) {
     // Rows are scanned by seq; start at the first row with ts >= since (found through the ts
     // index) instead of at seq 1. ts is kept below too: it need not grow with seq. No such
@@ -167,10 +169,16 @@ std::string query_audit_sql(const AuditFilter& filter) {
   for (std::size_t i = 0; i < filters.size(); ++i) {
     if (filters[i]->has_value()) sql += kAuditTextClauses[i];
   }
+  for (const auto& m : filter.content) {
+    sql += m.value ? " AND json_extract(content, ?) = ?" : " AND json_extract(content, ?) IS NULL";
+  }
   if (filter.since) sql += " AND ts >= ?";  // [since, until)
   if (filter.until) sql += " AND ts < ?";
-  sql += " ORDER BY seq LIMIT ?";
   return sql;
+}
+
+std::string query_audit_sql(const AuditFilter& filter) {
+  return select_sql(kAuditColumns, "FROM audit_events WHERE ") + audit_where_sql(filter) + " ORDER BY seq LIMIT ?";
 }
 
 std::string find_connections_sql(const ConnectionFilter& filter) {
@@ -308,11 +316,12 @@ class SqliteStore final : public Store {
   StoreResult<void> create_app(const App& app) override {
     auto allowlist = string_list_json(app.return_url_allowlist, "return_url_allowlist");
     if (!allowlist) return unexpected(std::move(allowlist.error()));
+    const std::string settings = app.settings.to_json().dump();
     return write("create_app", [&](Db& db) -> StoreResult<void> {
       auto stmt = db.prepare(
-          "INSERT INTO apps (id, name, return_url_allowlist_json, created_at) VALUES (?, ?, ?, ?)");
+          "INSERT INTO apps (id, name, return_url_allowlist_json, created_at, settings_json) VALUES (?, ?, ?, ?, ?)");
       if (!stmt) return unexpected(std::move(stmt.error()));
-      stmt->bind_all(app.id, app.name, *allowlist, app.created_at);
+      stmt->bind_all(app.id, app.name, *allowlist, app.created_at, settings);
       return stmt->run();
     });
   }
@@ -339,10 +348,11 @@ class SqliteStore final : public Store {
   StoreResult<void> update_app(const App& app) override {
     auto allowlist = string_list_json(app.return_url_allowlist, "return_url_allowlist");
     if (!allowlist) return unexpected(std::move(allowlist.error()));
+    const std::string settings = app.settings.to_json().dump();
     return write("update_app", [&](Db& db) -> StoreResult<void> {
-      auto stmt = db.prepare("UPDATE apps SET name = ?, return_url_allowlist_json = ? WHERE id = ?");
+      auto stmt = db.prepare("UPDATE apps SET name = ?, return_url_allowlist_json = ?, settings_json = ? WHERE id = ?");
       if (!stmt) return unexpected(std::move(stmt.error()));
-      stmt->bind_all(app.name, *allowlist, app.id);
+      stmt->bind_all(app.name, *allowlist, settings, app.id);
       return run_on_existing(db, *stmt, "app");
     });
   }
@@ -695,10 +705,11 @@ class SqliteStore final : public Store {
         }
         auto insert = db.prepare(
             "INSERT INTO audit_events (seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, "
-            "decision, request_id, content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "decision, request_id, content, prev_hash, hash, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         if (!insert) return unexpected(std::move(insert.error()));
         insert->bind_all(link.seq, row.id, row.ts, row.kind, row.app_id, row.actor_id, row.user_id, row.provider_id,
-                         row.connection_id, row.decision, row.request_id, row.content, link.prev_hash, link.hash);
+                         row.connection_id, row.decision, row.request_id, row.content, link.prev_hash, link.hash,
+                         row.payload);
         ALTER_STORE_TRY(insert->run());
         head->seq = link.seq;
         head->hash = link.hash;
@@ -724,20 +735,40 @@ class SqliteStore final : public Store {
     return read("audit_head", [&](Db& db) { return read_head(db); });
   }
 
+  static void bind_audit_filter(Stmt& stmt, const AuditFilter& filter, std::int64_t after_seq) {
+    stmt.bind(after_seq);
+    if (filter.since) stmt.bind(*filter.since);
+    for (const auto* value : audit_text_filters(filter)) {
+      if (value->has_value()) stmt.bind(**value);
+    }
+    for (const auto& m : filter.content) {
+      stmt.bind(store_internal::sqlite_json_path(m.path));
+      if (m.value) stmt.bind(*m.value);
+    }
+    if (filter.since) stmt.bind(*filter.since);
+    if (filter.until) stmt.bind(*filter.until);
+  }
+
   StoreResult<std::vector<AuditRecord>> query_audit(const AuditFilter& filter) override {
     const std::string sql = sqlite::query_audit_sql(filter);
     return read("query_audit", [&](Db& db) -> StoreResult<std::vector<AuditRecord>> {
       auto stmt = db.prepare(sql);
       if (!stmt) return unexpected(std::move(stmt.error()));
-      stmt->bind(filter.after_seq);
-      if (filter.since) stmt->bind(*filter.since);
-      for (const auto* value : audit_text_filters(filter)) {
-        if (value->has_value()) stmt->bind(**value);
-      }
-      if (filter.since) stmt->bind(*filter.since);
-      if (filter.until) stmt->bind(*filter.until);
+      bind_audit_filter(*stmt, filter, filter.after_seq);
       stmt->bind(sql_limit(filter.limit));
       return all(*stmt, read_audit);
+    });
+  }
+
+  StoreResult<std::int64_t> purge_audit_payloads(const AuditFilter& filter) override {
+    const std::string sql =
+        "UPDATE audit_events SET payload = NULL WHERE payload IS NOT NULL AND " + sqlite::audit_where_sql(filter);
+    return write("purge_audit_payloads", [&](Db& db) -> StoreResult<std::int64_t> {
+      auto stmt = db.prepare(sql);
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      bind_audit_filter(*stmt, filter, 0);
+      ALTER_STORE_TRY(stmt->run());
+      return db.changes();
     });
   }
 
