@@ -2,11 +2,13 @@
 // policies, approvals, keyring, admins.
 #include <alter/common/secret.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "commands.hpp"
+#include "audit/audit.hpp"
 #include "output.hpp"
 
 namespace alter::cli {
@@ -35,7 +37,10 @@ struct Opts {
   std::vector<std::string> users;
   std::vector<std::string> settings;
   std::vector<std::string> scopes;
-  std::string since, until, actor, user, decision, kind, request_id, output, format;
+  std::string since, until, actor, decision, kind, request_id, output, format;
+  std::string audit_capture;
+  std::vector<std::string> audit_capture_for;
+  bool all = false;
   std::size_t limit = 100;
   std::string method = "GET";
   std::string url;
@@ -44,6 +49,20 @@ struct Opts {
   std::string at;
 };
 Opts o;
+
+// --actor: ID or TYPE:ID; a TYPE that is not one is a usage error, with the allowed ones.
+void check_actor(const std::string& actor, bool allow_admin) {
+  const auto colon = actor.find(':');
+  if (colon == std::string::npos) return;
+  const std::string type = actor.substr(0, colon);
+  std::vector<std::string> types = {"ai_agent", "mcp_server", "application"};
+  if (allow_admin) types.push_back("admin");
+  if (std::find(types.begin(), types.end(), type) == types.end()) {
+    std::string list;
+    for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
+    throw CliError{"--actor '" + actor + "': the type must be one of " + list + " (or give only the ID)", 2};
+  }
+}
 
 void print(const GlobalOptions& g, const json& j, const std::function<void()>& human) {
   if (g.json) {
@@ -89,14 +108,31 @@ void register_apps(CLI::App& app, GlobalOptions& g) {
   auto* show = apps->add_subcommand("show", "show an app");
   show->add_option("id", o.id)->required();
   show->callback(guarded(g, [&g] { std::cout << g.client().call("GET", "/v1/admin/apps/" + encode(o.id)).body.dump(2) << "\n"; }));
-  auto* update = apps->add_subcommand("update", "change an app's name or return URL allow-list");
+  auto* update = apps->add_subcommand("update", "change an app's name, return URL allow-list or audit settings");
   update->add_option("id", o.id)->required();
   update->add_option("--name", o.name);
   update->add_option("--return-url", o.return_urls, "replaces the allow-list (repeatable)");
+  update->add_option("--audit-capture", o.audit_capture,
+                     "what call rows keep besides method, URL, status and sizes: none, headers (default) or bodies")
+      ->check(CLI::IsMember({"none", "headers", "bodies"}));
+  update->add_option("--audit-capture-for", o.audit_capture_for, "PROVIDER=none|headers|bodies, overriding --audit-capture (repeatable)");
   update->callback(guarded(g, [&g] {
     json body = json::object();
     if (!o.name.empty()) body["name"] = o.name;
     if (!o.return_urls.empty()) body["return_url_allowlist"] = o.return_urls;
+    json settings = json::object();
+    if (!o.audit_capture.empty()) settings["audit_capture"] = o.audit_capture;
+    if (!o.audit_capture_for.empty()) {
+      json by = json::object();
+      for (const auto& [provider, level] : parse_pairs(o.audit_capture_for, "--audit-capture-for")) {
+        if (level != "none" && level != "headers" && level != "bodies") {
+          throw CliError{"--audit-capture-for " + provider + "=" + level + ": the level must be none, headers or bodies", 2};
+        }
+        by[provider] = level;
+      }
+      settings["audit_capture_by_provider"] = by;
+    }
+    if (!settings.empty()) body["settings"] = settings;
     auto a = g.client().call("PATCH", "/v1/admin/apps/" + encode(o.id), &body);
     print(g, a.body, [&] { std::cout << a.body.dump(2) << "\n"; });
   }));
@@ -310,21 +346,40 @@ void register_connections(CLI::App& app, GlobalOptions& g) {
   }));
 }
 
+std::string joined(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) out += (out.empty() ? "" : ", ") + v;
+  return out;
+}
+
 void audit_filters(CLI::App* cmd) {
   cmd->add_option("--since", o.since, "ISO 8601 time or a duration back from now (15m, 2h, 7d)");
   cmd->add_option("--until", o.until, "ISO 8601 time or a duration back from now");
-  cmd->add_option("--actor", o.actor, "actor id");
-  cmd->add_option("--user", o.user, "user_id attribute");
+  cmd->add_option("--actor", o.actor, "actor ID, or TYPE:ID with TYPE ai_agent, mcp_server, application or admin");
+  cmd->add_option("--user", o.users, "user attribute NAME=VALUE, e.g. user_id=alice (repeatable)");
   cmd->add_option("--provider", o.provider);
-  cmd->add_option("--decision", o.decision, "issued, denied, not_found, ambiguous, expired, approval_required, called, ...");
-  cmd->add_option("--kind", o.kind, "token, api_call, refresh, connect, revocation, approval, admin");
+  cmd->add_option("--decision", o.decision, "issued, denied, not_found, approval_required, called, ... (see docs/cli.md)");
+  cmd->add_option("--kind", o.kind, joined(server::audit::audit_kinds()));
   cmd->add_option("--request-id", o.request_id);
   cmd->add_option("--app", o.app, "only this app's rows")->default_str("");
 }
 
+// The filters as query parameters; a value the vault would not know is a usage error here.
 std::vector<std::pair<std::string, std::string>> audit_query() {
-  return {{"since", o.since}, {"until", o.until}, {"actor", o.actor}, {"user", o.user}, {"provider", o.provider},
-          {"decision", o.decision}, {"kind", o.kind}, {"request_id", o.request_id}, {"app", o.app == "default" ? "" : o.app}};
+  const auto& kinds = server::audit::audit_kinds();
+  const auto& decisions = server::audit::audit_decisions();
+  if (!o.kind.empty() && std::find(kinds.begin(), kinds.end(), o.kind) == kinds.end()) {
+    throw CliError{"--kind '" + o.kind + "' is not a kind; use one of: " + joined(kinds), 2};
+  }
+  if (!o.decision.empty() && std::find(decisions.begin(), decisions.end(), o.decision) == decisions.end()) {
+    throw CliError{"--decision '" + o.decision + "' is not a decision; use one of: " + joined(decisions), 2};
+  }
+  check_actor(o.actor, true);
+  std::vector<std::pair<std::string, std::string>> q = {
+      {"since", o.since}, {"until", o.until}, {"actor", o.actor}, {"provider", o.provider}, {"decision", o.decision},
+      {"kind", o.kind}, {"request_id", o.request_id}, {"app", o.app == "default" ? "" : o.app}};
+  for (const auto& [k, v] : parse_pairs(o.users, "--user")) q.emplace_back("user." + k, v);
+  return q;
 }
 
 void register_audit(CLI::App& app, GlobalOptions& g) {
@@ -341,14 +396,18 @@ void register_audit(CLI::App& app, GlobalOptions& g) {
       std::vector<std::vector<std::string>> rows;
       for (const auto& e : a.body["events"]) {
         std::string what = e.value("method", "") + (e.contains("url") ? " " + e["url"].get<std::string>() : "");
+        // POLICY: the error (if any), the rule and the version, as in the JSON; STATUS: what the
+        // provider answered (call rows).
+        std::string policy = e.value("policy_error", "");
+        if (e.contains("rule_id")) policy += (policy.empty() ? "" : " ") + std::string("[") + e["rule_id"].get<std::string>() + "]";
+        if (e.contains("policy_version")) policy += (policy.empty() ? "" : " ") + std::string("v") + e["policy_version"].dump();
         rows.push_back({std::to_string(e.value("seq", 0)), cell(e["ts"]), cell(e["kind"]), cell(e.value("decision", json())),
                         e.contains("actor") ? cell(e["actor"].value("id", json())) : "-",
                         e.contains("user") ? cell(e["user"].value("user_id", json())) : "-",
-                        cell(e.value("provider_id", json())),
-                        cell(e.value("policy_error", json())) + (e.contains("rule_id") ? " [" + e["rule_id"].get<std::string>() + "]" : ""),
-                        what.empty() ? "-" : what});
+                        cell(e.value("provider_id", json())), policy.empty() ? "-" : policy,
+                        e.contains("response_status") ? e["response_status"].dump() : "-", what.empty() ? "-" : what});
       }
-      print_table({"SEQ", "TIME", "KIND", "DECISION", "ACTOR", "USER", "PROVIDER", "POLICY", "REQUEST"}, rows);
+      print_table({"SEQ", "TIME", "KIND", "DECISION", "ACTOR", "USER", "PROVIDER", "POLICY", "STATUS", "REQUEST"}, rows);
     });
   }));
   auto* exp = audit->add_subcommand("export", "export audit events as JSON lines");
@@ -364,11 +423,33 @@ void register_audit(CLI::App& app, GlobalOptions& g) {
       if (!out) throw CliError{"cannot write " + o.output, 1};
     }
   }));
+  auto* purge = audit->add_subcommand("purge", "drop the headers and bodies kept of calls (the rows and the chain stay)");
+  purge->add_option("--until", o.until, "calls before this ISO 8601 time or duration back from now (30d)");
+  purge->add_option("--user", o.users, "only this user's calls: NAME=VALUE, e.g. user_id=alice (repeatable)");
+  purge->add_option("--provider", o.provider, "only calls to this provider");
+  purge->add_option("--app", o.app, "only this app's calls")->default_str("");
+  purge->add_flag("--all", o.all, "every payload of every app (needed when no other filter is given)");
+  purge->callback(guarded(g, [&g] {
+    json body = json::object();
+    if (!o.until.empty()) body["until"] = o.until;
+    if (!o.provider.empty()) body["provider"] = o.provider;
+    if (!o.app.empty() && o.app != "default") body["app"] = o.app;
+    if (!o.users.empty()) body["user"] = parse_pairs(o.users, "--user");
+    if (o.all) body["all"] = true;
+    if (body.empty()) throw CliError{"say what to purge: --until, --user, --provider or --all", 2};
+    auto a = g.client().call("POST", "/v1/admin/audit/purge", &body);
+    print(g, a.body, [&] {
+      std::cout << "Purged the payload of " << a.body["purged"].get<long long>()
+                << " call rows; the rows, and the chain over them, are kept.\n";
+    });
+  }));
   audit->add_subcommand("verify", "check the hash chain: finds changed, removed or reordered rows")->callback(guarded(g, [&g] {
     auto a = g.client().call("GET", "/v1/admin/audit/verify");
     print(g, a.body, [&] {
       if (a.body["ok"].get<bool>()) {
-        std::cout << "OK: " << a.body["rows_checked"].get<long long>() << " rows, chain head " << a.body["head_hash"].get<std::string>() << "\n";
+        std::cout << "OK: " << a.body["rows_checked"].get<long long>() << " rows";
+        if (a.body.value("payloads_purged", 0) > 0) std::cout << " (" << a.body["payloads_purged"].get<long long>() << " payloads purged)";
+        std::cout << ", chain head " << a.body["head_hash"].get<std::string>() << "\n";
       } else {
         std::cout << "TAMPERED: " << a.body["problem"].get<std::string>() << " (first bad row " << a.body["first_bad_seq"].get<long long>() << ")\n";
       }
@@ -438,6 +519,7 @@ void register_policies(CLI::App& app, GlobalOptions& g) {
   test->add_option("--at", o.at, "evaluate at this ISO 8601 time (time windows)");
   test->callback(guarded(g, [&g] {
     json body = {{"provider_id", o.provider}, {"method", o.method}, {"url", o.url}, {"user", parse_pairs(o.users, "--user")}};
+    check_actor(o.actor, false);
     if (!o.actor.empty()) {
       const auto colon = o.actor.find(':');
       body["actor_type"] = colon == std::string::npos ? "" : o.actor.substr(0, colon);

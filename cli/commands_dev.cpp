@@ -43,6 +43,7 @@ paths = ["/sandbox/api/calendar/v3/calendars/private/**"]
 )";
 
 struct DevFlags {
+  std::string data_dir = "alter-dev";
   std::string listen = "127.0.0.1:8787";
   bool auto_consent = false;
   bool reset = false;
@@ -69,16 +70,23 @@ void write_private(const std::filesystem::path& file, const std::string& text) {
 
 }  // namespace
 
+static CLI::App* dev_command(CLI::App& app) { return app.get_subcommand("dev"); }
+
 void register_dev_command(CLI::App& app, GlobalOptions& global) {
   static DevFlags flags;
   auto* dev = app.add_subcommand("dev", "run a dev vault on loopback with a sandbox OAuth provider (no real credentials needed)");
+  dev->add_option("--data-dir", flags.data_dir,
+                  "the dev vault's directory: SQLite database, master key, admin credential, dev.env (docs/dev-mode.md)")
+      ->capture_default_str();
   dev->add_option("--listen", flags.listen, "HOST:PORT (port 0 picks a free one)")->capture_default_str();
   dev->add_flag("--auto-consent", flags.auto_consent,
                 "DEV ONLY: the sandbox approves connections at once as user 'alice' (no consent page), for scripts");
   dev->add_flag("--reset", flags.reset, "start from an empty data directory");
   dev->callback(guarded(global, [&app, &global] {
     server::Config config;
-    config.data_dir = app.get_option("--data-dir")->count() > 0 ? global.data_dir : std::string("alter-dev");
+    // `alter-vault dev --data-dir D` or `alter-vault --data-dir D dev`; else ./alter-dev.
+    const bool after = dev_command(app)->get_option("--data-dir")->count() > 0;
+    config.data_dir = after ? flags.data_dir : (app.get_option("--data-dir")->count() > 0 ? global.data_dir : flags.data_dir);
     config.listen = flags.listen;
     config.dev_mode = true;
     config.sandbox_auto_consent = flags.auto_consent;
@@ -123,6 +131,15 @@ void register_dev_command(CLI::App& app, GlobalOptions& global) {
                                 std::filesystem::absolute(config.data_dir).string() +
                                 "\nexport ALTER_PROVIDER=sandbox\nexport ALTER_CALENDAR_URL=" + calendar + "\n");
 
+    const std::string env_path = std::filesystem::absolute(env_file).lexically_normal().string();
+    // The next steps name only what exists now: an example binary is shown when one is built.
+    std::string example;
+    for (const char* candidate : {"build/demo-examples/quickstart", "build/examples/quickstart", "build/release/examples/quickstart"}) {
+      if (std::filesystem::exists(candidate)) {
+        example = std::string("./") + candidate;
+        break;
+      }
+    }
     std::cout << "alter-vault listening on " << url << "\n\n"
               << "Alter Vault dev is running.\n"
               << "  data dir          " << config.data_dir.string() << " (SQLite: vault.db; master.key)\n"
@@ -131,12 +148,15 @@ void register_dev_command(CLI::App& app, GlobalOptions& global) {
               << "  sandbox provider  " << url << "/sandbox  (OAuth + a calendar API; dev only)"
               << (flags.auto_consent ? "\n                    --auto-consent: connections are approved at once as 'alice' (dev only)" : "")
               << "\n  policy            sandbox reads allowed, writes need approval, the 'private' calendar denied\n"
-              << "  settings          " << env_file.string() << " (source it: . " << env_file.string() << ")\n\n"
+              << "  settings          " << env_path << " (source it: . " << env_path << ")\n\n"
               << "Next, in another terminal:\n"
-              << "  . " << env_file.string() << "\n"
+              << "  . " << env_path << "   # ALTER_VAULT_URL, ALTER_API_KEY, ... for the CLI and the SDK\n"
               << "  alter-vault connect sandbox --user user_id=alice     # open the URL, click Allow\n"
-              << "  ./build/examples/quickstart                            # the seed's quick start, through the vault\n"
-              << "  alter-vault audit list\n"
+              << "  alter-vault connections list\n"
+              << (example.empty() ? std::string("  # an SDK call through the vault: docs/dev-mode.md, \"Call the sandbox from code\"\n")
+                                  : "  " + example + std::string(std::max<int>(1, 53 - static_cast<int>(example.size())), ' ') +
+                                        "# the seed's quick start, through the vault\n")
+              << "  alter-vault audit list --since 10m\n"
               << "Stop with Ctrl-C." << std::endl;
     (*vault)->run();
   }));

@@ -47,7 +47,11 @@ std::map<std::string, std::string> parse_pairs(const std::vector<std::string>& i
   std::map<std::string, std::string> out;
   for (const auto& item : items) {
     const auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) throw CliError{what + " must be NAME=VALUE, got '" + item + "'", 2};
+    if (eq == std::string::npos || eq == 0) {
+      throw CliError{what + " takes NAME=VALUE, got '" + item + "'" +
+                         (what == "--user" ? " (for example --user user_id=" + (eq == 0 ? item.substr(1) : item) + ")" : ""),
+                     2};
+    }
     out[item.substr(0, eq)] = item.substr(eq + 1);
   }
   return out;

@@ -13,10 +13,16 @@ say "Installing dependencies (Debian packages)"
 scripts/install-deps.sh build
 
 say "Building alter-vault and the SDK (Release)"
-cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DALTER_BUILD_TESTS=OFF \
-  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_INSTALL_PREFIX="$root/build/demo/install" >/dev/null
-cmake --build build/demo --target alter-vault alter_sdk
-cmake --install build/demo >/dev/null
+# A tree the test command configured (build/release) is reused as it is; else build/demo, with the
+# release preset's flags but without the tests (no test dependencies needed).
+build=build/release
+if [ ! -f build/release/CMakeCache.txt ]; then
+  build=build/demo/tree
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DALTER_BUILD_TESTS=OFF -DALTER_WERROR=ON \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+fi
+cmake --build "$build" --target alter-vault alter_sdk
+cmake --install "$build" --prefix "$root/build/demo/install" >/dev/null
 cmake -S examples -B build/demo-examples -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$root/build/demo/install" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 cmake --build build/demo-examples
@@ -74,5 +80,6 @@ alter-vault audit list --since 10m --limit 50
 alter-vault audit verify
 
 say "Done"
-echo "The dev vault stops with this script. Keep one running with:  alter-vault dev"
+echo "The dev vault stops with this script. Keep one running with:"
+echo "  $root/build/demo/install/bin/alter-vault dev       (docs/dev-mode.md: what it sets up, step by step)"
 echo "Then follow docs/quickstart.md (from here to a real Google Calendar call)."

@@ -347,7 +347,7 @@ bool VaultImpl::closed() const noexcept {
 }
 
 Vault VaultAccess::make(VaultOptions options, VaultDeps deps) {
-  return Vault(std::make_shared<VaultImpl>(validated_options(std::move(options)), std::move(deps)));
+  return Vault(nullptr, std::make_shared<VaultImpl>(validated_options(std::move(options)), std::move(deps)));
 }
 
 }  // namespace internal
@@ -364,7 +364,7 @@ Vault::Vault(VaultOptions options) {
   impl_ = std::make_shared<internal::VaultImpl>(std::move(options), std::move(deps));
 }
 
-Vault::Vault(std::shared_ptr<internal::VaultImpl> impl) : impl_(std::move(impl)) {}
+Vault::Vault(internal::VaultAccess*, std::shared_ptr<internal::VaultImpl> impl) : impl_(std::move(impl)) {}
 
 Vault::~Vault() {
   if (impl_) impl_->close();

@@ -86,7 +86,8 @@ class Vault {
 
  private:
   friend struct internal::VaultAccess;
-  explicit Vault(std::shared_ptr<internal::VaultImpl> impl);
+  // Two arguments, so that `Vault vault({})` (all options from the environment) is not ambiguous.
+  Vault(internal::VaultAccess* /*tag*/, std::shared_ptr<internal::VaultImpl> impl);
   std::shared_ptr<internal::VaultImpl> impl_;
 };
 

@@ -149,6 +149,10 @@ Response test(Services& s, const Request& req, const std::string& app_id) {
   if (!user) return error_response(user.error());
   p.user = *user;
   if (p.provider_id.empty() || p.url.empty()) return error_response(bad("provider_id and url are required"));
+  if (p.actor.type == "application") p.actor.type.clear();  // a plain application: no actor type
+  if (!p.actor.type.empty() && p.actor.type != "ai_agent" && p.actor.type != "mcp_server") {
+    return error_response(bad("actor_type must be ai_agent, mcp_server or application"));
+  }
   for (char& c : p.method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (p.method.empty()) p.method = "GET";
   // Read as a token request's URL is: normalized by the guard's parser.
