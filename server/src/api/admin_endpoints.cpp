@@ -19,7 +19,7 @@ using http::PathParams;
 using http::Request;
 using http::Response;
 
-Error bad(std::string m) { return make_error(400, "invalid_request", std::move(m)); }
+Error bad(std::string m) { return make_error(Errc::kInvalidArgument, "invalid_request", std::move(m)); }
 
 // A write that changes which connections or keys exist: drop cached lookups here, and tell the
 // other instances (they clear theirs at their next request).
@@ -73,7 +73,7 @@ void admin_audit(Services& s, const std::string& app_id, const std::string& acti
 Result<App> existing_app(Services& s, const std::string& id) {
   auto app = s.store.get_app(id);
   if (!app) {
-    if (app.error().code == StoreErrc::kNotFound) return common::unexpected(make_error(404, "not_found", "no app '" + id + "'"));
+    if (app.error().code == StoreErrc::kNotFound) return common::unexpected(make_error(Errc::kNotFound, "not_found", "no app '" + id + "'"));
     return common::unexpected(store_error(app.error()));
   }
   return app.value();
@@ -112,7 +112,7 @@ Response create_app(Services& s, const Request& req, const std::string& by) {
   app.settings = *settings;
   app.created_at = s.clock.wall();
   if (auto r = s.store.create_app(app); !r) {
-    if (r.error().code == StoreErrc::kConflict) return error_response(make_error(409, "conflict", "app '" + app.id + "' exists"));
+    if (r.error().code == StoreErrc::kConflict) return error_response(make_error(Errc::kConflict, "conflict", "app '" + app.id + "' exists"));
     return error_response(store_error(r.error()));
   }
   admin_audit(s, app.id, "app_created", by, {{"app", app.id}});
@@ -183,7 +183,7 @@ Response create_key(Services& s, const Request& req, const std::string& app_id, 
 Response revoke_key(Services& s, const std::string& id, const std::string& by) {
   const TimePoint now = s.clock.wall();
   if (auto r = s.store.revoke_api_key(id, now); !r) {
-    if (r.error().code == StoreErrc::kNotFound) return error_response(make_error(404, "not_found", "no such API key"));
+    if (r.error().code == StoreErrc::kNotFound) return error_response(make_error(Errc::kNotFound, "not_found", "no such API key"));
     return error_response(store_error(r.error()));
   }
   api_keys_changed(s);
@@ -198,7 +198,7 @@ Response put_credential(Services& s, const Request& req, const std::string& app_
   auto app = existing_app(s, app_id);
   if (!app) return error_response(app.error());
   auto provider = s.catalog->get(provider_id);
-  if (!provider) return error_response(make_error(404, "not_found", "unknown provider '" + provider_id + "'"));
+  if (!provider) return error_response(make_error(Errc::kNotFound, "not_found", "unknown provider '" + provider_id + "'"));
   auto body = json_object_body(req);
   if (!body) return error_response(body.error());
   if (auto r = no_unknown_fields(*body, {"client_id", "client_secret", "settings"}); !r) return error_response(r.error());
@@ -238,7 +238,7 @@ Response add_custom_provider(Services& s, const Request& req, const std::string&
   auto def = oauth::parse_provider(*body);
   if (!def) return error_response(def.error());
   if (auto existing = s.catalog->get(def->id); existing && !existing->custom) {
-    return error_response(make_error(409, "conflict", "'" + def->id + "' is a built-in provider"));
+    return error_response(make_error(Errc::kConflict, "conflict", "'" + def->id + "' is a built-in provider"));
   }
   def->custom = true;
   CustomProvider cp{def->id, def->to_json().dump(), s.clock.wall()};
@@ -629,7 +629,7 @@ void add_admin_routes(http::Router& router, Services& s) {
              }));
   router.add("GET", "/v1/admin/providers/{id}", admin(s, [&s](const Request&, const PathParams& p, const std::string&) {
                auto d = s.catalog->get(p.at("id"));
-               if (!d || (d->dev_only && !s.config.dev_mode)) return error_response(make_error(404, "not_found", "unknown provider"));
+               if (!d || (d->dev_only && !s.config.dev_mode)) return error_response(make_error(Errc::kNotFound, "not_found", "unknown provider"));
                auto j = d->to_json();
                j["custom"] = d->custom;
                return Response::json(200, j);
@@ -639,8 +639,8 @@ void add_admin_routes(http::Router& router, Services& s) {
              }));
   router.add("DELETE", "/v1/admin/providers/{id}", admin(s, [&s](const Request&, const PathParams& p, const std::string& by) {
                auto d = s.catalog->get(p.at("id"));
-               if (!d) return error_response(make_error(404, "not_found", "unknown provider"));
-               if (!d->custom) return error_response(make_error(409, "conflict", "built-in providers cannot be removed"));
+               if (!d) return error_response(make_error(Errc::kNotFound, "not_found", "unknown provider"));
+               if (!d->custom) return error_response(make_error(Errc::kConflict, "conflict", "built-in providers cannot be removed"));
                if (auto r = s.store.delete_custom_provider(p.at("id")); !r) return error_response(store_error(r.error()));
                s.catalog->remove_custom(p.at("id"));
                (void)s.store.bump_change_version();
@@ -658,7 +658,7 @@ void add_admin_routes(http::Router& router, Services& s) {
   router.add("GET", "/v1/admin/connections/{id}", admin(s, [&s](const Request&, const PathParams& p, const std::string&) {
                auto c = s.store.get_connection(p.at("id"));
                if (!c) {
-                 return c.error().code == StoreErrc::kNotFound ? error_response(make_error(404, "not_found", "no such connection"))
+                 return c.error().code == StoreErrc::kNotFound ? error_response(make_error(Errc::kNotFound, "not_found", "no such connection"))
                                                                : error_response(store_error(c.error()));
                }
                return Response::json(200, connection_json(*c));
@@ -666,7 +666,7 @@ void add_admin_routes(http::Router& router, Services& s) {
   router.add("DELETE", "/v1/admin/connections/{id}", admin(s, [&s](const Request&, const PathParams& p, const std::string& by) {
                auto c = s.store.get_connection(p.at("id"));
                if (!c) {
-                 return c.error().code == StoreErrc::kNotFound ? error_response(make_error(404, "not_found", "no such connection"))
+                 return c.error().code == StoreErrc::kNotFound ? error_response(make_error(Errc::kNotFound, "not_found", "no such connection"))
                                                                : error_response(store_error(c.error()));
                }
                auto r = delete_connection(s, *c, by);
@@ -675,9 +675,9 @@ void add_admin_routes(http::Router& router, Services& s) {
   router.add("POST", "/v1/admin/connections/{id}/refresh",
              admin(s, [&s](const Request&, const PathParams& p, const std::string&) {
                auto c = s.store.get_connection(p.at("id"));
-               if (!c) return error_response(make_error(404, "not_found", "no such connection"));
+               if (!c) return error_response(make_error(Errc::kNotFound, "not_found", "no such connection"));
                auto provider = s.catalog->get(c->provider_id);
-               if (!provider) return error_response(make_error(409, "conflict", "the connection's provider is unknown"));
+               if (!provider) return error_response(make_error(Errc::kConflict, "conflict", "the connection's provider is unknown"));
                auto r = s.tokens.refresh(*c, *provider, true);
                if (!r) return error_response(r.error(), {{"connection_id", c->id}});
                return Response::json(200, connection_json(*r));
@@ -742,7 +742,7 @@ void add_admin_routes(http::Router& router, Services& s) {
              }));
   router.add("GET", "/v1/admin/approvals/{id}", admin(s, [&s](const Request&, const PathParams& p, const std::string&) {
                auto a = s.store.get_approval(p.at("id"));
-               if (!a) return error_response(make_error(404, "not_found", "no such approval"));
+               if (!a) return error_response(make_error(Errc::kNotFound, "not_found", "no such approval"));
                return Response::json(200, s.approvals->to_json(*a));
              }));
   for (const auto& [verb, approve] : {std::pair{"approve", true}, std::pair{"deny", false}}) {
@@ -781,9 +781,9 @@ void add_admin_routes(http::Router& router, Services& s) {
                return Response::json(200, {{"credentials", out}});
              }));
   router.add("POST", "/v1/admin/credentials/{id}/revoke", admin(s, [&s](const Request&, const PathParams& p, const std::string& by) {
-               if (p.at("id") == by) return error_response(make_error(409, "conflict", "a credential cannot revoke itself"));
+               if (p.at("id") == by) return error_response(make_error(Errc::kConflict, "conflict", "a credential cannot revoke itself"));
                if (auto r = s.store.revoke_admin_credential(p.at("id"), s.clock.wall()); !r) {
-                 return error_response(r.error().code == StoreErrc::kNotFound ? make_error(404, "not_found", "no such credential")
+                 return error_response(r.error().code == StoreErrc::kNotFound ? make_error(Errc::kNotFound, "not_found", "no such credential")
                                                                               : store_error(r.error()));
                }
                admin_audit(s, "", "admin_credential_revoked", by, {{"credential_id", p.at("id")}});

@@ -43,7 +43,7 @@ Result<ApprovalService::Outcome> ApprovalService::resolve(const policy::PolicyRe
     auto saved = s_.store.update_approval(next, ApprovalStatus::kApproved);
     if (!saved) {
       if (saved.error().code == StoreErrc::kConflict) {
-        return common::unexpected(make_error(403, "approval_used", "this approval was already used"));
+        return common::unexpected(make_error(Errc::kPermissionDenied, "approval_used", "this approval was already used"));
       }
       return common::unexpected(store_error(saved.error()));
     }
@@ -53,16 +53,16 @@ Result<ApprovalService::Outcome> ApprovalService::resolve(const policy::PolicyRe
   if (approval_id) {
     auto a = s_.store.get_approval(*approval_id);
     if (!a || a->app_id != request.app_id) {
-      return common::unexpected(make_error(403, "approval_not_found", "no such approval for this app"));
+      return common::unexpected(make_error(Errc::kPermissionDenied, "approval_not_found", "no such approval for this app"));
     }
     if (a->binding_hash != binding) {
-      return common::unexpected(make_error(403, "approval_mismatch", "this approval was given for a different request"));
+      return common::unexpected(make_error(Errc::kPermissionDenied, "approval_mismatch", "this approval was given for a different request"));
     }
-    if (a->status == ApprovalStatus::kDenied) return common::unexpected(make_error(403, "approval_denied", "the approver denied this request"));
-    if (a->status == ApprovalStatus::kUsed) return common::unexpected(make_error(403, "approval_used", "this approval was already used"));
+    if (a->status == ApprovalStatus::kDenied) return common::unexpected(make_error(Errc::kPermissionDenied, "approval_denied", "the approver denied this request"));
+    if (a->status == ApprovalStatus::kUsed) return common::unexpected(make_error(Errc::kPermissionDenied, "approval_used", "this approval was already used"));
     if (a->status == ApprovalStatus::kExpired || (a->status == ApprovalStatus::kPending && a->expires_at <= now) ||
         (a->status == ApprovalStatus::kApproved && a->valid_until && *a->valid_until <= now)) {
-      return common::unexpected(make_error(403, "approval_expired", "this approval expired"));
+      return common::unexpected(make_error(Errc::kPermissionDenied, "approval_expired", "this approval expired"));
     }
     if (a->status == ApprovalStatus::kApproved) return consume(*a);
     return Outcome{false, a->id, url_for(a->id), "pending"};
@@ -106,17 +106,17 @@ Result<Approval> ApprovalService::decide(const std::string& app_id, const std::s
                                          const std::string& by) {
   auto a = s_.store.get_approval(id);
   if (!a || (!app_id.empty() && a->app_id != app_id)) {
-    return common::unexpected(make_error(404, "not_found", "no such approval"));
+    return common::unexpected(make_error(Errc::kNotFound, "not_found", "no such approval"));
   }
   const TimePoint now = s_.clock.wall();
   if (a->status != ApprovalStatus::kPending) {
-    return common::unexpected(make_error(409, "approval_decided", "this approval is already " + std::string(to_string(a->status))));
+    return common::unexpected(make_error(Errc::kConflict, "approval_decided", "this approval is already " + std::string(to_string(a->status))));
   }
   Approval next = *a;
   if (a->expires_at <= now) {
     next.status = ApprovalStatus::kExpired;
     (void)s_.store.update_approval(next, ApprovalStatus::kPending);
-    return common::unexpected(make_error(409, "approval_expired", "this approval expired before a decision"));
+    return common::unexpected(make_error(Errc::kConflict, "approval_expired", "this approval expired before a decision"));
   }
   next.status = approve ? ApprovalStatus::kApproved : ApprovalStatus::kDenied;
   next.decided_at = now;
@@ -126,7 +126,7 @@ Result<Approval> ApprovalService::decide(const std::string& app_id, const std::s
   auto saved = s_.store.update_approval(next, ApprovalStatus::kPending);
   if (!saved) {
     if (saved.error().code == StoreErrc::kConflict) {
-      return common::unexpected(make_error(409, "approval_decided", "this approval was decided meanwhile"));
+      return common::unexpected(make_error(Errc::kConflict, "approval_decided", "this approval was decided meanwhile"));
     }
     return common::unexpected(store_error(saved.error()));
   }

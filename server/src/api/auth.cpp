@@ -7,7 +7,7 @@
 namespace alter::server::api {
 namespace {
 
-Error unauthorized(std::string code, std::string message) { return make_error(401, std::move(code), std::move(message)); }
+Error unauthorized(std::string code, std::string message) { return make_error(Errc::kUnauthenticated, std::move(code), std::move(message)); }
 
 bool well_formed(std::string_view secret, std::string_view prefix) {
   if (secret.size() <= prefix.size() || secret.size() > 200 || secret.substr(0, prefix.size()) != prefix) return false;
@@ -32,17 +32,36 @@ NewSecret new_admin_token() { return make_secret("alter_admin_"); }
 
 Error store_error(const StoreError& e) {
   switch (e.code) {
-    case StoreErrc::kNotFound: return make_error(404, "not_found", "not found");
-    case StoreErrc::kConflict: return make_error(409, "conflict", "conflict: " + e.message);
-    case StoreErrc::kInvalid: return make_error(400, "invalid_request", e.message);
+    case StoreErrc::kNotFound: return make_error(Errc::kNotFound, "not_found", "not found");
+    case StoreErrc::kConflict: return make_error(Errc::kConflict, "conflict", "conflict: " + e.message);
+    case StoreErrc::kInvalid: return make_error(Errc::kInvalidArgument, "invalid_request", e.message);
     case StoreErrc::kUnavailable:
     case StoreErrc::kInternal: break;
   }
-  return make_error(503, "unavailable", "the vault's store is unavailable: " + e.message);
+  return make_error(Errc::kUnavailable, "unavailable", "the vault's store is unavailable: " + e.message);
+}
+
+int http_status(Errc errc) {
+  switch (errc) {
+    case Errc::kInvalidArgument: return 400;
+    case Errc::kFailedPrecondition: return 400;
+    case Errc::kUnauthenticated: return 401;
+    case Errc::kPermissionDenied: return 403;
+    case Errc::kNotFound: return 404;
+    case Errc::kConflict: return 409;
+    case Errc::kTooLarge: return 413;
+    case Errc::kResourceExhausted: return 429;
+    case Errc::kUnimplemented: return 501;
+    case Errc::kBadGateway: return 502;
+    case Errc::kGatewayTimeout: return 504;
+    case Errc::kUnavailable: return 503;
+    case Errc::kInternal: return 500;
+  }
+  return 500;
 }
 
 http::Response error_response(const Error& e, const nlohmann::json& details, const nlohmann::json& extra) {
-  return http::Response::error(e.status, e.code, e.message, details, extra);
+  return http::Response::error(http_status(e.errc), e.code, e.message, details, extra);
 }
 
 // Looks a presented secret up by its SHA-256 (a unique index), then compares the hashes again in
@@ -68,7 +87,7 @@ Result<std::shared_ptr<const App>> find_app(Services& s, const std::string& id) 
   }
   auto app = s.store.get_app(id);
   if (!app) {
-    if (app.error().code == StoreErrc::kNotFound) return common::unexpected(make_error(404, "not_found", "no app '" + id + "'"));
+    if (app.error().code == StoreErrc::kNotFound) return common::unexpected(make_error(Errc::kNotFound, "not_found", "no app '" + id + "'"));
     return common::unexpected(store_error(app.error()));
   }
   if (s.cache != nullptr) s.cache->put_app(*app);

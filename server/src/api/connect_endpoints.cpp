@@ -20,7 +20,7 @@ using http::Response;
 
 constexpr auto kSessionLifetime = std::chrono::minutes(10);
 
-Error bad(std::string m) { return make_error(400, "invalid_request", std::move(m)); }
+Error bad(std::string m) { return make_error(Errc::kInvalidArgument, "invalid_request", std::move(m)); }
 
 // A return_url is allowed when it starts with an allow-listed prefix at a path boundary.
 bool return_url_allowed(const App& app, const std::string& url) {
@@ -37,7 +37,7 @@ bool return_url_allowed(const App& app, const std::string& url) {
 
 Response create_session(Services& s, const Request& req, const std::string& app_id) {
   auto app = s.store.get_app(app_id);
-  if (!app) return error_response(make_error(404, "not_found", "no app '" + app_id + "'"));
+  if (!app) return error_response(make_error(Errc::kNotFound, "not_found", "no app '" + app_id + "'"));
   auto body = json_object_body(req);
   if (!body) return error_response(body.error());
   if (auto r = no_unknown_fields(*body, {"provider_id", "attributes", "return_url", "scopes", "settings"}); !r) {
@@ -92,7 +92,7 @@ Response create_session(Services& s, const Request& req, const std::string& app_
   auto cred = s.store.get_provider_credential(app_id, provider->id);
   if (!cred) {
     if (cred.error().code == StoreErrc::kNotFound) {
-      return error_response(make_error(400, "provider_not_configured", "no client credentials are set for '" + provider->id +
+      return error_response(make_error(Errc::kFailedPrecondition, "provider_not_configured", "no client credentials are set for '" + provider->id +
                                                                            "' (alter-vault providers set " + provider->id + ")"));
     }
     return error_response(store_error(cred.error()));

@@ -10,7 +10,7 @@ namespace {
 // an audit batch, stays well under them).
 constexpr common::JsonLimits kBodyLimits{.max_depth = 32, .max_string = 1024 * 1024, .max_key = 256, .max_elements = 200000};
 
-Error bad(std::string message) { return make_error(400, "invalid_request", std::move(message)); }
+Error bad(std::string message) { return make_error(Errc::kInvalidArgument, "invalid_request", std::move(message)); }
 
 bool has_control(std::string_view s) {
   for (unsigned char c : s) {

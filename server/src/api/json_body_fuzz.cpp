@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   req.body.assign(reinterpret_cast<const char*>(data), size);
   auto body = alter::server::api::json_object_body(req);
   if (!body) {
-    if (body.error().status != 400) __builtin_trap();
+    if (body.error().errc != alter::server::Errc::kInvalidArgument) __builtin_trap();
     return 0;
   }
   const std::string text = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

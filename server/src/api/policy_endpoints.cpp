@@ -14,13 +14,13 @@ using http::PathParams;
 using http::Request;
 using http::Response;
 
-Error bad(std::string m) { return make_error(400, "invalid_request", std::move(m)); }
+Error bad(std::string m) { return make_error(Errc::kInvalidArgument, "invalid_request", std::move(m)); }
 
 // Admin only, and the app must exist.
 template <class F>
 http::Handler admin(Services& s, F f) {
   return admin_only(s, [&s, f](const Request& req, const PathParams& params, const std::string& who) -> Response {
-    if (!s.store.get_app(params.at("app"))) return error_response(make_error(404, "not_found", "no app '" + params.at("app") + "'"));
+    if (!s.store.get_app(params.at("app"))) return error_response(make_error(Errc::kNotFound, "not_found", "no app '" + params.at("app") + "'"));
     return f(req, params, who);
   });
 }
@@ -55,7 +55,7 @@ Response apply(Services& s, const Request& req, const std::string& app_id, const
   auto compiled = policy::CompiledPolicy::compile(**document, fmt);
   if (!compiled) {
     Error e = compiled.error();
-    e.status = 400;
+    e.errc = Errc::kInvalidArgument;
     e.code = "invalid_policy";
     return error_response(e);
   }
@@ -97,7 +97,7 @@ Result<PolicyVersion> version_of(Services& s, const std::string& app_id, const s
   }
   auto v = s.store.get_policy(app_id, n);
   if (!v) {
-    return common::unexpected(v.error().code == StoreErrc::kNotFound ? make_error(404, "not_found", "no such policy version")
+    return common::unexpected(v.error().code == StoreErrc::kNotFound ? make_error(Errc::kNotFound, "not_found", "no such policy version")
                                                                      : store_error(v.error()));
   }
   return v.value();
@@ -120,7 +120,7 @@ Response diff(Services& s, const Request& req, const std::string& app_id) {
   if (!to) return error_response(to.error());
   auto a = compile(*from);
   auto b = compile(*to);
-  if (!a || !b) return error_response(make_error(500, "invalid_policy", "a stored version no longer compiles"));
+  if (!a || !b) return error_response(make_error(Errc::kInternal, "invalid_policy", "a stored version no longer compiles"));
   return Response::json(200, {{"from", from->version}, {"to", to->version}, {"diff", policy::diff(**a, **b)}});
 }
 

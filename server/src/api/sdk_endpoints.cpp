@@ -26,12 +26,12 @@ Result<policy::Actor> actor_from(const Request& req) {
                              "x-alter-framework", "x-alter-client-type"}) {
     const std::string v = req.header(header);
     if (v.size() > 256) {
-      return common::unexpected(make_error(400, "invalid_request", std::string(header) + " is longer than 256 bytes"));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", std::string(header) + " is longer than 256 bytes"));
     }
     if (!common::is_valid_utf8(v) || std::any_of(v.begin(), v.end(), [](char c) {
           return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
         })) {
-      return common::unexpected(make_error(400, "invalid_request", std::string(header) + " must be UTF-8 text without control characters"));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", std::string(header) + " must be UTF-8 text without control characters"));
     }
   }
   policy::Actor a;
@@ -39,7 +39,7 @@ Result<policy::Actor> actor_from(const Request& req) {
   a.id = req.header("x-alter-actor-id");
   a.name = req.header("x-alter-actor-name");
   if (!a.type.empty() && a.type != "ai_agent" && a.type != "mcp_server") {
-    return common::unexpected(make_error(400, "invalid_request", "x-alter-actor-type must be ai_agent or mcp_server"));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", "x-alter-actor-type must be ai_agent or mcp_server"));
   }
   return a;
 }
@@ -78,7 +78,7 @@ Result<TokenRequestBody> parse_token_body(const Request& req) {
   auto attrs = string_map_field(j, "attributes", true);
   if (!attrs) return common::unexpected(attrs.error());
   if (attrs->empty()) {
-    return common::unexpected(make_error(400, "invalid_request",
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request",
                                          "field 'attributes' must name the user, e.g. {\"user_id\": \"alice\"}"));
   }
   t.attributes = std::move(*attrs);
@@ -100,7 +100,7 @@ Result<TokenRequestBody> parse_token_body(const Request& req) {
   if (!t.method.empty()) {
     t.method = common::to_lower(t.method);
     for (char& c : t.method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (!common::is_token(t.method)) return common::unexpected(make_error(400, "invalid_request", "field 'method' is not an HTTP method"));
+    if (!common::is_token(t.method)) return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", "field 'method' is not an HTTP method"));
   }
   return t;
 }
@@ -120,7 +120,7 @@ Response handle_token(Services& s, const Request& req) {
   auto provider = s.catalog->get(body->provider_id);
   if (!provider || (provider->dev_only && !s.config.dev_mode)) {
     // Echo the id only when it is a well-formed one (helpful for typos, never a pasted secret).
-    return error_response(make_error(400, "invalid_request",
+    return error_response(make_error(Errc::kInvalidArgument, "invalid_request",
                                      valid_slug(body->provider_id) ? "unknown provider '" + body->provider_id + "'"
                                                                    : std::string("unknown provider")));
   }
@@ -175,12 +175,12 @@ Response handle_token(Services& s, const Request& req) {
     found = std::move(rows.value());
   }
   if (found.empty()) {
-    return decide("not_found", error_response(make_error(404, "connection_not_found",
+    return decide("not_found", error_response(make_error(Errc::kNotFound, "connection_not_found",
                                                          "no " + body->provider_id + " connection matches these user attributes: the user needs to connect"),
                                               {{"request_id", request_id}}, {{"request_id", request_id}}));
   }
   if (found.size() > 1) {
-    return decide("ambiguous", error_response(make_error(409, "ambiguous_connection",
+    return decide("ambiguous", error_response(make_error(Errc::kConflict, "ambiguous_connection",
                                                          "several connections match these user attributes: give more of them"),
                                               {{"request_id", request_id}}, {{"request_id", request_id}}));
   }
@@ -224,7 +224,7 @@ Response handle_token(Services& s, const Request& req) {
   if (decision->effect == policy::Effect::kDeny) {
     nlohmann::json details = {{"rule_id", decision->rule_id}, {"policy_version", decision->policy_version},
                               {"request_id", request_id}};
-    auto answer = error_response(make_error(403, decision->policy_error, decision->message), details,
+    auto answer = error_response(make_error(Errc::kPermissionDenied, decision->policy_error, decision->message), details,
                                  {{"request_id", request_id}});
     nlohmann::json extra = policy_fields;
     extra["policy_error"] = decision->policy_error;
@@ -233,7 +233,7 @@ Response handle_token(Services& s, const Request& req) {
   std::string approval_used;
   if (decision->effect == policy::Effect::kRequireApproval) {
     if (s.approvals == nullptr) {
-      return decide("denied", error_response(make_error(403, "approval_unavailable", "approvals are not enabled")),
+      return decide("denied", error_response(make_error(Errc::kPermissionDenied, "approval_unavailable", "approvals are not enabled")),
                     policy_fields);
     }
     auto outcome = s.approvals->resolve(preq, *decision, body->approval_id, request_id);
@@ -248,7 +248,7 @@ Response handle_token(Services& s, const Request& req) {
       nlohmann::json extra = policy_fields;
       extra["details"] = {{"approval_id", outcome->approval_id}};
       return decide("approval_required",
-                    error_response(make_error(403, "approval_required", "a person must approve this request first"),
+                    error_response(make_error(Errc::kPermissionDenied, "approval_required", "a person must approve this request first"),
                                    {{"rule_id", decision->rule_id}, {"approval_id", outcome->approval_id},
                                     {"approval_url", outcome->approval_url}, {"request_id", request_id}},
                                    {{"approval_id", outcome->approval_id}, {"approval_url", outcome->approval_url},
@@ -329,7 +329,7 @@ std::string capped_body(const nlohmann::json& v) {
 Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const Request& req, const nlohmann::json& e,
                                     std::size_t index) {
   const std::string where = "events[" + std::to_string(index) + "]";
-  if (!e.is_object()) return common::unexpected(make_error(400, "invalid_request", where + " must be an object"));
+  if (!e.is_object()) return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", where + " must be an object"));
   nlohmann::json content = {{"kind", "api_call"}, {"app_id", caller.app_id}, {"key_id", caller.key_id}, {"actor", actor_json(req)}};
   for (const char* key : {"connection_id", "provider_id", "method", "url", "reason", "request_id", "run_id",
                           "thread_id", "tool_call_id", "timestamp", "error"}) {
@@ -344,14 +344,14 @@ Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const 
   for (const char* key : {"response_status", "latency_ms", "request_bytes", "response_bytes"}) {
     if (e.contains(key) && !e[key].is_null()) {
       if (!e[key].is_number_integer()) {
-        return common::unexpected(make_error(400, "invalid_request", where + ": field '" + key + "' must be an integer"));
+        return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", where + ": field '" + key + "' must be an integer"));
       }
       content[key] = e[key];
     }
   }
   for (const char* key : {"request_headers", "response_headers"}) {
     if (e.contains(key) && !e[key].is_null() && !e[key].is_object()) {
-      return common::unexpected(make_error(400, "invalid_request", where + ": field '" + key + "' must be an object"));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", where + ": field '" + key + "' must be an object"));
     }
   }
   const std::string provider_id = content.value("provider_id", "");
@@ -380,7 +380,7 @@ Result<AuditRecord> api_call_record(Services& s, const AppCaller& caller, const 
     auto rows = s.store.query_audit(f);
     if (!rows) return common::unexpected(store_error(rows.error()));
     if (rows->empty()) {
-      return common::unexpected(make_error(400, "invalid_request", where + ": request_id names no token decision of this app"));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", where + ": request_id names no token decision of this app"));
     }
     // The call was made for the decision's user: record it, so queries by user find calls too.
     auto decision = nlohmann::json::parse(rows->front().content, nullptr, false);
@@ -400,10 +400,10 @@ Response handle_audit_events(Services& s, const Request& req, bool batch) {
   if (batch) {
     auto it = body->find("events");
     if (it == body->end() || !it->is_array()) {
-      return error_response(make_error(400, "invalid_request", "field 'events' must be an array"));
+      return error_response(make_error(Errc::kInvalidArgument, "invalid_request", "field 'events' must be an array"));
     }
     if (it->size() > kMaxBatch) {
-      return error_response(make_error(400, "invalid_request", "at most " + std::to_string(kMaxBatch) + " events per batch"));
+      return error_response(make_error(Errc::kInvalidArgument, "invalid_request", "at most " + std::to_string(kMaxBatch) + " events per batch"));
     }
     for (auto& e : *it) events.push_back(std::move(e));
   } else {
@@ -436,7 +436,7 @@ Response handle_approval_status(Services& s, const Request& req, const std::stri
   auto caller = authenticate_app(s, req);
   if (!caller) return error_response(caller.error());
   auto a = s.store.get_approval(id);
-  if (!a || a->app_id != caller->app_id) return error_response(make_error(404, "not_found", "no such approval"));
+  if (!a || a->app_id != caller->app_id) return error_response(make_error(Errc::kNotFound, "not_found", "no such approval"));
   Approval v = *a;
   if (v.status == ApprovalStatus::kPending && v.expires_at <= s.clock.wall()) v.status = ApprovalStatus::kExpired;
   return Response::json(200, {{"id", v.id}, {"status", to_string(v.status)}, {"expires_at", iso8601(v.expires_at)}});

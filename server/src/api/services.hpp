@@ -74,6 +74,9 @@ struct NewSecret {
 NewSecret new_api_key();
 NewSecret new_admin_token();
 
+/// The one table from canonical codes to HTTP statuses.
+int http_status(Errc errc);
+
 http::Response error_response(const Error& e, const nlohmann::json& details = nlohmann::json::object(),
                               const nlohmann::json& extra = nlohmann::json::object());
 

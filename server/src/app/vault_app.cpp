@@ -38,22 +38,22 @@ Result<std::unique_ptr<Store>> open_store(const Config& config) {
     std::error_code ec;
     if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
     auto store = open_sqlite_store(file, {.pool_size = std::max<std::size_t>(config.worker_threads / 2, 4)});
-    if (!store) return common::unexpected(make_error(500, "store", "cannot open " + file.string() + ": " + store.error().message));
+    if (!store) return common::unexpected(make_error(Errc::kInternal, "store", "cannot open " + file.string() + ": " + store.error().message));
     if (auto m = (*store)->migrate(); !m) {
-      return common::unexpected(make_error(500, "store", "cannot migrate " + file.string() + ": " + m.error().message));
+      return common::unexpected(make_error(Errc::kInternal, "store", "cannot migrate " + file.string() + ": " + m.error().message));
     }
     return std::move(store.value());
   }
   if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
     auto store = open_postgres_store(url, {.pool_size = std::max<std::size_t>(config.worker_threads / 2, 4)});
     // The URL may hold a password: the error names the database kind only.
-    if (!store) return common::unexpected(make_error(503, "store", "cannot open the PostgreSQL database: " + store.error().message));
+    if (!store) return common::unexpected(make_error(Errc::kUnavailable, "store", "cannot open the PostgreSQL database: " + store.error().message));
     if (auto m = (*store)->migrate(); !m) {
-      return common::unexpected(make_error(503, "store", "cannot migrate the PostgreSQL database: " + m.error().message));
+      return common::unexpected(make_error(Errc::kUnavailable, "store", "cannot migrate the PostgreSQL database: " + m.error().message));
     }
     return std::move(store.value());
   }
-  return common::unexpected(make_error(500, "store", "this build has no driver for " + url.substr(0, url.find(':'))));
+  return common::unexpected(make_error(Errc::kInternal, "store", "this build has no driver for " + url.substr(0, url.find(':'))));
 }
 
 Result<InitResult> init_vault(const Config& config, const common::Clock& clock) {
@@ -61,15 +61,15 @@ Result<InitResult> init_vault(const Config& config, const common::Clock& clock) 
   out.data_dir = config.data_dir;
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
-  if (ec) return common::unexpected(make_error(500, "init", "cannot create " + config.data_dir.string() + ": " + ec.message()));
+  if (ec) return common::unexpected(make_error(Errc::kInternal, "init", "cannot create " + config.data_dir.string() + ": " + ec.message()));
   ::chmod(config.data_dir.c_str(), 0700);
 
   auto store = open_store(config);
   if (!store) return common::unexpected(store.error());
   auto ring = (*store)->keyring();
-  if (!ring) return common::unexpected(make_error(500, "init", ring.error().message));
+  if (!ring) return common::unexpected(make_error(Errc::kInternal, "init", ring.error().message));
   if (!ring->empty()) {
-    return common::unexpected(make_error(409, "already_initialized",
+    return common::unexpected(make_error(Errc::kConflict, "already_initialized",
                                          "the vault in " + config.data_dir.string() + " is already initialized"));
   }
   const char* env_key = std::getenv("ALTER_VAULT_MASTER_KEY");
@@ -87,15 +87,15 @@ Result<InitResult> init_vault(const Config& config, const common::Clock& clock) 
   }
   const TimePoint now = clock.wall();
   if (auto r = (*store)->add_key(crypto::Keyring::make_entry(1, *master, now)); !r) {
-    return common::unexpected(make_error(500, "init", r.error().message));
+    return common::unexpected(make_error(Errc::kInternal, "init", r.error().message));
   }
   App app{"default", "Default app", {}, now};
   if (auto r = (*store)->create_app(app); !r && r.error().code != StoreErrc::kConflict) {
-    return common::unexpected(make_error(500, "init", r.error().message));
+    return common::unexpected(make_error(Errc::kInternal, "init", r.error().message));
   }
   api::NewSecret admin = api::new_admin_token();
   AdminCredential cred{crypto::new_uuid(), "initial", admin.hint, admin.hash, now, std::nullopt};
-  if (auto r = (*store)->create_admin_credential(cred); !r) return common::unexpected(make_error(500, "init", r.error().message));
+  if (auto r = (*store)->create_admin_credential(cred); !r) return common::unexpected(make_error(Errc::kInternal, "init", r.error().message));
   out.admin_token = admin.value;
   out.admin_token_file = config.data_dir / "admin.token";
   {
@@ -127,9 +127,9 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
   if (!master) return common::unexpected(master.error());
   app->master_ = std::make_unique<crypto::MasterKey>(std::move(master.value()));
   auto entries = app->store_->keyring();
-  if (!entries) return common::unexpected(make_error(500, "store", entries.error().message));
+  if (!entries) return common::unexpected(make_error(Errc::kInternal, "store", entries.error().message));
   if (entries->empty()) {
-    return common::unexpected(make_error(500, "not_initialized", "the vault in " + config.data_dir.string() +
+    return common::unexpected(make_error(Errc::kInternal, "not_initialized", "the vault in " + config.data_dir.string() +
                                                                      " is not initialized: run alter-vault init first"));
   }
   auto ring = crypto::Keyring::open(*entries, *app->master_);
@@ -171,7 +171,7 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
         auto v = st->get_policy(app_id, 0);
         if (v) return std::optional<PolicyVersion>(std::move(v.value()));
         if (v.error().code == StoreErrc::kNotFound) return std::optional<PolicyVersion>();
-        return common::unexpected(make_error(503, "unavailable", "the policy cannot be read: " + v.error().message));
+        return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the policy cannot be read: " + v.error().message));
       },
       *app->policy_->limiter);
 

@@ -101,7 +101,7 @@ Result<VerifyReport> verify(Store& store) {
   };
   for (;;) {
     auto page = store.query_audit(filter);
-    if (!page) return common::unexpected(make_error(503, "unavailable", "cannot read the audit trail: " + page.error().message));
+    if (!page) return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "cannot read the audit trail: " + page.error().message));
     for (const auto& row : *page) {
       ++report.rows_checked;
       if (row.seq != expected_seq) {
@@ -144,7 +144,7 @@ Result<VerifyReport> verify(Store& store) {
     if (page->size() < filter.limit) break;
   }
   auto head = store.audit_head();
-  if (!head) return common::unexpected(make_error(503, "unavailable", "cannot read the audit head: " + head.error().message));
+  if (!head) return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "cannot read the audit head: " + head.error().message));
   report.head_seq = head->seq;
   report.head_hash = head->hash;
   if (head->seq != expected_seq - 1 || head->hash != prev) {
@@ -179,7 +179,7 @@ Result<void> AuditWriter::write_many(std::vector<AuditRecord> records) {
   std::future<Result<void>> done;
   {
     std::lock_guard lock(mu_);
-    if (stop_) return common::unexpected(make_error(503, "unavailable", "the audit writer is shutting down"));
+    if (stop_) return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the audit writer is shutting down"));
     Pending p{std::move(records), {}};
     done = p.done.get_future();
     queue_.push_back(std::move(p));
@@ -222,7 +222,7 @@ void AuditWriter::loop() {
       for (auto& p : batch) p.done.set_value({});
     } else {
       metrics_.inc("alter_audit_failures_total");
-      const Error err = make_error(503, "unavailable", "the audit trail cannot be written: " + result.error().message);
+      const Error err = make_error(Errc::kUnavailable, "unavailable", "the audit trail cannot be written: " + result.error().message);
       for (auto& p : batch) p.done.set_value(common::unexpected(err));
     }
     lock.lock();

@@ -14,7 +14,7 @@ namespace alter::server {
 namespace {
 
 Result<void> bad(const std::string& key, const std::string& why) {
-  return common::unexpected(make_error(400, "invalid_config", key + ": " + why));
+  return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", key + ": " + why));
 }
 
 std::function<Result<void>(Config&, const std::string&)> size_setter(std::size_t Config::*field, std::size_t min) {
@@ -62,20 +62,20 @@ Result<std::pair<std::string, unsigned short>> Config::listen_endpoint() const {
   if (!listen.empty() && listen.front() == '[') {
     const auto close = listen.find(']');
     if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
-      return common::unexpected(make_error(400, "invalid_config", "listen: expected [v6-address]:port"));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", "listen: expected [v6-address]:port"));
     }
     host = listen.substr(1, close - 1);
     port = listen.substr(close + 2);
   } else {
     const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) return common::unexpected(make_error(400, "invalid_config", "listen: expected HOST:PORT"));
+    if (colon == std::string::npos) return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", "listen: expected HOST:PORT"));
     host = listen.substr(0, colon);
     port = listen.substr(colon + 1);
   }
   unsigned n = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
   if (host.empty() || ec != std::errc() || p != port.data() + port.size() || n > 65535) {
-    return common::unexpected(make_error(400, "invalid_config", "listen: expected HOST:PORT with a port 0-65535"));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", "listen: expected HOST:PORT with a port 0-65535"));
   }
   return std::make_pair(host, static_cast<unsigned short>(n));
 }
@@ -138,7 +138,7 @@ Result<void> apply_toml_text(Config& config, std::string_view text, std::string_
     table = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    return common::unexpected(make_error(400, "invalid_config",
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config",
                                          std::string(source_name) + ":" + std::to_string(where.line) + ": " +
                                              std::string(e.description())));
   }
@@ -150,7 +150,7 @@ Result<void> apply_toml_text(Config& config, std::string_view text, std::string_
     for (const auto& k : config_keys()) {
       if (k.name == name) target = &k;
     }
-    if (target == nullptr) return common::unexpected(make_error(400, "invalid_config", where + ": unknown setting"));
+    if (target == nullptr) return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", where + ": unknown setting"));
     std::string value;
     if (auto s = node.value<std::string>()) {
       value = *s;
@@ -159,10 +159,10 @@ Result<void> apply_toml_text(Config& config, std::string_view text, std::string_
     } else if (auto b = node.value<bool>()) {
       value = *b ? "true" : "false";
     } else {
-      return common::unexpected(make_error(400, "invalid_config", where + ": expected a string or a number"));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", where + ": expected a string or a number"));
     }
     if (auto r = target->set(config, value); !r) {
-      return common::unexpected(make_error(400, "invalid_config", where + ": " + r.error().message));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", where + ": " + r.error().message));
     }
   }
   return {};
@@ -171,7 +171,7 @@ Result<void> apply_toml_text(Config& config, std::string_view text, std::string_
 Result<void> apply_toml_file(Config& config, const std::filesystem::path& file) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) {
-    return common::unexpected(make_error(400, "invalid_config", "config file not found: " + file.string()));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", "config file not found: " + file.string()));
   }
   std::ifstream in(file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -184,7 +184,7 @@ Result<void> apply_environment(Config& config, const std::function<const char*(c
     const char* v = getenv(name.c_str());
     if (v == nullptr || *v == '\0') continue;
     if (auto r = key.set(config, v); !r) {
-      return common::unexpected(make_error(400, "invalid_config", name + ": " + r.error().message));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", name + ": " + r.error().message));
     }
   }
   return {};
@@ -193,11 +193,11 @@ Result<void> apply_environment(Config& config, const std::function<const char*(c
 Result<void> validate(const Config& c) {
   if (auto ep = c.listen_endpoint(); !ep) return common::unexpected(ep.error());
   if (c.tls_cert.empty() != c.tls_key.empty()) {
-    return common::unexpected(make_error(400, "invalid_config", "tls_cert and tls_key go together"));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", "tls_cert and tls_key go together"));
   }
   const std::string db = c.database_url();
   if (db.rfind("sqlite:", 0) != 0 && db.rfind("postgres://", 0) != 0 && db.rfind("postgresql://", 0) != 0) {
-    return common::unexpected(make_error(400, "invalid_config", "database: expected sqlite:PATH or postgres://..."));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", "database: expected sqlite:PATH or postgres://..."));
   }
   return {};
 }

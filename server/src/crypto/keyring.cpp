@@ -23,7 +23,7 @@ Result<MasterKey> MasterKey::from_base64(std::string_view text) {
   auto raw = base64_decode(text);
   if (!raw || raw->size() != kKeySize) {
     if (raw) common::secure_wipe(*raw);
-    return common::unexpected(make_error(500, "invalid_master_key", "the master key must be base64 of exactly 32 bytes"));
+    return common::unexpected(make_error(Errc::kInternal, "invalid_master_key", "the master key must be base64 of exactly 32 bytes"));
   }
   return MasterKey(std::move(*raw));
 }
@@ -32,12 +32,12 @@ Result<MasterKey> MasterKey::load(const char* env_value, const std::filesystem::
   if (env_value != nullptr && *env_value != '\0') return from_base64(env_value);
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) {
-    return common::unexpected(make_error(500, "no_master_key",
+    return common::unexpected(make_error(Errc::kInternal, "no_master_key",
                                          "no master key: set ALTER_VAULT_MASTER_KEY or create " + file.string() +
                                              " (alter-vault init does)"));
   }
   if ((st.st_mode & 0077) != 0) {
-    return common::unexpected(make_error(500, "master_key_permissions",
+    return common::unexpected(make_error(Errc::kInternal, "master_key_permissions",
                                          "the master key file " + file.string() +
                                              " is readable by group or others: chmod 600 it"));
   }
@@ -49,7 +49,7 @@ Result<MasterKey> MasterKey::load(const char* env_value, const std::filesystem::
   common::secure_wipe(text);
   if (!key) {
     return common::unexpected(
-        make_error(500, "invalid_master_key", "the master key file " + file.string() + " does not hold base64 of 32 bytes"));
+        make_error(Errc::kInternal, "invalid_master_key", "the master key file " + file.string() + " does not hold base64 of 32 bytes"));
   }
   return key;
 }
@@ -63,13 +63,13 @@ Result<MasterKey> MasterKey::create_file(const std::filesystem::path& file) {
   if (fd < 0) {
     common::secure_wipe(text);
     return common::unexpected(
-        make_error(500, "key_file", "cannot create " + file.string() + ": " + std::strerror(errno)));
+        make_error(Errc::kInternal, "key_file", "cannot create " + file.string() + ": " + std::strerror(errno)));
   }
   const ssize_t written = ::write(fd, text.data(), text.size());
   ::fsync(fd);
   ::close(fd);
   common::secure_wipe(text);
-  if (written < 0) return common::unexpected(make_error(500, "key_file", "cannot write " + file.string()));
+  if (written < 0) return common::unexpected(make_error(Errc::kInternal, "key_file", "cannot write " + file.string()));
   return key;
 }
 
@@ -105,7 +105,7 @@ KeyringEntry Keyring::make_entry(std::uint32_t version, const MasterKey& master,
 Result<void> Keyring::install(const KeyringEntry& entry, const MasterKey& master) {
   auto key = crypto::open(master.bytes(), entry.wrapped_key, wrap_aad(entry.version));
   if (!key || key->size() != kKeySize) {
-    return common::unexpected(make_error(500, "wrong_master_key",
+    return common::unexpected(make_error(Errc::kInternal, "wrong_master_key",
                                          "the master key does not open keyring version " + std::to_string(entry.version) +
                                              " (wrong ALTER_VAULT_MASTER_KEY or key file?)"));
   }
@@ -123,15 +123,15 @@ SealedBlob Keyring::seal(std::string_view plaintext, std::string_view aad) const
 
 Result<common::SecretString> Keyring::open(const SealedBlob& blob, std::string_view aad) const {
   const auto version = blob_key_version(blob.bytes);
-  if (!version) return common::unexpected(make_error(500, "sealed_blob", "a stored secret is malformed"));
+  if (!version) return common::unexpected(make_error(Errc::kInternal, "sealed_blob", "a stored secret is malformed"));
   std::shared_lock lock(mu_);
   auto it = keys_.find(*version);
   if (it == keys_.end()) {
     return common::unexpected(
-        make_error(500, "sealed_blob", "a stored secret uses unknown key version " + std::to_string(*version)));
+        make_error(Errc::kInternal, "sealed_blob", "a stored secret uses unknown key version " + std::to_string(*version)));
   }
   auto plain = crypto::open(it->second.reveal(), blob.bytes, aad);
-  if (!plain) return common::unexpected(make_error(500, "sealed_blob", "a stored secret failed to authenticate"));
+  if (!plain) return common::unexpected(make_error(Errc::kInternal, "sealed_blob", "a stored secret failed to authenticate"));
   return common::SecretString(std::move(*plain));
 }
 

@@ -365,17 +365,17 @@ Result<void> HttpServer::start() {
                             asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
     impl_->tls->use_certificate_chain_file(o.tls_cert, ec);
     if (!ec) impl_->tls->use_private_key_file(o.tls_key, asio::ssl::context::pem, ec);
-    if (ec) return common::unexpected(make_error(500, "tls", "cannot load the TLS certificate or key: " + ec.message()));
+    if (ec) return common::unexpected(make_error(Errc::kInternal, "tls", "cannot load the TLS certificate or key: " + ec.message()));
   }
   const auto address = asio::ip::make_address(o.host == "localhost" ? "127.0.0.1" : o.host, ec);
-  if (ec) return common::unexpected(make_error(500, "listen", "not an IP address: " + o.host));
+  if (ec) return common::unexpected(make_error(Errc::kInternal, "listen", "not an IP address: " + o.host));
   tcp::endpoint endpoint(address, o.port);
   impl_->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl_->acceptor.bind(endpoint, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return common::unexpected(make_error(500, "listen", "cannot listen on " + o.host + ":" + std::to_string(o.port) +
+    return common::unexpected(make_error(Errc::kInternal, "listen", "cannot listen on " + o.host + ":" + std::to_string(o.port) +
                                                             ": " + ec.message()));
   }
   impl_->bound_port = impl_->acceptor.local_endpoint().port();

@@ -11,7 +11,7 @@ namespace alter::server::oauth {
 namespace {
 
 Error field_error(const std::string& id, const std::string& field, const std::string& why) {
-  return make_error(400, "invalid_provider", "provider '" + id + "': field '" + field + "' " + why);
+  return make_error(Errc::kInvalidArgument, "invalid_provider", "provider '" + id + "': field '" + field + "' " + why);
 }
 
 bool valid_id(const std::string& id) {
@@ -76,11 +76,11 @@ nlohmann::json ProviderDef::to_json() const {
 }
 
 Result<ProviderDef> parse_provider(const nlohmann::json& j) {
-  if (!j.is_object()) return common::unexpected(make_error(400, "invalid_provider", "a provider must be a JSON object"));
+  if (!j.is_object()) return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_provider", "a provider must be a JSON object"));
   ProviderDef d;
   d.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : std::string();
   if (!valid_id(d.id)) {
-    return common::unexpected(make_error(400, "invalid_provider", "field 'id' must match [a-z0-9][a-z0-9_-]{0,63}"));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_provider", "field 'id' must match [a-z0-9][a-z0-9_-]{0,63}"));
   }
   static const std::set<std::string> known = {
       "id", "display_name", "docs_url", "authorization_url", "token_url", "refresh_url", "revocation_url",
@@ -210,7 +210,7 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
 Result<ProviderDef> parse_provider_text(std::string_view text, std::string_view source) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) {
-    return common::unexpected(make_error(400, "invalid_provider", std::string(source) + ": not valid JSON"));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_provider", std::string(source) + ": not valid JSON"));
   }
   auto d = parse_provider(j);
   if (!d) {
@@ -229,11 +229,11 @@ Result<std::string> substitute(std::string_view text, const std::map<std::string
       continue;
     }
     const auto close = text.find('}', i);
-    if (close == std::string_view::npos) return common::unexpected(make_error(400, "invalid_request", "unbalanced '{'"));
+    if (close == std::string_view::npos) return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", "unbalanced '{'"));
     const std::string name(text.substr(i + 1, close - i - 1));
     auto it = values.find(name);
     if (it == values.end() || it->second.empty()) {
-      return common::unexpected(make_error(400, "invalid_request", "a value for '" + name + "' is required"));
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_request", "a value for '" + name + "' is required"));
     }
     out += it->second;
     i = close;
@@ -262,7 +262,7 @@ Result<std::shared_ptr<Catalog>> Catalog::builtin() {
 Result<std::shared_ptr<Catalog>> Catalog::from_dir(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    return common::unexpected(make_error(400, "invalid_config", "providers_dir is not a directory: " + dir.string()));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config", "providers_dir is not a directory: " + dir.string()));
   }
   auto c = std::make_shared<Catalog>();
   std::vector<std::filesystem::path> files;
@@ -277,7 +277,7 @@ Result<std::shared_ptr<Catalog>> Catalog::from_dir(const std::filesystem::path& 
     auto d = parse_provider_text(ss.str(), f.filename().string());
     if (!d) return common::unexpected(d.error());
     if (d->id + ".json" != f.filename().string()) {
-      return common::unexpected(make_error(400, "invalid_provider", f.filename().string() + ": id '" + d->id +
+      return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_provider", f.filename().string() + ": id '" + d->id +
                                                                         "' does not match the file name"));
     }
     c->put(std::move(d.value()));

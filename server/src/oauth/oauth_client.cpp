@@ -106,7 +106,7 @@ Result<std::string> authorization_url(const ProviderDef& p, const ClientCredenti
   auto base = substitute(p.authorization_url, client.variables);
   if (!base) return common::unexpected(base.error());
   auto parsed = boost::urls::parse_uri(*base);
-  if (!parsed) return common::unexpected(make_error(500, "invalid_provider", "authorization_url is not a URL"));
+  if (!parsed) return common::unexpected(make_error(Errc::kInternal, "invalid_provider", "authorization_url is not a URL"));
   boost::urls::url u(*parsed);
   std::string scope;
   for (const auto& s : scopes) {

@@ -12,8 +12,8 @@ namespace {
 std::string canonical_attributes(const Attributes& a) { return nlohmann::json(a).dump(); }
 
 // The connection id travels in the answer's fields, added by the token endpoint.
-Error expired_error(int status, const Connection&, std::string message) {
-  return make_error(status, "token_expired", std::move(message));
+Error expired_error(Errc errc, const Connection&, std::string message) {
+  return make_error(errc, "token_expired", std::move(message));
 }
 
 }  // namespace
@@ -45,7 +45,7 @@ Result<StoredTokens> open_tokens(const crypto::Keyring& keyring, const Connectio
   auto plain = keyring.open(c.tokens, connection_tokens_aad(c));
   if (!plain) return common::unexpected(plain.error());
   auto j = nlohmann::json::parse(plain->reveal(), nullptr, false);
-  if (!j.is_object()) return common::unexpected(make_error(500, "sealed_blob", "stored tokens are malformed"));
+  if (!j.is_object()) return common::unexpected(make_error(Errc::kInternal, "sealed_blob", "stored tokens are malformed"));
   StoredTokens t;
   auto take = [&](const char* key) {
     if (!j.contains(key) || !j[key].is_string()) return common::SecretString();
@@ -113,11 +113,11 @@ Result<ClientCredentials> TokenManager::client_for(const std::string& app_id, co
   auto cred = store_.get_provider_credential(app_id, p.id);
   if (!cred) {
     if (cred.error().code == StoreErrc::kNotFound) {
-      return common::unexpected(make_error(400, "provider_not_configured",
+      return common::unexpected(make_error(Errc::kFailedPrecondition, "provider_not_configured",
                                            "no client credentials are set for provider '" + p.id +
                                                "' (alter-vault providers set " + p.id + ")"));
     }
-    return common::unexpected(make_error(503, "unavailable", "the store cannot be read: " + cred.error().message));
+    return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the store cannot be read: " + cred.error().message));
   }
   ClientCredentials c;
   c.client_id = cred->client_id;
@@ -134,7 +134,7 @@ Result<IssuedToken> TokenManager::token_for(const Connection& connection, const 
   Connection current = connection;
   bool refreshed = false;
   if (current.status == ConnectionStatus::kReauthRequired) {
-    return common::unexpected(expired_error(400, current, "the connection needs re-authorization: reconnect the user"));
+    return common::unexpected(expired_error(Errc::kFailedPrecondition, current, "the connection needs re-authorization: reconnect the user"));
   }
   if (needs_refresh(current, provider)) {
     auto r = refresh(current, provider, false);
@@ -143,7 +143,7 @@ Result<IssuedToken> TokenManager::token_for(const Connection& connection, const 
     current = std::move(r.value());
   }
   if (current.expires_at && *current.expires_at <= clock_.wall()) {
-    return common::unexpected(expired_error(400, current,
+    return common::unexpected(expired_error(Errc::kFailedPrecondition, current,
                                             "the token expired and this provider cannot refresh it: reconnect the user"));
   }
   auto tokens = open_tokens(*keyring_, current);
@@ -176,11 +176,11 @@ Result<Connection> TokenManager::refresh(const Connection& connection, const Pro
   }
   // One refresh per connection across instances too: the store's lock (PostgreSQL: an advisory
   // lock), inside which do_refresh re-reads the row and skips the call if another instance did it.
-  Result<Connection> result = common::unexpected(make_error(503, "unavailable", "the refresh lock was not taken"));
+  Result<Connection> result = common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the refresh lock was not taken"));
   auto locked = store_.with_connection_lock(connection.id, std::chrono::seconds(30),
                                             [&] { result = do_refresh(connection, provider, force); });
   if (!locked) {
-    result = common::unexpected(make_error(503, "unavailable", "cannot lock the connection for refresh: " + locked.error().message));
+    result = common::unexpected(make_error(Errc::kUnavailable, "unavailable", "cannot lock the connection for refresh: " + locked.error().message));
   }
   {
     std::lock_guard lock(mu_);
@@ -197,13 +197,13 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
   auto fresh = store_.get_connection(snapshot.id);
   if (!fresh) {
     if (fresh.error().code == StoreErrc::kNotFound) {
-      return common::unexpected(make_error(404, "connection_not_found", "the connection was deleted"));
+      return common::unexpected(make_error(Errc::kNotFound, "connection_not_found", "the connection was deleted"));
     }
-    return common::unexpected(make_error(503, "unavailable", "the store cannot be read: " + fresh.error().message));
+    return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the store cannot be read: " + fresh.error().message));
   }
   Connection current = std::move(fresh.value());
   if (current.status == ConnectionStatus::kReauthRequired) {
-    return common::unexpected(expired_error(400, current, "the connection needs re-authorization: reconnect the user"));
+    return common::unexpected(expired_error(Errc::kFailedPrecondition, current, "the connection needs re-authorization: reconnect the user"));
   }
   if (!force && !needs_refresh(current, provider)) {
     if (on_update_ && current.version != snapshot.version) on_update_(current);
@@ -215,13 +215,13 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
   if (!tokens) return common::unexpected(tokens.error());
   if (tokens->refresh_token.empty()) {
     if (current.expires_at && *current.expires_at <= clock_.wall()) {
-      return common::unexpected(expired_error(400, current, "the token expired and no refresh token was granted: reconnect the user"));
+      return common::unexpected(expired_error(Errc::kFailedPrecondition, current, "the token expired and no refresh token was granted: reconnect the user"));
     }
     return current;  // still valid for a moment; nothing to refresh with
   }
   auto client = client_for(current.app_id, provider, current.metadata);
   if (!client) {
-    return common::unexpected(expired_error(502, current, "cannot refresh: " + client.error().message));
+    return common::unexpected(expired_error(Errc::kBadGateway, current, "cannot refresh: " + client.error().message));
   }
 
   OAuthResult<TokenSet> answer = common::unexpected(OAuthFailure{});
@@ -254,11 +254,11 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
       if (auto saved = store_.update_connection(dead, current.version); saved && on_update_) on_update_(*saved);
       log_.warn("refresh refused: the connection needs re-authorization",
                 {{"connection_id", current.id}, {"provider", provider.id}});
-      return common::unexpected(expired_error(400, current, "the provider refused the refresh token (invalid_grant): reconnect the user"));
+      return common::unexpected(expired_error(Errc::kFailedPrecondition, current, "the provider refused the refresh token (invalid_grant): reconnect the user"));
     }
     metrics_.inc("alter_refreshes_total", "result=\"failed\"");
     log_.warn("refresh failed", {{"connection_id", current.id}, {"provider", provider.id}, {"error", f.message}});
-    return common::unexpected(expired_error(502, current, "the provider could not refresh the token now: " + f.message));
+    return common::unexpected(expired_error(Errc::kBadGateway, current, "the provider could not refresh the token now: " + f.message));
   }
 
   TokenSet& t = answer.value();
@@ -280,7 +280,7 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
       if (again) return again.value();
     }
     metrics_.inc("alter_refreshes_total", "result=\"store_failed\"");
-    return common::unexpected(make_error(503, "unavailable", "the refreshed token could not be saved: " + saved.error().message));
+    return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the refreshed token could not be saved: " + saved.error().message));
   }
   metrics_.inc("alter_refreshes_total", "result=\"ok\"");
   if (on_update_) on_update_(saved.value());

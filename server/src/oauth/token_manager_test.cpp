@@ -147,13 +147,13 @@ TEST_F(TokenManagerTest, InvalidGrantMarksReauthRequired) {
   clock_.advance(2h);
   auto t = manager_->token_for(c, provider_);
   ASSERT_FALSE(t.ok());
-  EXPECT_EQ(t.error().status, 400);
+  EXPECT_EQ(t.error().errc, Errc::kFailedPrecondition);
   EXPECT_EQ(t.error().code, "token_expired");
   auto stored = store_->get_connection(c.id).value();
   EXPECT_EQ(stored.status, ConnectionStatus::kReauthRequired);
   const int calls = fake_->refresh_calls();
   auto again = manager_->token_for(stored, provider_);
-  EXPECT_EQ(again.error().status, 400);
+  EXPECT_EQ(again.error().errc, Errc::kFailedPrecondition);
   EXPECT_EQ(fake_->refresh_calls(), calls);  // a dead grant is not retried
   bool audited = false;
   for (const auto& e : audit_events_) audited = audited || e["decision"] == "reauth_required";
@@ -167,7 +167,7 @@ TEST_F(TokenManagerTest, OutageGetsBoundedRetriesThenRecovers) {
   fake_->fail_token_calls(500, 3);
   auto down = manager_->token_for(c, provider_);
   ASSERT_FALSE(down.ok());
-  EXPECT_EQ(down.error().status, 502);
+  EXPECT_EQ(down.error().errc, Errc::kBadGateway);
   EXPECT_EQ(down.error().code, "token_expired");
   EXPECT_EQ(fake_->refresh_calls(), 3);  // three attempts, then give up
   EXPECT_EQ(store_->get_connection(c.id)->status, ConnectionStatus::kActive);
@@ -201,7 +201,7 @@ TEST_F(TokenManagerTest, ExpiredWithoutRefreshTokenNeedsReconnect) {
   clock_.advance(2h);
   auto t = manager_->token_for(c, provider_);
   ASSERT_FALSE(t.ok());
-  EXPECT_EQ(t.error().status, 400);
+  EXPECT_EQ(t.error().errc, Errc::kFailedPrecondition);
   EXPECT_EQ(fake_->refresh_calls(), 0);
 }
 

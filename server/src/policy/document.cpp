@@ -712,7 +712,7 @@ common::Result<PolicyDocument, DocumentError> parse_document(std::string_view te
 
 Result<PolicyDocument> parse_policy_document(std::string_view text, std::string_view format) {
   auto doc = parse_document(text, format);
-  if (!doc) return common::unexpected(make_error(400, "invalid_policy", "invalid policy: " + doc.error().to_string()));
+  if (!doc) return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_policy", "invalid policy: " + doc.error().to_string()));
   return std::move(doc).value();
 }
 

@@ -293,7 +293,7 @@ TEST(Document, AutoDetectsAndSkipsTheByteOrderMark) {
 TEST(Document, CompileReportsAsInvalidPolicy) {
   auto bad = CompiledPolicy::compile("[[rules]]\nid = \"a\"\neffect = \"allow\"\nmethods = 3\n", "toml");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error().status, 400);
+  EXPECT_EQ(bad.error().errc, Errc::kInvalidArgument);
   EXPECT_EQ(bad.error().code, "invalid_policy");
   EXPECT_THAT(bad.error().message, HasSubstr("line 4: rules[0].methods: must be a string or an array of strings"));
 }

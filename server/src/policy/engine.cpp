@@ -564,7 +564,7 @@ Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::compile(PolicyDocu
   auto impl = std::make_unique<Impl>();
   impl->document = std::move(document);
   const auto invalid = [](const RuleSpec& rule, std::string message) {
-    return common::unexpected(make_error(400, "invalid_policy", "invalid policy: rule " + q_text(rule.id) + ": " + message));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_policy", "invalid policy: rule " + q_text(rule.id) + ": " + message));
   };
   std::unordered_map<std::string, int> zone_index;
   impl->rules.reserve(impl->document.rules.size());
@@ -741,7 +741,7 @@ Result<std::shared_ptr<const PolicyEngine::Entry>> PolicyEngine::entry(const std
     if (compiled) {
       fresh->policy = std::move(compiled).value();
     } else {
-      fresh->error = make_error(500, "policy_invalid",
+      fresh->error = make_error(Errc::kInternal, "policy_invalid",
                                 "policy version " + std::to_string(version.version) +
                                     " does not compile any more: " + compiled.error().message);
     }

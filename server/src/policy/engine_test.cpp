@@ -288,7 +288,7 @@ class FakeVersions {
     return [this](const std::string& app) -> Result<std::optional<PolicyVersion>> {
       std::lock_guard lock(mu_);
       ++loads;
-      if (fail) return common::unexpected(make_error(503, "unavailable", "database down"));
+      if (fail) return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "database down"));
       const auto it = versions_.find(app);
       if (it == versions_.end()) return std::optional<PolicyVersion>();
       return std::optional<PolicyVersion>(it->second);
@@ -389,7 +389,7 @@ TEST(PolicyEngine, AStoredVersionThatDoesNotCompileRefuses) {
   auto d = engine.decide(testing::calendar_read());
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().code, "policy_invalid");
-  EXPECT_EQ(d.error().status, 500);
+  EXPECT_EQ(d.error().errc, Errc::kInternal);
   EXPECT_THAT(d.error().message, HasSubstr("policy version 1"));
   (void)engine.decide(testing::calendar_read());
   EXPECT_EQ(versions.loads, 1);  // cached: the stored text will not change

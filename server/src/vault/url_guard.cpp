@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::size_t kMaxUrl = 8192;
 
-Error refuse(std::string why) { return make_error(403, "url_not_allowed", std::move(why)); }
+Error refuse(std::string why) { return make_error(Errc::kPermissionDenied, "url_not_allowed", std::move(why)); }
 
 struct CurlUrlDeleter {
   void operator()(CURLU* u) const noexcept { curl_url_cleanup(u); }
@@ -320,7 +320,7 @@ Result<NormalizedUrl> normalize_url(std::string_view raw) {
 
   // libcurl's reading of the same text: it must name the same host and port.
   std::unique_ptr<CURLU, CurlUrlDeleter> cu(curl_url());
-  if (!cu) return common::unexpected(make_error(503, "unavailable", "out of memory"));
+  if (!cu) return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "out of memory"));
   const std::string text(raw);
   if (curl_url_set(cu.get(), CURLUPART_URL, text.c_str(), 0) != CURLUE_OK) {
     return common::unexpected(refuse("the URL is not valid"));
@@ -433,10 +433,10 @@ Result<NormalizedUrl> check_api_url(std::string_view raw, const std::vector<std:
 Result<NormalizedUrl> check_endpoint_url(std::string_view raw, bool dev_mode, std::string_view what) {
   auto u = normalize_url(raw);
   if (!u) {
-    return common::unexpected(make_error(400, "invalid_provider", std::string(what) + " is not a valid URL: " + u.error().message));
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_provider", std::string(what) + " is not a valid URL: " + u.error().message));
   }
   if (u->scheme != "https" && !(dev_mode && is_loopback_host(*u))) {
-    return common::unexpected(make_error(400, "invalid_provider",
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_provider",
                                          std::string(what) + " must be https (http only to a loopback host in dev mode)"));
   }
   return u;
