@@ -7,7 +7,7 @@
 #include "crypto/aead.hpp"
 #include "crypto/crypto.hpp"
 #include "crypto/keyring.hpp"
-#include "oauth/token_manager.hpp"
+#include "sealed/sealed_store.hpp"
 #include "url_builder.hpp"
 
 namespace {
@@ -18,13 +18,14 @@ void BM_OpenTokenSet(benchmark::State& state) {
   auto master = crypto::MasterKey::random();
   std::vector<KeyringEntry> entries{crypto::Keyring::make_entry(1, master, {})};
   auto ring = crypto::Keyring::open(entries, master).value();
+  sealed::SealedStore sealed(ring, master);
   Connection c;
   c.app_id = "default";
   c.provider_id = "google";
   c.attributes = {{"user_id", "alice"}};
-  c.tokens = oauth::seal_tokens(*ring, c, std::string(180, 'a'), std::string(100, 'r'), "");
+  c.tokens = sealed.seal_tokens(c, std::string(180, 'a'), std::string(100, 'r'), "");
   for (auto _ : state) {
-    auto t = oauth::open_tokens(*ring, c);
+    auto t = sealed.open_tokens(c);
     benchmark::DoNotOptimize(t);
   }
 }

@@ -103,25 +103,25 @@ void register_dev_command(CLI::App& app, GlobalOptions& global) {
     auto vault = server::VaultApp::open(config, log);
     if (!vault) throw CliError{vault.error().message, 1};
     if (auto r = (*vault)->start(); !r) throw CliError{r.error().message, 1};
-    auto& s = (*vault)->services();
-    const std::string url = (*vault)->public_url();
+    auto& v = **vault;
+    const std::string url = v.public_url();
+    const server::vault::AdminCaller dev_caller{"alter-vault dev"};
 
     // An API key for the default app: reuse the one from a previous run while it is still valid.
     const auto env_file = config.data_dir / "dev.env";
     std::string api_key = read_env_file(env_file)["ALTER_API_KEY"];
-    if (api_key.empty() || !s.store.find_api_key(server::crypto::sha256_hex(api_key)) ||
-        s.store.find_api_key(server::crypto::sha256_hex(api_key))->revoked_at) {
-      auto key = server::api::new_api_key();
-      server::ApiKeyRecord rec{server::crypto::new_uuid(), "default", "alter-vault dev", key.hint, key.hash, s.clock.wall(), std::nullopt};
-      if (auto r = s.store.create_api_key(rec); !r) throw CliError{r.error().message, 1};
-      api_key = key.value;
+    auto known = api_key.empty() ? server::StoreResult<server::ApiKeyRecord>(common::unexpected(server::StoreError{}))
+                                 : v.store().find_api_key(server::crypto::sha256_hex(api_key));
+    if (!known || known->revoked_at) {
+      auto key = v.admin().create_key("default", "alter-vault dev", dev_caller);
+      if (!key) throw CliError{key.error().message, 1};
+      api_key = key->key;
     }
     // The starter policy, unless the app already has one (keep the developer's edits).
-    if (auto existing = s.store.get_policy("default", 0); !existing) {
-      server::PolicyVersion v{"default", 0, kDevPolicy, "toml", "alter-vault dev", s.clock.wall()};
-      if (!server::policy::CompiledPolicy::compile(v.document, v.format)) throw CliError{"the starter policy does not compile", 1};
-      if (auto r = s.store.put_policy(v); !r) throw CliError{r.error().message, 1};
-      s.policy_changed("default");
+    if (auto existing = v.store().get_policy("default", 0); !existing) {
+      if (auto r = v.policies().apply("default", kDevPolicy, "toml", dev_caller); !r) {
+        throw CliError{"the starter policy was not applied: " + r.error().message, 1};
+      }
     }
     std::string admin_token;
     std::ifstream(config.data_dir / "admin.token") >> admin_token;

@@ -96,6 +96,11 @@ void FakeOAuthProvider::hold_token_calls(bool on) {
   }
   cv_.notify_all();
 }
+void FakeOAuthProvider::on_token_call(std::function<void()> hook) {
+  std::lock_guard lock(mu_);
+  on_token_call_ = std::move(hook);
+}
+
 void FakeOAuthProvider::release() { hold_token_calls(false); }
 
 bool FakeOAuthProvider::wait_for_token_calls(int n, std::chrono::milliseconds timeout) {
@@ -194,6 +199,7 @@ CannedResponse FakeOAuthProvider::token(const RecordedRequest& r) {
   if (grant_type == "authorization_code") ++code_exchanges_;
   cv_.notify_all();
   cv_.wait(lock, [&] { return !hold_; });
+  if (on_token_call_) on_token_call_();
   if (fail_count_ > 0) {
     --fail_count_;
     return oauth_error(fail_status_, "server_error", "injected failure");

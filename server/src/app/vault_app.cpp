@@ -7,29 +7,17 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
-#include <set>
 
-#include "api/admin_endpoints.hpp"
-#include "api/approvals.hpp"
-#include "api/connect_endpoints.hpp"
-#include "api/policy_endpoints.hpp"
-#include "api/sdk_endpoints.hpp"
-#include "api/web_endpoints.hpp"
+#include "app/store_rate_limiter.hpp"
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
 #include "curl_transport.hpp"  // the SDK's libcurl transport (sdk/src)
 #include "policy/engine.hpp"
-#include "app/store_rate_limiter.hpp"
 #include "sandbox/sandbox.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace alter::server {
-
-struct VaultApp::PolicyParts {
-  std::unique_ptr<policy::RateLimiter> limiter;
-  std::unique_ptr<policy::PolicyEngine> engine;
-};
 
 Result<std::unique_ptr<Store>> open_store(const Config& config) {
   const std::string url = config.database_url();
@@ -86,16 +74,20 @@ Result<InitResult> init_vault(const Config& config, const common::Clock& clock) 
     master.emplace(std::move(m.value()));
   }
   const TimePoint now = clock.wall();
-  if (auto r = (*store)->add_key(crypto::Keyring::make_entry(1, *master, now)); !r) {
-    return common::unexpected(make_error(Errc::kInternal, "init", r.error().message));
-  }
-  App app{"default", "Default app", {}, now};
-  if (auto r = (*store)->create_app(app); !r && r.error().code != StoreErrc::kConflict) {
-    return common::unexpected(make_error(Errc::kInternal, "init", r.error().message));
-  }
-  api::NewSecret admin = api::new_admin_token();
+  auto admin = vault::Authenticator::new_admin_credential();
   AdminCredential cred{crypto::new_uuid(), "initial", admin.hint, admin.hash, now, std::nullopt};
-  if (auto r = (*store)->create_admin_credential(cred); !r) return common::unexpected(make_error(Errc::kInternal, "init", r.error().message));
+  // The keyring, the default app and the first credential, with the trail's first row: together.
+  std::vector<AuditRecord> first{audit::make_record({{"kind", "admin"}, {"decision", "initialized"}, {"app_id", "default"},
+                                                     {"actor", {{"type", "admin"}, {"id", cred.id}}}},
+                                                    now)};
+  auto committed = (*store)->commit_with_audit(
+      [&]() -> StoreResult<void> {
+        if (auto r = (*store)->add_key(crypto::Keyring::make_entry(1, *master, now)); !r) return r;
+        if (auto r = (*store)->create_app(App{"default", "Default app", {}, now, {}}); !r && r.error().code != StoreErrc::kConflict) return r;
+        return (*store)->create_admin_credential(cred);
+      },
+      first, audit::chain_hash, true);
+  if (!committed) return common::unexpected(make_error(Errc::kInternal, "init", committed.error().message));
   out.admin_token = admin.value;
   out.admin_token_file = config.data_dir / "admin.token";
   {
@@ -106,99 +98,96 @@ Result<InitResult> init_vault(const Config& config, const common::Clock& clock) 
       ::close(fd);
     }
   }
-  std::vector<AuditRecord> first{audit::make_record({{"kind", "admin"}, {"decision", "initialized"}, {"app_id", "default"},
-                                                     {"actor", {{"type", "admin"}, {"id", cred.id}}}},
-                                                    now)};
-  (void)(*store)->append_audit(first, audit::chain_hash);
   return out;
 }
 
 Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, const common::Clock& clock) {
   if (auto v = validate(config); !v) return common::unexpected(v.error());
   std::unique_ptr<VaultApp> app(new VaultApp());
-  app->config_ = config;
-  app->log_ = &log;
-  app->clock_ = &clock;
+  VaultApp& a = *app;
+  a.config_ = config;
+  a.log_ = &log;
+  a.clock_ = &clock;
+
+  // ---- the store, and the sealed store over it ----
   auto store = open_store(config);
   if (!store) return common::unexpected(store.error());
-  app->store_ = std::move(store.value());
-
+  a.store_ = std::move(store.value());
   auto master = crypto::MasterKey::load(std::getenv("ALTER_VAULT_MASTER_KEY"), config.master_key_path());
   if (!master) return common::unexpected(master.error());
-  app->master_ = std::make_unique<crypto::MasterKey>(std::move(master.value()));
-  auto entries = app->store_->keyring();
+  a.master_ = std::make_unique<crypto::MasterKey>(std::move(master.value()));
+  auto entries = a.store_->keyring();
   if (!entries) return common::unexpected(make_error(Errc::kInternal, "store", entries.error().message));
   if (entries->empty()) {
     return common::unexpected(make_error(Errc::kInternal, "not_initialized", "the vault in " + config.data_dir.string() +
-                                                                     " is not initialized: run alter-vault init first"));
+                                                                                 " is not initialized: run alter-vault init first"));
   }
-  auto ring = crypto::Keyring::open(*entries, *app->master_);
+  auto ring = crypto::Keyring::open(*entries, *a.master_);
   if (!ring) return common::unexpected(ring.error());
-  app->keyring_ = std::move(ring.value());
+  a.sealed_ = std::make_unique<sealed::SealedStore>(std::move(ring.value()), *a.master_);
 
+  // ---- the engines: catalog and OAuth client, policies, the audit chain ----
   auto catalog = config.providers_dir.empty() ? oauth::Catalog::builtin() : oauth::Catalog::from_dir(config.providers_dir);
   if (!catalog) return common::unexpected(catalog.error());
-  app->catalog_ = std::move(catalog.value());
-  if (auto custom = app->store_->list_custom_providers()) {
-    for (const auto& cp : *custom) {
-      auto def = oauth::parse_provider_text(cp.definition, cp.id);
-      if (!def) {
-        log.warn("a custom provider could not be loaded", {{"provider", cp.id}, {"error", def.error().message}});
-        continue;
-      }
-      def->custom = true;
-      app->catalog_->put(std::move(def.value()));
-    }
+  a.catalog_ = std::move(catalog.value());
+  // Provider endpoints are https outside dev mode: a catalog that says otherwise does not load.
+  for (const auto& d : a.catalog_->all()) {
+    if (auto ok = vault::check_provider_endpoints(*d, config.dev_mode); !ok) return common::unexpected(ok.error());
   }
-
-  app->metrics_ = std::make_unique<Metrics>();
-  app->audit_ = std::make_unique<audit::AuditWriter>(*app->store_, *app->metrics_, config.audit_max_batch);
-  auto transport = alter::internal::make_curl_transport({"", "alter-vault/" + std::string(ALTER_VAULT_VERSION), 1024 * 1024, 64});
-  app->oauth_ = std::make_unique<oauth::OAuthClient>(transport, clock, std::chrono::seconds(15));
-  auto* audit_writer = app->audit_.get();
-  auto* clk = &clock;
-  app->tokens_ = std::make_unique<oauth::TokenManager>(
-      *app->store_, app->keyring_, *app->oauth_, *app->metrics_, log, clock,
-      oauth::TokenManagerOptions{config.refresh_skew, 3, std::chrono::milliseconds(200)},
-      [audit_writer, clk](nlohmann::json event) { (void)audit_writer->write(audit::make_record(std::move(event), clk->wall())); });
-
-  app->policy_ = std::make_unique<PolicyParts>();
+  a.metrics_ = std::make_unique<Metrics>();
+  a.audit_writer_ = std::make_unique<audit::AuditWriter>(*a.store_, *a.metrics_, config.audit_max_batch);
+  a.audit_log_ = std::make_unique<audit::AuditLog>(*a.store_, *a.audit_writer_, clock, *a.metrics_, log);
+  a.transport_ = alter::internal::make_curl_transport({"", "alter-vault/" + std::string(ALTER_VAULT_VERSION), 1024 * 1024, 64});
+  a.oauth_ = std::make_unique<oauth::OAuthClient>(a.transport_, clock, std::chrono::seconds(15), config.dev_mode);
   // Counted in the store: with PostgreSQL, every instance shares the counts.
-  app->policy_->limiter = std::make_unique<StoreRateLimiter>(*app->store_);
-  Store* st = app->store_.get();
-  app->policy_->engine = std::make_unique<policy::PolicyEngine>(
+  a.limiter_ = std::make_unique<StoreRateLimiter>(*a.store_);
+  Store* st = a.store_.get();
+  a.engine_ = std::make_unique<policy::PolicyEngine>(
       [st](const std::string& app_id) -> Result<std::optional<PolicyVersion>> {
         auto v = st->get_policy(app_id, 0);
         if (v) return std::optional<PolicyVersion>(std::move(v.value()));
         if (v.error().code == StoreErrc::kNotFound) return std::optional<PolicyVersion>();
         return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the policy cannot be read: " + v.error().message));
       },
-      *app->policy_->limiter);
+      *a.limiter_);
 
-  auto* engine = app->policy_->engine.get();
-  auto* raw = app.get();
-  app->services_ = std::make_unique<api::Services>(api::Services{
-      config, log, *app->metrics_, clock, *app->store_, app->keyring_, *app->master_, *app->audit_, app->catalog_,
-      *app->oauth_, *app->tokens_,
-      [engine](const policy::PolicyRequest& r) { return engine->decide(r); },
-      [engine](const policy::PolicyRequest& r) { return engine->explain(r); },
-      [engine, st](const std::string& app_id) {
-        engine->invalidate(app_id);
-        (void)st->bump_change_version();  // other instances reload at their next request
-      },
-      [raw]() { return raw->start_rekey(); }, [raw]() { return raw->rekey_status(); }, nullptr, ""});
-  app->cache_ = std::make_unique<api::VaultCache>();
-  app->services_->cache = app->cache_.get();
-  auto* cache = app->cache_.get();
-  app->tokens_->set_on_update([cache](const Connection& c) { cache->connection_updated(c); });
-  app->approvals_ = std::make_unique<api::ApprovalService>(*app->services_);
-  app->services_->approvals = app->approvals_.get();
+  // ---- the domain ----
+  a.cache_ = std::make_unique<vault::VaultCache>(vault::CacheOptions{.ttl = config.cache_ttl});
+  a.issued_ = std::make_unique<vault::IssuedDecisions>();
+  a.authenticator_ = std::make_unique<vault::Authenticator>(*a.store_, *a.cache_);
+  a.tokens_ = std::make_unique<vault::TokenManager>(*a.store_, *a.sealed_, *a.oauth_, *a.audit_log_, *a.metrics_, log, clock,
+                                                    vault::TokenManagerOptions{.skew = config.refresh_skew});
+  vault::VaultCache* cache = a.cache_.get();
+  a.tokens_->set_on_update([cache](const Connection& c) { cache->connection_updated(c); });
+  auto public_url = [raw = app.get()] { return raw->public_url_; };
+  a.approvals_ = std::make_unique<vault::ApprovalService>(*a.store_, *a.audit_log_, clock, public_url);
+  a.broker_ = std::make_unique<vault::TokenBroker>(vault::TokenBroker::Options{config.dev_mode}, a.catalog_, *a.store_, *a.cache_,
+                                                   *a.engine_, *a.approvals_, *a.tokens_, *a.audit_log_, *a.issued_, *a.metrics_,
+                                                   log, clock);
+  a.connections_ = std::make_unique<vault::ConnectionService>(vault::ConnectionService::Options{.dev_mode = config.dev_mode},
+                                                              a.catalog_, *a.store_, *a.sealed_, *a.oauth_, *a.tokens_,
+                                                              *a.audit_log_, *a.cache_, log, clock, public_url);
+  a.admin_ = std::make_unique<vault::AdminService>(vault::AdminService::Options{config.dev_mode}, a.catalog_, *a.store_,
+                                                   *a.sealed_, *a.audit_log_, *a.cache_, clock);
+  a.policies_ = std::make_unique<vault::PolicyService>(*a.store_, *a.engine_, *a.audit_log_, clock);
+  a.trail_ = std::make_unique<vault::AuditTrail>(a.catalog_, *a.store_, *a.audit_log_, *a.issued_, *a.cache_, clock);
+  a.shared_state_ = std::make_unique<vault::SharedState>(*a.store_, *a.sealed_, *a.engine_, *a.cache_, a.catalog_,
+                                                         config.dev_mode, log);
+  a.shared_state_->load_custom_providers();
+  a.rotation_ = std::make_unique<vault::KeyRotation>(*a.store_, *a.sealed_, *a.admin_, *a.audit_log_, *a.cache_, log);
+  a.refresher_ = std::make_unique<vault::Refresher>(*a.store_, a.catalog_, *a.tokens_, clock, config.refresh_skew, log);
 
-  api::add_sdk_routes(app->router_, *app->services_);
-  api::add_admin_routes(app->router_, *app->services_);
-  api::add_policy_routes(app->router_, *app->services_);
-  api::add_connect_routes(app->router_, *app->services_);
-  api::add_web_routes(app->router_, *app->services_, [raw] { return raw->draining_.load(); });
+  // ---- the routes, each declaring who may call it ----
+  a.api_ = std::make_unique<api::Api>(api::Api{a.config_, *a.metrics_, log, *a.store_, *a.audit_writer_, a.catalog_,
+                                               *a.authenticator_, *a.broker_, *a.trail_, *a.connections_, *a.approvals_,
+                                               *a.admin_, *a.policies_, *a.rotation_,
+                                               [raw = app.get()] { return raw->draining_.load(); }});
+  a.router_ = std::make_unique<http::Router>(api::router_hooks(*a.api_));
+  api::add_sdk_routes(*a.router_, *a.api_);
+  api::add_admin_routes(*a.router_, *a.api_);
+  api::add_policy_routes(*a.router_, *a.api_);
+  api::add_connect_routes(*a.router_, *a.api_);
+  api::add_web_routes(*a.router_, *a.api_);
 
   if (config.dev_mode) {
     // The sandbox's secrets live in the data dir, so its tokens survive a restart of the dev vault.
@@ -218,66 +207,37 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
     so.client_secret = secrets["client_secret"].get<std::string>();
     so.signing_key = crypto::base64_decode(secrets["signing_key"].get<std::string>()).value_or(std::string(32, 'x'));
     so.auto_consent = config.sandbox_auto_consent;
-    app->sandbox_ = std::make_unique<sandbox::Sandbox>(so, clock);
-    app->sandbox_->add_routes(app->router_);
+    a.sandbox_ = std::make_unique<sandbox::Sandbox>(so, clock);
+    a.sandbox_->add_routes(*a.router_);
   }
+  // Deny by default: a route that declared no authentication stops the vault here.
+  if (auto ok = a.router_->validate(); !ok) return common::unexpected(ok.error());
   return app;
 }
 
 Result<void> VaultApp::register_sandbox() {
   // The sandbox's catalog entry points at this vault's own address, known once it listens.
-  catalog_->put(sandbox_->provider(services_->public_url));
+  catalog_->put(sandbox_->provider(public_url_));
   const std::string secret = [&] {
     std::ifstream in(config_.data_dir / "sandbox.json");
     auto j = nlohmann::json::parse(in, nullptr, false);
     return j.is_object() ? j.value("client_secret", "") : std::string();
   }();
-  ProviderCredential cred;
-  cred.app_id = "default";
-  cred.provider_id = "sandbox";
-  cred.client_id = "sandbox-client";
-  cred.client_secret = keyring_->seal(secret, oauth::provider_secret_aad("default", "sandbox"));
-  cred.updated_at = clock_->wall();
-  if (auto r = store_->put_provider_credential(cred); !r) return common::unexpected(api::store_error(r.error()));
+  auto current = store_->get_provider_credential("default", "sandbox");
+  if (current && current->client_id == "sandbox-client") {
+    if (auto open = sealed_->open_client_secret(*current); open && open->reveal() == secret) return {};  // set already
+  }
+  auto set = admin_->put_credential("default", "sandbox",
+                                    vault::CredentialSpec{"sandbox-client", common::SecretString(secret), {}},
+                                    vault::AdminCaller{"alter-vault dev"});
+  if (!set) return common::unexpected(set.error());
   return {};
 }
 
 VaultApp::~VaultApp() {
-  stopping_ = true;
-  jobs_cv_.notify_all();
-  if (rekey_thread_.joinable()) rekey_thread_.join();
-  if (refresh_thread_.joinable()) refresh_thread_.join();
+  if (refresher_) refresher_->stop();
+  if (rotation_) rotation_->stop();
   server_.reset();
-}
-
-void VaultApp::sync_shared_state() {
-  // Another instance changed a policy, the keyring or the custom providers: reload what we cache.
-  auto v = store_->change_version();
-  if (!v || *v == seen_change_version_.load()) return;
-  std::lock_guard lock(sync_mu_);
-  if (*v == seen_change_version_.load()) return;
-  policy_->engine->invalidate_all();
-  cache_->clear();
-  if (auto entries = store_->keyring()) {
-    const auto known = keyring_->versions();
-    for (const auto& e : *entries) {
-      if (std::find(known.begin(), known.end(), e.version) == known.end()) (void)keyring_->install(e, *master_);
-    }
-  }
-  if (auto custom = store_->list_custom_providers()) {
-    std::set<std::string> present;
-    for (const auto& cp : *custom) {
-      auto def = oauth::parse_provider_text(cp.definition, cp.id);
-      if (!def) continue;
-      def->custom = true;
-      present.insert(def->id);
-      catalog_->put(std::move(def.value()));
-    }
-    for (const auto& d : catalog_->all()) {
-      if (d->custom && !present.count(d->id)) catalog_->remove_custom(d->id);
-    }
-  }
-  seen_change_version_ = *v;
 }
 
 namespace {
@@ -307,8 +267,9 @@ http::Response VaultApp::handle(http::Request& request) {
     route = "unmatched";
     response = http::Response::error(501, "method_not_implemented", "the vault does not implement this HTTP method");
   } else {
-    if (request.path.rfind("/healthz", 0) != 0 && request.path.rfind("/metrics", 0) != 0) sync_shared_state();
-    response = router_.dispatch(request, &route);
+    // What another instance changed is seen before the request is decided.
+    if (request.path.rfind("/healthz", 0) != 0 && request.path.rfind("/metrics", 0) != 0) shared_state_->sync();
+    response = router_->dispatch(request, &route);
   }
   const auto elapsed = std::chrono::steady_clock::now() - request.received_at;
   metrics_->inc("alter_http_requests_total", "route=\"" + label_value(route) + "\",method=\"" + std::string(method) +
@@ -372,17 +333,13 @@ Result<void> VaultApp::start() {
           (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(server_->port());
   }
   while (!pub.empty() && pub.back() == '/') pub.pop_back();
-  services_->public_url = pub;
+  public_url_ = pub;
   if (sandbox_) {
     if (auto r = register_sandbox(); !r) return r;
   }
-  refresh_thread_ = std::thread([this] { refresh_loop(); });
+  refresher_->start();
   // Finish a re-encryption a previous run left half done.
-  if (auto pending = store_->connections_needing_rekey(keyring_->active_version(), 1); pending && !pending->empty()) {
-    std::lock_guard lock(jobs_mu_);
-    rekey_running_ = true;
-    rekey_thread_ = std::thread([this] { rekey_loop(); });
-  }
+  rotation_->resume_if_needed();
   return {};
 }
 
@@ -391,104 +348,13 @@ unsigned short VaultApp::port() const { return server_ ? server_->port() : 0; }
 void VaultApp::run() {
   server_->run();
   draining_ = true;
-  stopping_ = true;
-  jobs_cv_.notify_all();
+  refresher_->stop();
+  rotation_->stop();
 }
 
 void VaultApp::stop() {
   draining_ = true;
   if (server_) server_->stop();
-}
-
-Result<nlohmann::json> VaultApp::start_rekey() {
-  std::lock_guard lock(jobs_mu_);
-  auto entries = store_->keyring();
-  if (!entries) return common::unexpected(api::store_error(entries.error()));
-  std::uint32_t next = 1;
-  for (const auto& e : *entries) next = std::max(next, e.version + 1);
-  auto entry = crypto::Keyring::make_entry(next, *master_, clock_->wall());
-  if (auto r = store_->add_key(entry); !r) return common::unexpected(api::store_error(r.error()));
-  if (auto r = keyring_->install(entry, *master_); !r) return common::unexpected(r.error());
-  (void)store_->bump_change_version();
-  log_->info("key rotated: re-encrypting secrets in the background", {{"active_version", next}});
-  if (!rekey_running_.exchange(true)) {
-    if (rekey_thread_.joinable()) rekey_thread_.join();
-    rekey_thread_ = std::thread([this] { rekey_loop(); });
-  }
-  return nlohmann::json{{"active_version", next}, {"rekey_running", true}};
-}
-
-nlohmann::json VaultApp::rekey_status() {
-  nlohmann::json versions = nlohmann::json::array();
-  for (auto v : keyring_->versions()) versions.push_back(v);
-  const auto active = keyring_->active_version();
-  auto conns = store_->connections_needing_rekey(active, 100000);
-  auto creds = store_->provider_credentials_needing_rekey(active, 100000);
-  return {{"active_version", active},
-          {"versions", versions},
-          {"rekey_running", rekey_running_.load()},
-          {"connections_pending", conns ? static_cast<std::int64_t>(conns->size()) : -1},
-          {"provider_credentials_pending", creds ? static_cast<std::int64_t>(creds->size()) : -1}};
-}
-
-void VaultApp::rekey_loop() {
-  std::size_t done = 0;
-  for (;;) {
-    if (stopping_) break;
-    const auto active = keyring_->active_version();
-    auto batch = store_->connections_needing_rekey(active, 100);
-    auto creds = store_->provider_credentials_needing_rekey(active, 100);
-    if (!batch || !creds) {
-      std::unique_lock lock(jobs_mu_);
-      jobs_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_.load(); });
-      continue;
-    }
-    if (batch->empty() && creds->empty()) break;
-    for (const auto& c : *batch) {
-      auto tokens = oauth::open_tokens(*keyring_, c);
-      if (!tokens) {
-        log_->error("a connection's tokens do not open during re-encryption", {{"connection_id", c.id}});
-        continue;
-      }
-      Connection next = c;
-      next.tokens = oauth::seal_tokens(*keyring_, c, tokens->access_token.reveal(), tokens->refresh_token.reveal(),
-                                       tokens->id_token.reveal());
-      // Compare-and-set: a refresh that raced us re-sealed with the new key already.
-      if (auto saved = store_->update_connection(next, c.version)) {
-        cache_->connection_updated(*saved);
-        ++done;
-      }
-    }
-    for (const auto& pc : *creds) {
-      auto secret = keyring_->open(pc.client_secret, oauth::provider_secret_aad(pc.app_id, pc.provider_id));
-      if (!secret) continue;
-      ProviderCredential next = pc;
-      next.client_secret = keyring_->seal(secret->reveal(), oauth::provider_secret_aad(pc.app_id, pc.provider_id));
-      if (store_->put_provider_credential(next)) ++done;
-    }
-  }
-  log_->info("re-encryption finished", {{"rows", done}, {"active_version", keyring_->active_version()}});
-  rekey_running_ = false;
-}
-
-void VaultApp::refresh_loop() {
-  // Refreshes tokens shortly before they expire, so requests rarely wait for a refresh.
-  const auto interval = std::max<std::chrono::milliseconds>(config_.refresh_skew / 2, std::chrono::seconds(5));
-  while (!stopping_) {
-    {
-      std::unique_lock lock(jobs_mu_);
-      jobs_cv_.wait_for(lock, interval, [&] { return stopping_.load(); });
-    }
-    if (stopping_) break;
-    auto due = store_->connections_expiring_before(clock_->wall() + config_.refresh_skew, 100);
-    if (!due) continue;
-    for (const auto& c : *due) {
-      if (stopping_) break;
-      auto provider = catalog_->get(c.provider_id);
-      if (!provider || !tokens_->needs_refresh(c, *provider)) continue;
-      (void)tokens_->refresh(c, *provider, false);
-    }
-  }
 }
 
 }  // namespace alter::server

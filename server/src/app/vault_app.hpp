@@ -1,19 +1,35 @@
 #pragma once
-// Builds a running vault from its configuration: store, keyring, catalog, audit writer, OAuth
-// client, token manager, policy engine, routes; and the one-off commands init and rotate-key.
+// Builds a running vault from its configuration, layer by layer (docs/adr/0008): the store, the
+// sealed store over it, the engines (catalog and OAuth client, policies, the audit chain), the
+// domain services, the routes, the HTTP server; and the one-off command init.
 #include <alter/common/clock.hpp>
 
 #include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
-#include "api/cache.hpp"
-#include "api/services.hpp"
+#include "api/api.hpp"
+#include "audit/audit_log.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "sealed/sealed_store.hpp"
+#include "vault/admin.hpp"
+#include "vault/approvals.hpp"
+#include "vault/audit_trail.hpp"
+#include "vault/authenticator.hpp"
+#include "vault/background.hpp"
+#include "vault/cache.hpp"
+#include "vault/connections.hpp"
+#include "vault/issued.hpp"
+#include "vault/policies.hpp"
+#include "vault/token_broker.hpp"
+#include "vault/token_manager.hpp"
+
+namespace alter::internal {
+class Transport;
+}
 
 namespace alter::server {
 
@@ -33,7 +49,8 @@ struct InitResult {
 
 /// `alter-vault init`: the data dir (0700), the master key file (0600, unless
 /// ALTER_VAULT_MASTER_KEY is set), the schema, keyring version 1, the "default" app and the
-/// first admin credential (also written to <data_dir>/admin.token, 0600).
+/// first admin credential (also written to <data_dir>/admin.token, 0600), all with their audit
+/// row in one transaction.
 Result<InitResult> init_vault(const Config& config, const common::Clock& clock = common::SystemClock::instance());
 
 class VaultApp {
@@ -49,49 +66,53 @@ class VaultApp {
   void run();
   void stop();
 
-  api::Services& services() { return *services_; }
-  const std::string& public_url() const { return services_->public_url; }
+  const std::string& public_url() const { return public_url_; }
+  Store& store() { return *store_; }
+  vault::AdminService& admin() { return *admin_; }
+  vault::PolicyService& policies() { return *policies_; }
+  const common::Clock& clock() const { return *clock_; }
 
  private:
   VaultApp() = default;
   http::Response handle(http::Request& request);
-  Result<nlohmann::json> start_rekey();
-  nlohmann::json rekey_status();
-  void rekey_loop();
-  void refresh_loop();
   Result<void> register_sandbox();
-  void sync_shared_state();
 
   Config config_;
   Logger* log_ = nullptr;
   const common::Clock* clock_ = nullptr;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<crypto::MasterKey> master_;
-  std::shared_ptr<crypto::Keyring> keyring_;
-  std::shared_ptr<oauth::Catalog> catalog_;
-  std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<audit::AuditWriter> audit_;
-  std::unique_ptr<oauth::OAuthClient> oauth_;
-  std::unique_ptr<oauth::TokenManager> tokens_;
-  struct PolicyParts;
-  std::unique_ptr<PolicyParts> policy_;
-  std::unique_ptr<api::Services> services_;
-  std::unique_ptr<api::ApprovalService> approvals_;
-  std::unique_ptr<sandbox::Sandbox> sandbox_;
-  std::unique_ptr<api::VaultCache> cache_;
-  http::Router router_;
-  std::unique_ptr<http::HttpServer> server_;
+  std::string public_url_;
   std::atomic<bool> draining_{false};
-  std::atomic<bool> stopping_{false};
-  std::mutex sync_mu_;
-  std::atomic<std::int64_t> seen_change_version_{0};
   std::atomic<std::int64_t> last_refusal_log_{0};
 
-  std::mutex jobs_mu_;
-  std::condition_variable jobs_cv_;
-  std::thread rekey_thread_;
-  std::atomic<bool> rekey_running_{false};
-  std::thread refresh_thread_;
+  // The layers, bottom up (destroyed top down).
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<crypto::MasterKey> master_;
+  std::unique_ptr<sealed::SealedStore> sealed_;
+  std::shared_ptr<oauth::Catalog> catalog_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<audit::AuditWriter> audit_writer_;
+  std::unique_ptr<audit::AuditLog> audit_log_;
+  std::shared_ptr<alter::internal::Transport> transport_;
+  std::unique_ptr<oauth::OAuthClient> oauth_;
+  std::unique_ptr<policy::RateLimiter> limiter_;
+  std::unique_ptr<policy::PolicyEngine> engine_;
+  std::unique_ptr<vault::VaultCache> cache_;
+  std::unique_ptr<vault::IssuedDecisions> issued_;
+  std::unique_ptr<vault::Authenticator> authenticator_;
+  std::unique_ptr<vault::TokenManager> tokens_;
+  std::unique_ptr<vault::ApprovalService> approvals_;
+  std::unique_ptr<vault::TokenBroker> broker_;
+  std::unique_ptr<vault::ConnectionService> connections_;
+  std::unique_ptr<vault::AdminService> admin_;
+  std::unique_ptr<vault::PolicyService> policies_;
+  std::unique_ptr<vault::AuditTrail> trail_;
+  std::unique_ptr<vault::SharedState> shared_state_;
+  std::unique_ptr<vault::KeyRotation> rotation_;
+  std::unique_ptr<vault::Refresher> refresher_;
+  std::unique_ptr<api::Api> api_;
+  std::unique_ptr<http::Router> router_;
+  std::unique_ptr<sandbox::Sandbox> sandbox_;
+  std::unique_ptr<http::HttpServer> server_;
 };
 
 }  // namespace alter::server

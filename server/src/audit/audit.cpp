@@ -79,12 +79,13 @@ const std::vector<std::string>& audit_decisions() {
       // token decisions
       "issued", "denied", "not_found", "ambiguous", "expired", "approval_required", "error",
       // calls, refreshes, connects, revocations, approvals
-      "called", "refreshed", "refresh_failed", "reauth_required", "connected", "failed", "deleted", "requested",
-      "approved",
+      "called", "refreshed", "refresh_failed", "reauth_required", "link_created", "connected", "failed", "deleted",
+      "requested", "approved",
       // admin actions
       "initialized", "app_created", "app_updated", "api_key_created", "api_key_revoked", "provider_credential_set",
       "provider_credential_deleted", "provider_added", "provider_removed", "connection_imported", "key_rotated",
-      "admin_credential_created", "admin_credential_revoked", "policy_applied", "audit_payloads_purged"};
+      "admin_credential_created", "admin_credential_revoked", "policy_applied", "audit_payloads_purged",
+      "key_rotation_finished"};
   return decisions;
 }
 
@@ -186,6 +187,10 @@ Result<void> AuditWriter::write_many(std::vector<AuditRecord> records) {
   }
   cv_.notify_one();
   return done.get();
+}
+
+void AuditWriter::note_commit(bool ok) {
+  (ok ? last_ok_ns_ : last_failure_ns_).store(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 bool AuditWriter::failing(std::chrono::steady_clock::duration window) const {

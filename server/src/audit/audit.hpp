@@ -71,6 +71,8 @@ class AuditWriter {
   /// Whether the most recent commit failed (and when): /readyz reports the vault not ready while
   /// its last commit failed less than `window` ago, since every audited answer is a 503 then.
   bool failing(std::chrono::steady_clock::duration window) const;
+  /// A commit made elsewhere (a change with its audit rows) succeeded or failed: /readyz counts it.
+  void note_commit(bool ok);
 
  private:
   struct Pending {

@@ -110,6 +110,7 @@ const std::vector<ConfigKey>& config_keys() {
          return {};
        }},
       {"refresh_skew", "refresh tokens this long before they expire", duration_setter(&Config::refresh_skew)},
+      {"cache_ttl", "cached API keys, apps and connection lookups expire after this", duration_setter(&Config::cache_ttl)},
       {"log_level", "debug, info, warn or error",
        [](Config& c, const std::string& v) -> Result<void> {
          if (!parse_log_level(v)) return bad("log_level", "expected debug, info, warn or error");

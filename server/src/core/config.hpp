@@ -33,6 +33,9 @@ struct Config {
   /// Empty: <data_dir>/master.key. ALTER_VAULT_MASTER_KEY (base64) wins over the file.
   std::filesystem::path master_key_file;
   std::chrono::milliseconds refresh_skew{60000};
+  /// Cached API keys, apps and connection lookups expire after this (a backstop: changes reach
+  /// every instance through the change version, bumped with the change).
+  std::chrono::milliseconds cache_ttl{30000};
   std::string log_level = "info";
   /// Empty: the catalog built into the binary.
   std::filesystem::path providers_dir;

@@ -95,19 +95,19 @@ TEST(Keyring, SealsWithActiveAndOpensOlderVersions) {
   ASSERT_TRUE(ring.ok());
   auto& kr = *ring.value();
   EXPECT_EQ(kr.active_version(), 1u);
-  auto old_blob = kr.seal("s1", aad_for("connections", "c1", "tokens"));
+  auto old_blob = kr.seal("s1", std::string("connections|c1|tokens"));
   EXPECT_EQ(old_blob.key_version, 1u);
 
   auto e2 = Keyring::make_entry(2, master, {});
   ASSERT_TRUE(kr.install(e2, master).ok());
   EXPECT_EQ(kr.active_version(), 2u);
-  auto new_blob = kr.seal("s2", aad_for("connections", "c1", "tokens"));
+  auto new_blob = kr.seal("s2", std::string("connections|c1|tokens"));
   EXPECT_EQ(new_blob.key_version, 2u);
-  EXPECT_EQ(kr.open(old_blob, aad_for("connections", "c1", "tokens")).value().reveal(), "s1");
-  EXPECT_EQ(kr.open(new_blob, aad_for("connections", "c1", "tokens")).value().reveal(), "s2");
+  EXPECT_EQ(kr.open(old_blob, std::string("connections|c1|tokens")).value().reveal(), "s1");
+  EXPECT_EQ(kr.open(new_blob, std::string("connections|c1|tokens")).value().reveal(), "s2");
   // Bound to row and field.
-  EXPECT_FALSE(kr.open(new_blob, aad_for("connections", "c2", "tokens")).ok());
-  EXPECT_FALSE(kr.open(new_blob, aad_for("provider_credentials", "c1", "tokens")).ok());
+  EXPECT_FALSE(kr.open(new_blob, std::string("connections|c2|tokens")).ok());
+  EXPECT_FALSE(kr.open(new_blob, std::string("provider_credentials|c1|tokens")).ok());
 }
 
 TEST(Keyring, WrongMasterKeyFailsToOpen) {

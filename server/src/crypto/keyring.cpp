@@ -73,12 +73,6 @@ Result<MasterKey> MasterKey::create_file(const std::filesystem::path& file) {
   return key;
 }
 
-std::string aad_for(std::string_view table, std::string_view row_id, std::string_view field) {
-  std::string aad = "alter:v1|";
-  aad.append(table).append("|").append(row_id).append("|").append(field);
-  return aad;
-}
-
 Result<std::shared_ptr<Keyring>> Keyring::open(const std::vector<KeyringEntry>& entries, const MasterKey& master) {
   auto ring = std::shared_ptr<Keyring>(new Keyring());
   for (const auto& e : entries) {

@@ -37,10 +37,6 @@ class MasterKey {
   common::SecretString key_;
 };
 
-/// Additional data binding a ciphertext to its table, row and field: a blob copied to another
-/// row or field fails to open.
-std::string aad_for(std::string_view table, std::string_view row_id, std::string_view field);
-
 class Keyring {
  public:
   /// Unwraps every entry with the master key; fails if any does not open (wrong master key).

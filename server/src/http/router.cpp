@@ -17,9 +17,25 @@ std::vector<std::string> split_path(const std::string& path) {
   return out;
 }
 
-void Router::add(std::string method, std::string path_template, Handler handler) {
-  Route r{std::move(method), path_template, split_path(path_template), std::move(handler)};
+void Router::add(std::string method, std::string path_template, Auth auth, Handler handler) {
+  Route r{std::move(method), path_template, split_path(path_template), auth, std::move(handler)};
   routes_.push_back(std::move(r));
+}
+
+Result<void> Router::validate() const {
+  for (const auto& r : routes_) {
+    if (r.auth == Auth::kUnset) {
+      return common::unexpected(make_error(Errc::kInternal, "route_without_auth",
+                                           r.method + " " + r.pattern + " declares no authentication: the vault does not start"));
+    }
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string, Auth>> Router::routes() const {
+  std::vector<std::pair<std::string, Auth>> out;
+  for (const auto& r : routes_) out.emplace_back(r.method + " " + r.pattern, r.auth);
+  return out;
 }
 
 bool Router::match(const Route& route, const std::vector<std::string>& segments, PathParams& params) {
@@ -44,7 +60,24 @@ Response Router::dispatch(const Request& request, std::string* route_name) const
     if (!match(route, segments, params)) continue;
     if (route.method == request.method || (request.method == "HEAD" && route.method == "GET")) {
       if (route_name != nullptr) *route_name = route.pattern;
-      return route.handler(request, params);
+      if (route.auth == Auth::kUnset) {
+        // validate() refuses this at startup; refuse here too, whatever the handler would do.
+        return hooks_.render_error(make_error(Errc::kInternal, "internal", "this endpoint declares no authentication"));
+      }
+      Principal who;
+      if (route.auth != Auth::kPublic) {
+        auto checked = hooks_.authenticate(route.auth, request);
+        if (!checked) return hooks_.render_error(checked.error());
+        who = std::move(checked.value());
+      }
+      try {
+        return route.handler(request, params, who);
+      } catch (const std::exception& e) {
+        if (hooks_.on_exception) hooks_.on_exception(route.pattern, &e);
+      } catch (...) {
+        if (hooks_.on_exception) hooks_.on_exception(route.pattern, nullptr);
+      }
+      return Response::error(500, "internal", "internal error");
     }
     if (!allowed.empty()) allowed += ", ";
     allowed += route.method;

@@ -1,33 +1,70 @@
 #pragma once
-// Routes by method and path template ("/v1/admin/apps/{id}"). Unknown paths get 404, a known path
-// with another method 405 (with Allow), both as JSON errors.
+// Routes by method and path template ("/v1/admin/apps/{app}"), deny by default: every route
+// declares who may call it when it is registered, and the router authenticates before the handler
+// runs (after OpenBao's router). A route that declares nothing is refused by validate(), and the
+// vault does not start. Unknown paths get 404, a known path with another method 405 (with Allow),
+// a handler that throws 500; all as JSON errors.
+#include <exception>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "core/types.hpp"
 #include "http/types.hpp"
 
 namespace alter::server::http {
 
+/// Who may call a route.
+enum class Auth {
+  kUnset,   // not declared: refused at startup
+  kPublic,  // anyone (health, pages whose links carry their own secret, the sandbox)
+  kApiKey,  // an app's API key (x-api-key)
+  kAdmin,   // an admin credential (Authorization: Bearer alter_admin_...)
+};
+
+/// The authenticated caller, as the route's declaration asked.
+struct Principal {
+  Auth auth = Auth::kPublic;
+  std::string app_id;   // kApiKey
+  std::string key_id;   // kApiKey
+  std::string admin_id; // kAdmin
+};
+
 using PathParams = std::map<std::string, std::string>;
-using Handler = std::function<Response(const Request&, const PathParams&)>;
+using Handler = std::function<Response(const Request&, const PathParams&, const Principal&)>;
+
+struct RouterHooks {
+  /// Checks the caller against the route's declaration; the error is answered as it is.
+  std::function<Result<Principal>(Auth, const Request&)> authenticate;
+  /// Renders a domain error (the one table from canonical codes to statuses lives with it).
+  std::function<Response(const Error&)> render_error;
+  /// A handler threw: called with the route template and the exception (the answer is 500).
+  std::function<void(const std::string& route, const std::exception* error)> on_exception;
+};
 
 class Router {
  public:
-  /// `name` labels the route in metrics (templates, never raw paths, to bound cardinality).
-  void add(std::string method, std::string path_template, Handler handler);
+  explicit Router(RouterHooks hooks) : hooks_(std::move(hooks)) {}
+
+  void add(std::string method, std::string path_template, Auth auth, Handler handler);
+  /// Every route declared who may call it. The vault refuses to start otherwise.
+  Result<void> validate() const;
   /// Calls the matching handler; the route's template is written to `route_name`.
   Response dispatch(const Request& request, std::string* route_name = nullptr) const;
+  /// Every route, for listings and tests.
+  std::vector<std::pair<std::string, Auth>> routes() const;
 
  private:
   struct Route {
     std::string method;
     std::string pattern;
     std::vector<std::string> segments;
+    Auth auth = Auth::kUnset;
     Handler handler;
   };
   static bool match(const Route& route, const std::vector<std::string>& segments, PathParams& params);
+  RouterHooks hooks_;
   std::vector<Route> routes_;
 };
 

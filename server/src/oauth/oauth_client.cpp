@@ -8,6 +8,7 @@
 #include <boost/url/url.hpp>
 
 #include "crypto/crypto.hpp"
+#include "vault/url_guard.hpp"
 #include "transport.hpp"  // the SDK's transport interface (sdk/src)
 
 namespace alter::server::oauth {
@@ -102,9 +103,12 @@ std::string pkce_challenge(std::string_view verifier) { return crypto::base64url
 
 Result<std::string> authorization_url(const ProviderDef& p, const ClientCredentials& client,
                                       const std::string& redirect_uri, const std::vector<std::string>& scopes,
-                                      const std::string& state, const std::string& code_challenge) {
+                                      const std::string& state, const std::string& code_challenge, bool dev_mode) {
   auto base = substitute(p.authorization_url, client.variables);
   if (!base) return common::unexpected(base.error());
+  // Every provider endpoint is read as the guard reads URLs, after its variables are filled in:
+  // https outside dev mode, built-in and custom providers alike.
+  if (auto ok = vault::check_endpoint_url(*base, dev_mode, "authorization_url"); !ok) return common::unexpected(ok.error());
   auto parsed = boost::urls::parse_uri(*base);
   if (!parsed) return common::unexpected(make_error(Errc::kInternal, "invalid_provider", "authorization_url is not a URL"));
   boost::urls::url u(*parsed);
@@ -127,11 +131,12 @@ Result<std::string> authorization_url(const ProviderDef& p, const ClientCredenti
 }
 
 OAuthClient::OAuthClient(std::shared_ptr<alter::internal::Transport> transport, const common::Clock& clock,
-                         std::chrono::milliseconds timeout)
-    : transport_(std::move(transport)), clock_(clock), timeout_(timeout) {}
+                         std::chrono::milliseconds timeout, bool dev_mode)
+    : transport_(std::move(transport)), clock_(clock), timeout_(timeout), dev_mode_(dev_mode) {}
 
 OAuthResult<TokenSet> OAuthClient::parse_token_response(const ProviderDef& p, int status,
-                                                        const std::string& content_type, std::string& body) const {
+                                                        const std::string& content_type, std::string& body,
+                                                        std::optional<TimePoint> sent_at) const {
   nlohmann::json j;
   if (content_type.find("application/x-www-form-urlencoded") != std::string::npos ||
       content_type.find("text/plain") != std::string::npos) {
@@ -200,7 +205,11 @@ OAuthResult<TokenSet> OAuthClient::parse_token_response(const ProviderDef& p, in
       expires_in = -1;
     }
   }
-  if (expires_in > 0 && p.refresh != RefreshMode::kNeverExpires) t.expires_at = clock_.wall() + std::chrono::seconds(expires_in);
+  // A lifetime counts from when the request was sent: the token may have been minted any time
+  // after that, never before, so this errs on the early side.
+  if (expires_in > 0 && p.refresh != RefreshMode::kNeverExpires) {
+    t.expires_at = sent_at.value_or(clock_.wall()) + std::chrono::seconds(expires_in);
+  }
   const nlohmann::json* scope = field_of(j, p, "scope");
   if (scope != nullptr && scope->is_string()) {
     const std::string s = scope->get<std::string>();
@@ -227,6 +236,9 @@ OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const Client
                                               const std::string& endpoint) const {
   auto url = substitute(endpoint, client.variables);
   if (!url) return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", url.error().message));
+  if (auto ok = vault::check_endpoint_url(*url, dev_mode_, "token_url"); !ok) {
+    return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", ok.error().message));
+  }
   alter::internal::HttpRequest req;
   req.method = "POST";
   req.url = *url;
@@ -234,6 +246,7 @@ OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const Client
   req.has_body = true;
   req.headers.emplace_back("Accept", "application/json");
   finish_request(req, p, client, p.client_auth, params);
+  const TimePoint sent_at = clock_.wall();
   auto res = transport_->send(req);
   common::secure_wipe(req.body);
   for (auto& [k, v] : req.headers) {
@@ -245,7 +258,7 @@ OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const Client
   }
   std::string content_type;
   if (auto it = res->headers.find("content-type"); it != res->headers.end()) content_type = it->second;
-  return parse_token_response(p, res->status, content_type, res->body);
+  return parse_token_response(p, res->status, content_type, res->body, sent_at);
 }
 
 OAuthResult<TokenSet> OAuthClient::exchange_code(const ProviderDef& p, const ClientCredentials& client,
@@ -268,6 +281,9 @@ OAuthResult<bool> OAuthClient::revoke(const ProviderDef& p, const ClientCredenti
   if (p.revocation_url.empty()) return false;
   auto url = substitute(p.revocation_url, client.variables);
   if (!url) return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", url.error().message));
+  if (auto ok = vault::check_endpoint_url(*url, dev_mode_, "revocation_url"); !ok) {
+    return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", ok.error().message));
+  }
   std::vector<std::pair<std::string, std::string>> params = {{"token", std::string(token)}};
   if (!token_type_hint.empty()) params.emplace_back("token_type_hint", std::string(token_type_hint));
   alter::internal::HttpRequest req;

@@ -56,15 +56,16 @@ using OAuthResult = common::Result<T, OAuthFailure>;
 /// The URL the user's browser is sent to.
 Result<std::string> authorization_url(const ProviderDef& provider, const ClientCredentials& client,
                                       const std::string& redirect_uri, const std::vector<std::string>& scopes,
-                                      const std::string& state, const std::string& code_challenge);
+                                      const std::string& state, const std::string& code_challenge, bool dev_mode);
 
 /// base64url(SHA-256(verifier)), RFC 7636.
 std::string pkce_challenge(std::string_view verifier);
 
 class OAuthClient {
  public:
+  /// Outside `dev_mode` every endpoint must be https (and is read by the guard's URL reader).
   OAuthClient(std::shared_ptr<alter::internal::Transport> transport, const common::Clock& clock,
-              std::chrono::milliseconds timeout);
+              std::chrono::milliseconds timeout, bool dev_mode);
 
   OAuthResult<TokenSet> exchange_code(const ProviderDef& provider, const ClientCredentials& client,
                                       const std::string& code, const std::string& redirect_uri,
@@ -75,9 +76,10 @@ class OAuthClient {
   OAuthResult<bool> revoke(const ProviderDef& provider, const ClientCredentials& client, std::string_view token,
                            std::string_view token_type_hint) const;
 
-  /// Parses a token endpoint answer (exposed for tests).
+  /// Parses a token endpoint answer (exposed for tests). expires_in counts from `sent_at` (when
+  /// the request went out), else from now.
   OAuthResult<TokenSet> parse_token_response(const ProviderDef& provider, int status, const std::string& content_type,
-                                             std::string& body) const;
+                                             std::string& body, std::optional<TimePoint> sent_at = std::nullopt) const;
 
  private:
   OAuthResult<TokenSet> token_call(const ProviderDef& provider, const ClientCredentials& client,
@@ -87,6 +89,7 @@ class OAuthClient {
   std::shared_ptr<alter::internal::Transport> transport_;
   const common::Clock& clock_;
   std::chrono::milliseconds timeout_;
+  bool dev_mode_ = false;
 };
 
 }  // namespace alter::server::oauth

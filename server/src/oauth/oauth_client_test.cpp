@@ -18,7 +18,7 @@ ProviderDef provider() {
 class ParseToken : public ::testing::Test {
  protected:
   common::FakeClock clock_;
-  OAuthClient client_{nullptr, clock_, std::chrono::seconds(5)};
+  OAuthClient client_{nullptr, clock_, std::chrono::seconds(5), true};
   OAuthResult<TokenSet> parse(const ProviderDef& p, int status, std::string body, std::string ct = "application/json") {
     return client_.parse_token_response(p, status, ct, body);
   }
@@ -96,7 +96,7 @@ TEST(AuthorizationUrl, CarriesEverythingEncoded) {
   auto p = provider();
   ClientCredentials client;
   client.client_id = "id with space";
-  auto url = authorization_url(p, client, "http://127.0.0.1:8787/oauth/callback", {"openid", "email"}, "st&te", "chal");
+  auto url = authorization_url(p, client, "http://127.0.0.1:8787/oauth/callback", {"openid", "email"}, "st&te", "chal", true);
   ASSERT_TRUE(url.ok());
   auto u = boost::urls::parse_uri(*url);
   ASSERT_TRUE(u.has_value());
@@ -111,19 +111,19 @@ TEST(AuthorizationUrl, CarriesEverythingEncoded) {
   EXPECT_EQ(q["code_challenge_method"], "S256");
   EXPECT_EQ(q["access_type"], "offline");
   auto slack = *Catalog::builtin().value()->get("slack");
-  auto s = authorization_url(slack, client, "https://v/cb", {"users:read", "channels:read"}, "s", "c");
+  auto s = authorization_url(slack, client, "https://v/cb", {"users:read", "channels:read"}, "s", "c", true);
   EXPECT_NE(s->find("user_scope=users:read,channels:read"), std::string::npos) << *s;
   EXPECT_EQ(s->find("code_challenge"), std::string::npos);  // Slack: no PKCE
   auto shop = *Catalog::builtin().value()->get("shopify");
-  EXPECT_FALSE(authorization_url(shop, client, "https://v/cb", {}, "s", "c").ok());  // {shop} missing
+  EXPECT_FALSE(authorization_url(shop, client, "https://v/cb", {}, "s", "c", true).ok());  // {shop} missing
   client.variables["shop"] = "acme";
-  EXPECT_EQ(authorization_url(shop, client, "https://v/cb", {}, "s", "c")->rfind("https://acme.myshopify.com/", 0), 0u);
+  EXPECT_EQ(authorization_url(shop, client, "https://v/cb", {}, "s", "c", true)->rfind("https://acme.myshopify.com/", 0), 0u);
 }
 
 TEST(OAuthClientWire, ExchangeRefreshRevokeAgainstTheFake) {
   testing::FakeOAuthProvider fake;
   common::FakeClock clock;
-  OAuthClient client(alter::internal::make_curl_transport({}), clock, std::chrono::seconds(5));
+  OAuthClient client(alter::internal::make_curl_transport({}), clock, std::chrono::seconds(5), true);
   auto def = parse_provider(fake.definition("fake")).value();
   ClientCredentials creds;
   creds.client_id = "fake-client";

@@ -223,12 +223,17 @@ bool matches(const CompiledRule& rule, Prepared& q, std::vector<std::string>* wh
                    [&](const std::string& g) { return wildcard_match(g, q.request.actor.id); })) {
     if (miss([&] { return "actor id " + q_text(q.request.actor.id) + " does not match " + join(spec.actor_ids); })) return false;
   }
-  if (!rule.hosts.empty() && std::none_of(rule.hosts.begin(), rule.hosts.end(), [&](const SegmentedGlob& g) {
+  // A request without a URL (an alter-sdk 0.1 client, where the app allows it) is matched only by
+  // rules that constrain neither host nor path: no glob can vouch for a URL nobody named.
+  if (q.request.url_less && (!rule.hosts.empty() || !rule.paths.empty())) {
+    if (miss([&] { return std::string("the request names no URL, and this rule constrains hosts or paths"); })) return false;
+  }
+  if (!q.request.url_less && !rule.hosts.empty() && std::none_of(rule.hosts.begin(), rule.hosts.end(), [&](const SegmentedGlob& g) {
         return g.match(q.host, q.host_labels);
       })) {
     if (miss([&] { return "host " + q_text(q.host) + " does not match " + join(spec.hosts); })) return false;
   }
-  if (!rule.paths.empty() && std::none_of(rule.paths.begin(), rule.paths.end(), [&](const SegmentedGlob& g) {
+  if (!q.request.url_less && !rule.paths.empty() && std::none_of(rule.paths.begin(), rule.paths.end(), [&](const SegmentedGlob& g) {
         return g.match(q.path, q.path_segments);
       })) {
     if (miss([&] { return "path " + q_text(q.path) + " does not match " + join(spec.paths); })) return false;

@@ -29,8 +29,13 @@ struct PolicyRequest {
   Actor actor;
   std::string provider_id;
   Attributes user;
-  std::string method;  // upper-case
-  std::string url;     // full URL as requested
+  /// Upper-case. Empty when the request named none: then only rules without a `methods`
+  /// criterion match (a write cannot pass as a read).
+  std::string method;
+  std::string url;     // the normalized URL (the guard's)
+  /// The request names no URL (alter-sdk 0.1 clients, allowed per app): only rules without
+  /// hosts and paths match, and the guard did not run.
+  bool url_less = false;
   std::string host;    // lower-case, no port
   std::string path;    // decoded path, starts with '/'
   std::string reason;

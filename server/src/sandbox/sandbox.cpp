@@ -284,16 +284,16 @@ Response Sandbox::api(const Request& req, const http::PathParams& params) {
 }
 
 void Sandbox::add_routes(http::Router& router) {
-  router.add("GET", "/sandbox/oauth/authorize", [this](const Request& r, const http::PathParams&) { return authorize_page(r); });
-  router.add("POST", "/sandbox/oauth/authorize", [this](const Request& r, const http::PathParams&) { return authorize_answer(r); });
-  router.add("POST", "/sandbox/oauth/token", [this](const Request& r, const http::PathParams&) { return token(r); });
-  router.add("POST", "/sandbox/oauth/revoke", [this](const Request& r, const http::PathParams&) { return revoke(r); });
-  router.add("GET", "/sandbox/api/userinfo", [this](const Request& r, const http::PathParams& p) { return api(r, p); });
+  router.add("GET", "/sandbox/oauth/authorize", http::Auth::kPublic, [this](const Request& r, const http::PathParams&, const http::Principal&) { return authorize_page(r); });
+  router.add("POST", "/sandbox/oauth/authorize", http::Auth::kPublic, [this](const Request& r, const http::PathParams&, const http::Principal&) { return authorize_answer(r); });
+  router.add("POST", "/sandbox/oauth/token", http::Auth::kPublic, [this](const Request& r, const http::PathParams&, const http::Principal&) { return token(r); });
+  router.add("POST", "/sandbox/oauth/revoke", http::Auth::kPublic, [this](const Request& r, const http::PathParams&, const http::Principal&) { return revoke(r); });
+  router.add("GET", "/sandbox/api/userinfo", http::Auth::kPublic, [this](const Request& r, const http::PathParams& p, const http::Principal&) { return api(r, p); });
   const std::string events = "/sandbox/api/calendar/v3/calendars/{calendar}/events";
-  router.add("GET", events, [this](const Request& r, const http::PathParams& p) { return api(r, p); });
-  router.add("POST", events, [this](const Request& r, const http::PathParams& p) { return api(r, p); });
-  router.add("DELETE", events + "/{event}", [this](const Request& r, const http::PathParams& p) { return api(r, p); });
-  router.add("GET", "/sandbox", [](const Request&, const http::PathParams&) {
+  router.add("GET", events, http::Auth::kPublic, [this](const Request& r, const http::PathParams& p, const http::Principal&) { return api(r, p); });
+  router.add("POST", events, http::Auth::kPublic, [this](const Request& r, const http::PathParams& p, const http::Principal&) { return api(r, p); });
+  router.add("DELETE", events + "/{event}", http::Auth::kPublic, [this](const Request& r, const http::PathParams& p, const http::Principal&) { return api(r, p); });
+  router.add("GET", "/sandbox", http::Auth::kPublic, [](const Request&, const http::PathParams&, const http::Principal&) {
     return api::page(200, "Alter dev sandbox",
                      api::para("A pretend OAuth provider with a calendar API, present only in alter-vault dev.") +
                          "<p>OAuth: <code>/sandbox/oauth/authorize</code>, <code>/sandbox/oauth/token</code>. "

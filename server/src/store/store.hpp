@@ -59,6 +59,10 @@ std::optional<AuditCapture> audit_capture_from(std::string_view text);
 struct AppSettings {
   AuditCapture audit_capture = AuditCapture::kHeaders;
   std::map<std::string, AuditCapture> audit_capture_by_provider;  // overrides per provider id
+  /// alter-sdk 0.1 clients name no URL in token requests. Off (the default): such a request is
+  /// refused (url_not_allowed). On: it is decided without the URL guard, matched only by rules with
+  /// no methods, hosts or paths, and audited as url_less (docs/protocol.md).
+  bool allow_url_less_token_requests = false;
 
   AuditCapture capture_for(const std::string& provider_id) const {
     auto it = audit_capture_by_provider.find(provider_id);
@@ -305,6 +309,14 @@ class Store {
   virtual StoreResult<AuditHead> audit_head() = 0;
   /// Rows matching the filter, by ascending seq.
   virtual StoreResult<std::vector<AuditRecord>> query_audit(const AuditFilter& filter) = 0;
+  /// One transaction for a change and its audit rows: runs `changes`, in which every call on this
+  /// Store (from the same thread) joins the transaction, then appends `audit` (continuing the
+  /// chain, as append_audit does) and, with `bump_change_version`, bumps the change version. All
+  /// or nothing: when `changes`, the audit append or the commit fails, nothing of it is written
+  /// (a change is never stored without its audit row). On success `audit` has seq and hashes.
+  virtual StoreResult<void> commit_with_audit(const std::function<StoreResult<void>()>& changes,
+                                              std::vector<AuditRecord>& audit, const AuditHasher& hasher,
+                                              bool bump_change_version) = 0;
   /// Drops the payload of every row matching `filter` (limit and after_seq ignored) and returns
   /// how many rows lost theirs. The rows themselves, and so the chain, stay as they are.
   virtual StoreResult<std::int64_t> purge_audit_payloads(const AuditFilter& filter) = 0;

@@ -697,6 +697,65 @@ TEST_P(StoreConformance, AuditChainLinksRowsAndMovesHead) {
   EXPECT_EQ(head->hash, rows[4].hash);
 }
 
+TEST_P(StoreConformance, ChangesCommitWithTheirAuditRowsOrNotAtAll) {
+  auto version_before = store_->change_version();
+  ASSERT_TRUE(Ok(version_before));
+  std::vector<AuditRecord> rows{make_audit("c1", 1), make_audit("c2", 2)};
+  auto done = store_->commit_with_audit(
+      [&]() -> StoreResult<void> {
+        if (auto r = store_->create_app(App{"tx-app", "Tx", {}, at_ms(1)}); !r) return r;
+        // A read inside the transaction sees its own write.
+        auto app = store_->get_app("tx-app");
+        if (!app) return common::unexpected(app.error());
+        return store_->create_api_key(ApiKeyRecord{"k-tx", "tx-app", "n", "hint", "hash-tx", at_ms(1), std::nullopt});
+      },
+      rows, test_hash, true);
+  ASSERT_TRUE(Ok(done));
+  EXPECT_TRUE(Ok(store_->get_app("tx-app")));
+  EXPECT_TRUE(Ok(store_->find_api_key("hash-tx")));
+  EXPECT_EQ(rows[0].seq, 1);
+  EXPECT_EQ(rows[1].seq, 2);
+  EXPECT_EQ(rows[1].prev_hash, rows[0].hash);
+  EXPECT_EQ(audit(AuditFilter{}).size(), 2u);
+  auto head = store_->audit_head();
+  ASSERT_TRUE(Ok(head));
+  EXPECT_EQ(head->seq, 2);
+  auto version_after = store_->change_version();
+  ASSERT_TRUE(Ok(version_after));
+  EXPECT_EQ(*version_after, *version_before + 1);
+
+  // The change fails: nothing of it, and no audit row.
+  std::vector<AuditRecord> more{make_audit("c3", 3)};
+  auto failed = store_->commit_with_audit(
+      [&]() -> StoreResult<void> {
+        if (auto r = store_->create_app(App{"tx-app-2", "Tx2", {}, at_ms(1)}); !r) return r;
+        return store_->create_app(App{"tx-app", "dup", {}, at_ms(1)});  // conflict
+      },
+      more, test_hash, true);
+  EXPECT_FALSE(Ok(failed));
+  EXPECT_FALSE(Ok(store_->get_app("tx-app-2")));
+  EXPECT_EQ(audit(AuditFilter{}).size(), 2u);
+
+  // The audit append fails: the change is rolled back with it.
+  auto throwing = [](const std::string&, std::int64_t, const std::string&) -> std::string { throw std::runtime_error("x"); };
+  std::vector<AuditRecord> last{make_audit("c4", 4)};
+  failed = store_->commit_with_audit(
+      [&]() { return store_->create_app(App{"tx-app-3", "Tx3", {}, at_ms(1)}); }, last, throwing, true);
+  EXPECT_FALSE(Ok(failed));
+  EXPECT_FALSE(Ok(store_->get_app("tx-app-3")));
+  EXPECT_EQ(audit(AuditFilter{}).size(), 2u);
+  head = store_->audit_head();
+  ASSERT_TRUE(Ok(head));
+  EXPECT_EQ(head->seq, 2);
+  version_after = store_->change_version();
+  ASSERT_TRUE(Ok(version_after));
+  EXPECT_EQ(*version_after, *version_before + 1);
+  // And the store is usable afterwards.
+  std::vector<AuditRecord> fine{make_audit("c5", 5)};
+  EXPECT_TRUE(Ok(store_->append_audit(fine, test_hash)));
+  EXPECT_EQ(fine[0].seq, 3);
+}
+
 TEST_P(StoreConformance, AuditContentFiltersAndPayloadPurges) {
   std::vector<AuditRecord> rows;
   for (int i = 1; i <= 4; ++i) rows.push_back(make_audit(tag("p", i), i * 100));

@@ -691,62 +691,87 @@ class PostgresStore final : public Store {
 
   // ---- audit ----
 
-  StoreResult<void> append_audit(std::vector<AuditRecord>& rows, const AuditHasher& hasher) override {
+  // Computed inside the transaction, copied to the rows only once it has committed.
+  struct Link {
+    std::int64_t seq;
+    std::string prev_hash;
+    std::string hash;
+  };
+
+  static StoreResult<void> append_rows(Conn& db, const std::vector<AuditRecord>& rows, const AuditHasher& hasher,
+                                       std::vector<Link>& links) {
+    links.clear();
     if (rows.empty()) return {};
-    // Computed inside the transaction, copied to `rows` only once it has committed.
-    struct Link {
-      std::int64_t seq;
-      std::string prev_hash;
-      std::string hash;
-    };
-    std::vector<Link> links;
-    auto written = transact("append_audit", [&](Conn& db) -> StoreResult<void> {
-      links.clear();
-      // The head row's lock serializes writers in every instance: each extends the chain that
-      // the previous one committed.
-      auto head = db.exec("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE");
-      if (!head) return unexpected(std::move(head.error()));
-      std::int64_t seq = 0;
-      std::string hash(kZeroHash);
-      if (head->rows() > 0) {
-        seq = head->int64(0, 0);
-        hash = head->bytes(0, 1);
+    // The head row's lock serializes writers in every instance: each extends the chain that
+    // the previous one committed.
+    auto head = db.exec("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE");
+    if (!head) return unexpected(std::move(head.error()));
+    std::int64_t seq = 0;
+    std::string hash(kZeroHash);
+    if (head->rows() > 0) {
+      seq = head->int64(0, 0);
+      hash = head->bytes(0, 1);
+    }
+    for (const auto& row : rows) {
+      Link link{seq + 1, hash, {}};
+      try {
+        link.hash = hasher(link.prev_hash, link.seq, row.content);
+      } catch (...) {
+        return fail(StoreErrc::kInternal, "audit hasher failed");
       }
-      for (const auto& row : rows) {
-        Link link{seq + 1, hash, {}};
-        try {
-          link.hash = hasher(link.prev_hash, link.seq, row.content);
-        } catch (...) {
-          return fail(StoreErrc::kInternal, "audit hasher failed");
-        }
-        seq = link.seq;
-        hash = link.hash;
-        links.push_back(std::move(link));
+      seq = link.seq;
+      hash = link.hash;
+      links.push_back(std::move(link));
+    }
+    for (std::size_t first = 0; first < rows.size(); first += kAuditRowsPerInsert) {
+      const std::size_t count = std::min(kAuditRowsPerInsert, rows.size() - first);
+      Params params;
+      for (std::size_t i = first; i < first + count; ++i) {
+        const AuditRecord& row = rows[i];
+        params.add_all(links[i].seq, row.id, row.ts, row.kind, row.app_id, row.actor_id, row.user_id,
+                       row.provider_id, row.connection_id, row.decision, row.request_id, row.content,
+                       links[i].prev_hash, links[i].hash, row.payload);
       }
-      for (std::size_t first = 0; first < rows.size(); first += kAuditRowsPerInsert) {
-        const std::size_t count = std::min(kAuditRowsPerInsert, rows.size() - first);
-        Params params;
-        for (std::size_t i = first; i < first + count; ++i) {
-          const AuditRecord& row = rows[i];
-          params.add_all(links[i].seq, row.id, row.ts, row.kind, row.app_id, row.actor_id, row.user_id,
-                         row.provider_id, row.connection_id, row.decision, row.request_id, row.content,
-                         links[i].prev_hash, links[i].hash, row.payload);
-        }
-        ALTER_PG_TRY(run(db, audit_insert_sql(count), params));
-      }
-      Params move_head;
-      move_head.add_all(seq, hash);
-      return run(db,
-                 "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) "
-                 "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                 move_head);
-    });
-    if (!written) return written;
+      ALTER_PG_TRY(run(db, audit_insert_sql(count), params));
+    }
+    Params move_head;
+    move_head.add_all(seq, hash);
+    return run(db,
+               "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) "
+               "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+               move_head);
+  }
+
+  static void apply_links(std::vector<AuditRecord>& rows, std::vector<Link>& links) {
     for (std::size_t i = 0; i < rows.size(); ++i) {
       rows[i].seq = links[i].seq;
       rows[i].prev_hash = std::move(links[i].prev_hash);
       rows[i].hash = std::move(links[i].hash);
     }
+  }
+
+  StoreResult<void> append_audit(std::vector<AuditRecord>& rows, const AuditHasher& hasher) override {
+    if (rows.empty()) return {};
+    std::vector<Link> links;
+    auto written = transact("append_audit", [&](Conn& db) { return append_rows(db, rows, hasher, links); });
+    if (!written) return written;
+    if (active_conn() == nullptr) apply_links(rows, links);
+    return {};
+  }
+
+  StoreResult<void> commit_with_audit(const std::function<StoreResult<void>()>& changes, std::vector<AuditRecord>& audit,
+                                      const AuditHasher& hasher, bool bump_change_version) override {
+    if (active_conn() != nullptr) return fail(StoreErrc::kInternal, "commit_with_audit: nested transaction");
+    std::vector<Link> links;
+    auto done = transact("commit_with_audit", [&](Conn& db) -> StoreResult<void> {
+      ActiveTx bind(this, &db);
+      ALTER_PG_TRY(changes());
+      ALTER_PG_TRY(append_rows(db, audit, hasher, links));
+      if (bump_change_version) ALTER_PG_TRY(bump_change_version_on(db));
+      return {};
+    });
+    if (!done) return done;
+    apply_links(audit, links);
     return {};
   }
 
@@ -1027,16 +1052,18 @@ class PostgresStore final : public Store {
     });
   }
 
+  static StoreResult<std::int64_t> bump_change_version_on(Conn& db) {
+    // One statement: the notification goes out when its transaction commits.
+    auto version = db.exec(
+        "WITH bumped AS (UPDATE change_version SET version = version + 1 WHERE id = 1 RETURNING version) "
+        "SELECT version, pg_notify('alter_changes', version::text) FROM bumped");
+    if (!version) return unexpected(std::move(version.error()));
+    if (version->rows() == 0) return fail(StoreErrc::kInternal, "the change_version row is missing");
+    return version->int64(0, 0);
+  }
+
   StoreResult<std::int64_t> bump_change_version() override {
-    return call("bump_change_version", [&](Conn& db) -> StoreResult<std::int64_t> {
-      // One statement, one implicit transaction: the notification goes out when it commits.
-      auto version = db.exec(
-          "WITH bumped AS (UPDATE change_version SET version = version + 1 WHERE id = 1 RETURNING version) "
-          "SELECT version, pg_notify('alter_changes', version::text) FROM bumped");
-      if (!version) return unexpected(std::move(version.error()));
-      if (version->rows() == 0) return fail(StoreErrc::kInternal, "the change_version row is missing");
-      return version->int64(0, 0);
-    });
+    return call("bump_change_version", [&](Conn& db) { return bump_change_version_on(db); });
   }
 
   // ---- housekeeping ----
@@ -1080,6 +1107,11 @@ class PostgresStore final : public Store {
   /// transaction).
   template <class F>
   OpResult<F> call(std::string_view op, F&& fn) {
+    if (Conn* conn = active_conn()) {
+      auto result = fn(*conn);
+      if (!result) return with_context(std::move(result.error()), op);
+      return result;
+    }
     auto lease = pool_.acquire(acquire_wait_);
     if (!lease) return with_context(std::move(lease.error()), op);
     auto result = fn(**lease);
@@ -1087,9 +1119,31 @@ class PostgresStore final : public Store {
     return result;
   }
 
+  // The transaction commit_with_audit runs on this thread, if any: calls made inside it use its
+  // connection (and so join it).
+  struct Ambient {
+    const PostgresStore* store = nullptr;
+    Conn* conn = nullptr;
+  };
+  static Ambient& ambient() {
+    static thread_local Ambient a;
+    return a;
+  }
+  Conn* active_conn() const { return ambient().store == this ? ambient().conn : nullptr; }
+  struct ActiveTx {
+    ActiveTx(const PostgresStore* store, Conn* conn) : saved(ambient()) { ambient() = {store, conn}; }
+    ~ActiveTx() { ambient() = saved; }
+    Ambient saved;
+  };
+
   /// Runs `fn` in a transaction on a pooled connection, committed only when it succeeds.
   template <class F>
   OpResult<F> transact(std::string_view op, F&& fn) {
+    if (Conn* conn = active_conn()) {  // inside commit_with_audit: join its transaction
+      auto result = fn(*conn);
+      if (!result) return with_context(std::move(result.error()), op);
+      return result;
+    }
     auto lease = pool_.acquire(acquire_wait_);
     if (!lease) return with_context(std::move(lease.error()), op);
     auto tx = Transaction::begin(**lease);

@@ -683,51 +683,75 @@ class SqliteStore final : public Store {
 
   // ---- audit ----
 
-  StoreResult<void> append_audit(std::vector<AuditRecord>& rows, const AuditHasher& hasher) override {
-    if (rows.empty()) return {};
-    // Computed inside the transaction, copied to `rows` only once it has committed.
-    struct Link {
-      std::int64_t seq;
-      std::string prev_hash;
-      std::string hash;
-    };
-    std::vector<Link> links;
-    auto written = write("append_audit", [&](Db& db) -> StoreResult<void> {
-      links.clear();
-      auto head = read_head(db);
-      if (!head) return unexpected(std::move(head.error()));
-      for (const auto& row : rows) {
-        Link link{head->seq + 1, head->hash, {}};
-        try {
-          link.hash = hasher(link.prev_hash, link.seq, row.content);
-        } catch (...) {
-          return fail(StoreErrc::kInternal, "audit hasher failed");
-        }
-        auto insert = db.prepare(
-            "INSERT INTO audit_events (seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, "
-            "decision, request_id, content, prev_hash, hash, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        if (!insert) return unexpected(std::move(insert.error()));
-        insert->bind_all(link.seq, row.id, row.ts, row.kind, row.app_id, row.actor_id, row.user_id, row.provider_id,
-                         row.connection_id, row.decision, row.request_id, row.content, link.prev_hash, link.hash,
-                         row.payload);
-        ALTER_STORE_TRY(insert->run());
-        head->seq = link.seq;
-        head->hash = link.hash;
-        links.push_back(std::move(link));
+  // Computed inside the transaction, copied to the rows only once it has committed.
+  struct Link {
+    std::int64_t seq;
+    std::string prev_hash;
+    std::string hash;
+  };
+
+  static StoreResult<void> append_rows(Db& db, const std::vector<AuditRecord>& rows, const AuditHasher& hasher,
+                                       std::vector<Link>& links) {
+    links.clear();
+    auto head = read_head(db);
+    if (!head) return unexpected(std::move(head.error()));
+    for (const auto& row : rows) {
+      Link link{head->seq + 1, head->hash, {}};
+      try {
+        link.hash = hasher(link.prev_hash, link.seq, row.content);
+      } catch (...) {
+        return fail(StoreErrc::kInternal, "audit hasher failed");
       }
-      auto move_head = db.prepare(
-          "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
-          "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
-      if (!move_head) return unexpected(std::move(move_head.error()));
-      move_head->bind_all(head->seq, head->hash);
-      return move_head->run();
-    });
-    if (!written) return written;
+      auto insert = db.prepare(
+          "INSERT INTO audit_events (seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, "
+          "decision, request_id, content, prev_hash, hash, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      if (!insert) return unexpected(std::move(insert.error()));
+      insert->bind_all(link.seq, row.id, row.ts, row.kind, row.app_id, row.actor_id, row.user_id, row.provider_id,
+                       row.connection_id, row.decision, row.request_id, row.content, link.prev_hash, link.hash,
+                       row.payload);
+      ALTER_STORE_TRY(insert->run());
+      head->seq = link.seq;
+      head->hash = link.hash;
+      links.push_back(std::move(link));
+    }
+    if (rows.empty()) return {};
+    auto move_head = db.prepare(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
+    if (!move_head) return unexpected(std::move(move_head.error()));
+    move_head->bind_all(head->seq, head->hash);
+    return move_head->run();
+  }
+
+  static void apply_links(std::vector<AuditRecord>& rows, std::vector<Link>& links) {
     for (std::size_t i = 0; i < rows.size(); ++i) {
       rows[i].seq = links[i].seq;
       rows[i].prev_hash = std::move(links[i].prev_hash);
       rows[i].hash = std::move(links[i].hash);
     }
+  }
+
+  StoreResult<void> append_audit(std::vector<AuditRecord>& rows, const AuditHasher& hasher) override {
+    if (rows.empty()) return {};
+    std::vector<Link> links;
+    auto written = write("append_audit", [&](Db& db) { return append_rows(db, rows, hasher, links); });
+    if (!written) return written;
+    if (active_db() == nullptr) apply_links(rows, links);  // inside commit_with_audit: applied at its commit
+    return {};
+  }
+
+  StoreResult<void> commit_with_audit(const std::function<StoreResult<void>()>& changes, std::vector<AuditRecord>& audit,
+                                      const AuditHasher& hasher, bool bump_change_version) override {
+    if (active_db() != nullptr) return fail(StoreErrc::kInternal, "commit_with_audit: nested transaction");
+    std::vector<Link> links;
+    auto done = write("commit_with_audit", [&](Db& db) -> StoreResult<void> {
+      ActiveTx bind(this, &db);
+      ALTER_STORE_TRY(changes());
+      return append_rows(db, audit, hasher, links);
+    });
+    if (!done) return done;
+    apply_links(audit, links);
+    if (bump_change_version) change_version_.fetch_add(1);
     return {};
   }
 
@@ -1017,9 +1041,31 @@ class SqliteStore final : public Store {
     error.message = std::string(op) + ": " + error.message;
   }
 
+  // The transaction commit_with_audit runs on this thread, if any: calls made inside it use its
+  // connection (and so join it) instead of taking one from the pool.
+  struct Ambient {
+    const SqliteStore* store = nullptr;
+    Db* db = nullptr;
+  };
+  static Ambient& ambient() {
+    static thread_local Ambient a;
+    return a;
+  }
+  Db* active_db() const { return ambient().store == this ? ambient().db : nullptr; }
+  struct ActiveTx {
+    ActiveTx(const SqliteStore* store, Db* db) : saved(ambient()) { ambient() = {store, db}; }
+    ~ActiveTx() { ambient() = saved; }
+    Ambient saved;
+  };
+
   /// Runs `fn` on a pooled connection, outside any explicit transaction.
   template <class F>
   OpResult<F> read(std::string_view op, F&& fn) {
+    if (Db* db = active_db()) {
+      auto result = fn(*db);
+      if (!result) add_context(result.error(), op);
+      return result;
+    }
     auto lease = pool_.acquire();
     if (!lease) {
       add_context(lease.error(), op);
@@ -1030,9 +1076,15 @@ class SqliteStore final : public Store {
     return result;
   }
 
-  /// Runs `fn` in a BEGIN IMMEDIATE transaction, committed only when it succeeds.
+  /// Runs `fn` in a BEGIN IMMEDIATE transaction, committed only when it succeeds (or in the
+  /// ambient one of commit_with_audit).
   template <class F>
   OpResult<F> write(std::string_view op, F&& fn) {
+    if (Db* db = active_db()) {
+      auto result = fn(*db);
+      if (!result) add_context(result.error(), op);
+      return result;
+    }
     auto lease = pool_.acquire();
     if (!lease) {
       add_context(lease.error(), op);

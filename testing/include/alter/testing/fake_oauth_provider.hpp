@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -46,6 +47,9 @@ class FakeOAuthProvider {
   /// concurrency tests.
   void hold_token_calls(bool on);
   void release();
+  /// Runs `hook` inside every token-endpoint call, before it answers (e.g. moves a fake clock:
+  /// "the answer took this long").
+  void on_token_call(std::function<void()> hook);
   /// Waits on a condition (no sleeping) until `n` token-endpoint calls arrived.
   bool wait_for_token_calls(int n, std::chrono::milliseconds timeout);
   /// The authorization endpoint answers error=access_denied.
@@ -87,6 +91,7 @@ class FakeOAuthProvider {
   bool hold_ = false;
   std::condition_variable cv_;
   bool deny_ = false;
+  std::function<void()> on_token_call_;
   std::atomic<int> refresh_calls_{0}, code_exchanges_{0}, revocations_{0}, api_calls_{0}, token_calls_{0};
   std::atomic<int> counter_{0};
   HttpTestServer server_;  // last: stops before the state above goes away

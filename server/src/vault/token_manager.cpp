@@ -1,15 +1,19 @@
-#include "oauth/token_manager.hpp"
+#include "vault/token_manager.hpp"
 
 
 #include <thread>
 
 #include "core/time.hpp"
+#include "crypto/crypto.hpp"
 #include "vault/url_guard.hpp"
 
-namespace alter::server::oauth {
-namespace {
+namespace alter::server::vault {
 
-std::string canonical_attributes(const Attributes& a) { return nlohmann::json(a).dump(); }
+using oauth::OAuthFailure;
+using oauth::OAuthResult;
+using oauth::RefreshMode;
+using oauth::TokenSet;
+namespace {
 
 // The connection id travels in the answer's fields, added by the token endpoint.
 Error expired_error(Errc errc, const Connection&, std::string message) {
@@ -17,45 +21,6 @@ Error expired_error(Errc errc, const Connection&, std::string message) {
 }
 
 }  // namespace
-
-std::string connection_tokens_aad(const Connection& c) {
-  return crypto::aad_for("connections", c.app_id + "/" + c.provider_id + "/" + canonical_attributes(c.attributes),
-                         "tokens");
-}
-
-std::string provider_secret_aad(const std::string& app_id, const std::string& provider_id) {
-  return crypto::aad_for("provider_credentials", app_id + "/" + provider_id, "client_secret");
-}
-
-SealedBlob seal_tokens(const crypto::Keyring& keyring, const Connection& c, std::string_view access_token,
-                       std::string_view refresh_token, std::string_view id_token) {
-  nlohmann::json j = {{"access_token", access_token}};
-  if (!refresh_token.empty()) j["refresh_token"] = refresh_token;
-  if (!id_token.empty()) j["id_token"] = id_token;
-  std::string plain = j.dump();
-  auto blob = keyring.seal(plain, connection_tokens_aad(c));
-  common::secure_wipe(plain);
-  for (const char* k : {"access_token", "refresh_token", "id_token"}) {
-    if (j.contains(k)) common::secure_wipe(j[k].get_ref<std::string&>());
-  }
-  return blob;
-}
-
-Result<StoredTokens> open_tokens(const crypto::Keyring& keyring, const Connection& c) {
-  auto plain = keyring.open(c.tokens, connection_tokens_aad(c));
-  if (!plain) return common::unexpected(plain.error());
-  auto j = nlohmann::json::parse(plain->reveal(), nullptr, false);
-  if (!j.is_object()) return common::unexpected(make_error(Errc::kInternal, "sealed_blob", "stored tokens are malformed"));
-  StoredTokens t;
-  auto take = [&](const char* key) {
-    if (!j.contains(key) || !j[key].is_string()) return common::SecretString();
-    return common::SecretString(std::move(j[key].get_ref<std::string&>()));
-  };
-  t.access_token = take("access_token");
-  t.refresh_token = take("refresh_token");
-  t.id_token = take("id_token");
-  return t;
-}
 
 std::map<std::string, std::string> provider_variables(const ProviderDef& p, const nlohmann::json& credential_settings,
                                                       const nlohmann::json& connection_metadata) {
@@ -77,7 +42,7 @@ std::vector<std::string> connection_api_hosts(const ProviderDef& p, const Connec
   for (const auto& h : p.api_hosts) {
     if (h.find('{') == std::string::npos) {
       hosts.push_back(h);
-    } else if (auto filled = substitute(h, variables)) {
+    } else if (auto filled = oauth::substitute(h, variables)) {
       hosts.push_back(*filled);
     }
   }
@@ -90,17 +55,16 @@ std::vector<std::string> connection_api_hosts(const ProviderDef& p, const Connec
   return hosts;
 }
 
-TokenManager::TokenManager(Store& store, std::shared_ptr<crypto::Keyring> keyring, const OAuthClient& client,
-                           Metrics& metrics, Logger& log, const common::Clock& clock, TokenManagerOptions options,
-                           AuditHook audit)
+TokenManager::TokenManager(Store& store, sealed::SealedStore& sealed, const OAuthClient& client, audit::AuditLog& audit,
+                           Metrics& metrics, Logger& log, const common::Clock& clock, TokenManagerOptions options)
     : store_(store),
-      keyring_(std::move(keyring)),
+      sealed_(sealed),
       client_(client),
+      audit_(audit),
       metrics_(metrics),
       log_(log),
       clock_(clock),
-      options_(options),
-      audit_(std::move(audit)) {}
+      options_(options) {}
 
 bool TokenManager::needs_refresh(const Connection& c, const ProviderDef& p) const {
   if (!c.expires_at) return false;
@@ -122,7 +86,7 @@ Result<ClientCredentials> TokenManager::client_for(const std::string& app_id, co
   ClientCredentials c;
   c.client_id = cred->client_id;
   if (!cred->client_secret.bytes.empty()) {
-    auto secret = keyring_->open(cred->client_secret, provider_secret_aad(app_id, p.id));
+    auto secret = sealed_.open_client_secret(*cred);
     if (!secret) return common::unexpected(secret.error());
     c.client_secret = std::move(secret.value());
   }
@@ -137,6 +101,18 @@ Result<IssuedToken> TokenManager::token_for(const Connection& connection, const 
     return common::unexpected(expired_error(Errc::kFailedPrecondition, current, "the connection needs re-authorization: reconnect the user"));
   }
   if (needs_refresh(current, provider)) {
+    const bool expired = current.expires_at && *current.expires_at <= clock_.wall();
+    if (auto wait = backing_off(current.id)) {
+      // After failed refreshes: a token still valid is used as it is; an expired one waits.
+      if (expired) {
+        return common::unexpected(expired_error(Errc::kBadGateway, current,
+                                                "the provider could not refresh the token lately; the next attempt is in " +
+                                                    std::to_string(wait->count() / 1000 + 1) + " s"));
+      }
+      auto tokens = sealed_.open_tokens(current);
+      if (!tokens) return common::unexpected(tokens.error());
+      return IssuedToken{std::move(tokens->access_token), std::move(current), false};
+    }
     auto r = refresh(current, provider, false);
     if (!r) return common::unexpected(r.error());
     refreshed = r->version != connection.version;
@@ -146,7 +122,7 @@ Result<IssuedToken> TokenManager::token_for(const Connection& connection, const 
     return common::unexpected(expired_error(Errc::kFailedPrecondition, current,
                                             "the token expired and this provider cannot refresh it: reconnect the user"));
   }
-  auto tokens = open_tokens(*keyring_, current);
+  auto tokens = sealed_.open_tokens(current);
   if (!tokens) return common::unexpected(tokens.error());
   IssuedToken out;
   out.access_token = std::move(tokens->access_token);
@@ -211,7 +187,7 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
   }
   if (force && current.version != snapshot.version) return current;
 
-  auto tokens = open_tokens(*keyring_, current);
+  auto tokens = sealed_.open_tokens(current);
   if (!tokens) return common::unexpected(tokens.error());
   if (tokens->refresh_token.empty()) {
     if (current.expires_at && *current.expires_at <= clock_.wall()) {
@@ -245,18 +221,31 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
                             {"connection_id", current.id}, {"user", current.attributes},
                             {"decision", f.kind == OAuthFailure::Kind::kInvalidGrant ? "reauth_required" : "refresh_failed"},
                             {"details", {{"provider_error", f.code}, {"status", f.status}, {"message", f.message}}}};
-    if (audit_) audit_(event);
+    note_failure(current.id);
     if (f.kind == OAuthFailure::Kind::kInvalidGrant) {
       metrics_.inc("alter_refreshes_total", "result=\"invalid_grant\"");
       Connection dead = current;
       dead.status = ConnectionStatus::kReauthRequired;
       dead.updated_at = clock_.wall();
-      if (auto saved = store_.update_connection(dead, current.version); saved && on_update_) on_update_(*saved);
+      std::optional<Connection> saved;
+      // The status and its audit row together; if they cannot be written, the grant is still
+      // reported dead to this caller (the next refresh finds the same answer).
+      auto committed = audit_.commit(
+          [&]() -> Result<void> {
+            auto r = store_.update_connection(dead, current.version);
+            if (!r) return common::unexpected(make_error(Errc::kUnavailable, "unavailable", r.error().message));
+            saved = std::move(r.value());
+            return {};
+          },
+          audit::AuditEvent{event}, false);
+      if (committed && saved && on_update_) on_update_(*saved);
       log_.warn("refresh refused: the connection needs re-authorization",
                 {{"connection_id", current.id}, {"provider", provider.id}});
-      return common::unexpected(expired_error(Errc::kFailedPrecondition, current, "the provider refused the refresh token (invalid_grant): reconnect the user"));
+      return common::unexpected(expired_error(Errc::kFailedPrecondition, current,
+                                              "the provider refused the refresh token (invalid_grant): reconnect the user"));
     }
     metrics_.inc("alter_refreshes_total", "result=\"failed\"");
+    (void)audit_.record(audit::AuditEvent{event});
     log_.warn("refresh failed", {{"connection_id", current.id}, {"provider", provider.id}, {"error", f.message}});
     return common::unexpected(expired_error(Errc::kBadGateway, current, "the provider could not refresh the token now: " + f.message));
   }
@@ -265,32 +254,75 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
   Connection updated = current;
   const std::string_view refresh_token = t.refresh_token.empty() ? tokens->refresh_token.reveal() : t.refresh_token.reveal();
   const std::string_view id_token = t.id_token.empty() ? tokens->id_token.reveal() : t.id_token.reveal();
-  updated.tokens = seal_tokens(*keyring_, current, t.access_token.reveal(), refresh_token, id_token);
+  updated.tokens = sealed_.seal_tokens(current, t.access_token.reveal(), refresh_token, id_token);
   updated.token_type = t.token_type;
   if (!t.scopes.empty()) updated.scopes = t.scopes;
   updated.expires_at = t.expires_at;
   for (auto it = t.kept.begin(); it != t.kept.end(); ++it) updated.metadata[it.key()] = it.value();
   updated.updated_at = clock_.wall();
-  // Saved (compare-and-set) before the new token is used: a rotated refresh token is never lost.
-  auto saved = store_.update_connection(updated, current.version);
-  if (!saved) {
-    if (saved.error().code == StoreErrc::kConflict) {
+  const bool rotated = !t.refresh_token.empty() && t.refresh_token.reveal() != tokens->refresh_token.reveal();
+  audit::AuditEvent event{{{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
+                           {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
+                           {"details", {{"rotated", rotated}, {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}}};
+  // Saved (compare-and-set) with its audit row before the new token is used: a rotated refresh
+  // token is never lost, and never stored unaudited.
+  std::optional<Connection> saved;
+  bool conflict = false;
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        auto r = store_.update_connection(updated, current.version);
+        if (!r) {
+          conflict = r.error().code == StoreErrc::kConflict;
+          return common::unexpected(make_error(conflict ? Errc::kConflict : Errc::kUnavailable, conflict ? "conflict" : "unavailable",
+                                               "the refreshed token could not be saved: " + r.error().message));
+        }
+        saved = std::move(r.value());
+        return {};
+      },
+      event, false);
+  if (!committed) {
+    if (conflict) {
       // Someone else saved a newer token set first; use theirs.
       auto again = store_.get_connection(current.id);
       if (again) return again.value();
     }
     metrics_.inc("alter_refreshes_total", "result=\"store_failed\"");
-    return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the refreshed token could not be saved: " + saved.error().message));
+    return common::unexpected(make_error(Errc::kUnavailable, "unavailable",
+                                         "the refreshed token could not be saved with its audit row: nothing was changed"));
   }
+  note_success(current.id);
   metrics_.inc("alter_refreshes_total", "result=\"ok\"");
-  if (on_update_) on_update_(saved.value());
-  if (audit_) {
-    audit_({{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
-            {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
-            {"details", {{"rotated", !t.refresh_token.empty() && t.refresh_token.reveal() != tokens->refresh_token.reveal()},
-                         {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}});
-  }
-  return saved.value();
+  if (on_update_) on_update_(*saved);
+  return *saved;
 }
 
-}  // namespace alter::server::oauth
+void TokenManager::note_failure(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto& b = backoff_[id];
+  ++b.failures;
+  // 5 s, 10 s, 20 s, ... up to 10 min, each +/-20% so connections that failed together spread out.
+  auto wait = options_.failure_backoff;
+  for (int i = 1; i < b.failures && wait < options_.failure_backoff_max; ++i) wait *= 2;
+  wait = std::min(wait, options_.failure_backoff_max);
+  const double jitter = 0.8 + 0.4 * (static_cast<double>(crypto::random_bytes(1)[0] & 0xff) / 255.0);
+  b.until = clock_.now() + std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(wait.count()) * jitter));
+  if (backoff_.size() > 100000) backoff_.erase(backoff_.begin());
+}
+
+void TokenManager::note_success(const std::string& id) {
+  std::lock_guard lock(mu_);
+  backoff_.erase(id);
+}
+
+std::optional<std::chrono::milliseconds> TokenManager::backing_off(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = backoff_.find(id);
+  if (it == backoff_.end()) return std::nullopt;
+  const auto now = clock_.now();
+  if (now >= it->second.until) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(it->second.until - now);
+}
+
+bool TokenManager::may_refresh_now(const std::string& id) const { return !backing_off(id).has_value(); }
+
+}  // namespace alter::server::vault

@@ -1,6 +1,6 @@
 // The token manager against the fake OAuth provider, with the vault's clock injected: expiry is
 // driven by advancing the clock, never by sleeping.
-#include "oauth/token_manager.hpp"
+#include "vault/token_manager.hpp"
 
 #include <alter/testing/fake_oauth_provider.hpp>
 #include <alter/testing/temp_dir.hpp>
@@ -12,7 +12,9 @@
 #include "curl_transport.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
-namespace alter::server::oauth {
+namespace alter::server::vault {
+
+using oauth::parse_provider;
 namespace {
 
 using namespace std::chrono_literals;
@@ -28,6 +30,9 @@ class TokenManagerTest : public ::testing::Test {
     master_ = std::make_unique<crypto::MasterKey>(crypto::MasterKey::random());
     std::vector<KeyringEntry> entries{crypto::Keyring::make_entry(1, *master_, clock_.wall())};
     keyring_ = crypto::Keyring::open(entries, *master_).value();
+    sealed_ = std::make_unique<sealed::SealedStore>(keyring_, *master_);
+    writer_ = std::make_unique<audit::AuditWriter>(*store_, metrics_, 64);
+    audit_log_ = std::make_unique<audit::AuditLog>(*store_, *writer_, clock_, metrics_, log_);
     auto def = fake_->definition("fake");
     if (!refresh_mode.empty()) def["refresh"] = refresh_mode;
     provider_ = parse_provider(def).value();
@@ -36,14 +41,11 @@ class TokenManagerTest : public ::testing::Test {
     cred.app_id = "default";
     cred.provider_id = "fake";
     cred.client_id = "fake-client";
-    cred.client_secret = keyring_->seal("fake-secret-123", provider_secret_aad("default", "fake"));
+    cred.client_secret = sealed_->seal_client_secret("default", "fake", "fake-secret-123");
     ASSERT_TRUE(store_->put_provider_credential(cred).ok());
-    client_ = std::make_unique<OAuthClient>(alter::internal::make_curl_transport({}), clock_, 5s);
-    manager_ = std::make_unique<TokenManager>(*store_, keyring_, *client_, metrics_, log_, clock_,
-                                              TokenManagerOptions{60s, 3, 0ms}, [this](nlohmann::json e) {
-                                                std::lock_guard lock(mu_);
-                                                audit_events_.push_back(std::move(e));
-                                              });
+    client_ = std::make_unique<OAuthClient>(alter::internal::make_curl_transport({}), clock_, 5s, /*dev_mode=*/true);
+    manager_ = std::make_unique<TokenManager>(*store_, *sealed_, *client_, *audit_log_, metrics_, log_, clock_,
+                                              TokenManagerOptions{60s, 3, 0ms, 5s, 600s});
   }
 
   Connection connect(const std::string& user, bool with_refresh = true, std::optional<std::chrono::seconds> life = 3600s) {
@@ -54,8 +56,8 @@ class TokenManagerTest : public ::testing::Test {
     c.attributes = {{"user_id", user}};
     c.expires_at = life ? std::optional<TimePoint>(clock_.wall() + *life) : std::nullopt;
     c.created_at = c.updated_at = clock_.wall();
-    c.tokens = seal_tokens(*keyring_, c, g["access_token"].get<std::string>(),
-                           with_refresh ? g["refresh_token"].get<std::string>() : "", "");
+    c.tokens = sealed_->seal_tokens(c, g["access_token"].get<std::string>(),
+                                    with_refresh ? g["refresh_token"].get<std::string>() : "", "");
     return store_->upsert_connection(c).value();
   }
 
@@ -68,10 +70,20 @@ class TokenManagerTest : public ::testing::Test {
   std::unique_ptr<crypto::MasterKey> master_;
   std::shared_ptr<crypto::Keyring> keyring_;
   ProviderDef provider_;
+  std::unique_ptr<sealed::SealedStore> sealed_;
+  std::unique_ptr<audit::AuditWriter> writer_;
+  std::unique_ptr<audit::AuditLog> audit_log_;
   std::unique_ptr<OAuthClient> client_;
   std::unique_ptr<TokenManager> manager_;
-  std::mutex mu_;
-  std::vector<nlohmann::json> audit_events_;
+
+  std::vector<std::string> decisions(const std::string& kind) {
+    AuditFilter f;
+    f.kind = kind;
+    std::vector<std::string> out;
+    const auto rows = store_->query_audit(f);
+    for (const auto& r : rows.value()) out.push_back(r.decision);
+    return out;
+  }
 };
 
 TEST_F(TokenManagerTest, FreshTokenIsHandedOutWithoutRefresh) {
@@ -133,7 +145,7 @@ TEST_F(TokenManagerTest, RotatedRefreshTokenIsSavedAndUsedNext) {
     auto t = manager_->token_for(current, provider_);
     ASSERT_TRUE(t.ok()) << "round " << round << ": " << t.error().message;
     EXPECT_EQ(fake_->refresh_calls(), round);
-    auto stored = open_tokens(*keyring_, store_->get_connection(c.id).value()).value();
+    auto stored = sealed_->open_tokens(store_->get_connection(c.id).value()).value();
     EXPECT_NE(stored.refresh_token.reveal().find("fake-rt-"), std::string::npos);
   }
   // Each round used the newest refresh token: reusing an old one would have killed the grant.
@@ -155,9 +167,7 @@ TEST_F(TokenManagerTest, InvalidGrantMarksReauthRequired) {
   auto again = manager_->token_for(stored, provider_);
   EXPECT_EQ(again.error().errc, Errc::kFailedPrecondition);
   EXPECT_EQ(fake_->refresh_calls(), calls);  // a dead grant is not retried
-  bool audited = false;
-  for (const auto& e : audit_events_) audited = audited || e["decision"] == "reauth_required";
-  EXPECT_TRUE(audited);
+  EXPECT_EQ(decisions("refresh"), std::vector<std::string>{"reauth_required"});
 }
 
 TEST_F(TokenManagerTest, OutageGetsBoundedRetriesThenRecovers) {
@@ -171,9 +181,55 @@ TEST_F(TokenManagerTest, OutageGetsBoundedRetriesThenRecovers) {
   EXPECT_EQ(down.error().code, "token_expired");
   EXPECT_EQ(fake_->refresh_calls(), 3);  // three attempts, then give up
   EXPECT_EQ(store_->get_connection(c.id)->status, ConnectionStatus::kActive);
+  // Backing off: no call to the provider until the backoff (5 s, +/-20%) is over.
+  auto waiting = manager_->token_for(store_->get_connection(c.id).value(), provider_);
+  ASSERT_FALSE(waiting.ok());
+  EXPECT_EQ(waiting.error().errc, Errc::kBadGateway);
+  EXPECT_FALSE(manager_->may_refresh_now(c.id));
+  EXPECT_EQ(fake_->refresh_calls(), 3);
+  clock_.advance(7s);
+  EXPECT_TRUE(manager_->may_refresh_now(c.id));
   auto up = manager_->token_for(store_->get_connection(c.id).value(), provider_);
   ASSERT_TRUE(up.ok()) << up.error().message;
   EXPECT_EQ(fake_->refresh_calls(), 4);
+  EXPECT_EQ(decisions("refresh"), (std::vector<std::string>{"refresh_failed", "refreshed"}));
+}
+
+TEST_F(TokenManagerTest, BackoffGrowsWithEachFailureUpToItsCapAndEndsOnSuccess) {
+  setup({});
+  auto c = connect("alice");
+  clock_.advance(2h);
+  // Each round fails all three attempts; the wait before the next one doubles: 5, 10, 20, 40 s.
+  std::chrono::seconds expected{5};
+  for (int round = 0; round < 4; ++round) {
+    fake_->fail_token_calls(500, 3);
+    ASSERT_FALSE(manager_->refresh(store_->get_connection(c.id).value(), provider_, false).ok());
+    clock_.advance(std::chrono::duration_cast<std::chrono::nanoseconds>(expected) * 7 / 10);  // under 80%: still waiting
+    EXPECT_FALSE(manager_->may_refresh_now(c.id)) << "round " << round;
+    clock_.advance(std::chrono::duration_cast<std::chrono::nanoseconds>(expected) * 6 / 10);  // over 120%: done
+    EXPECT_TRUE(manager_->may_refresh_now(c.id)) << "round " << round;
+    expected *= 2;
+  }
+  ASSERT_TRUE(manager_->token_for(store_->get_connection(c.id).value(), provider_).ok());
+  fake_->fail_token_calls(500, 3);
+  clock_.advance(2h);
+  ASSERT_FALSE(manager_->refresh(store_->get_connection(c.id).value(), provider_, false).ok());
+  clock_.advance(6500ms);  // back to the first step after a success
+  EXPECT_TRUE(manager_->may_refresh_now(c.id));
+}
+
+TEST_F(TokenManagerTest, ExpiryCountsFromWhenTheRefreshWasSent) {
+  // The fake answers expires_in 3600 after the clock moved on while the request was in flight:
+  // the token is taken to expire 3600 s after the request went out, not after the answer.
+  setup({});
+  auto c = connect("alice");
+  clock_.advance(2h);
+  const TimePoint sent = clock_.wall();
+  fake_->on_token_call([this] { clock_.advance(30s); });
+  auto r = manager_->refresh(store_->get_connection(c.id).value(), provider_, false);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->expires_at.has_value());
+  EXPECT_EQ(*r->expires_at, sent + 3600s);
 }
 
 TEST_F(TokenManagerTest, TransientFailureThenSuccessWithinTheRetries) {
@@ -211,8 +267,8 @@ TEST_F(TokenManagerTest, SealedTokensAreBoundToTheirConnection) {
   auto b = connect("bob");
   Connection swapped = b;
   swapped.tokens = a.tokens;  // alice's ciphertext pasted into bob's row
-  EXPECT_FALSE(open_tokens(*keyring_, swapped).ok());
+  EXPECT_FALSE(sealed_->open_tokens(swapped).ok());
 }
 
 }  // namespace
-}  // namespace alter::server::oauth
+}  // namespace alter::server::vault

@@ -1,31 +1,31 @@
-#include "api/cache.hpp"
+#include "vault/cache.hpp"
 
 #include <nlohmann/json.hpp>
 
-namespace alter::server::api {
+namespace alter::server::vault {
 
 std::shared_ptr<const ApiKeyRecord> VaultCache::api_key(const std::string& hash) const {
   std::shared_lock lock(mu_);
   auto it = keys_.find(hash);
-  return it == keys_.end() ? nullptr : it->second;
+  return it == keys_.end() || !live(it->second.expires) ? nullptr : it->second.value;
 }
 
 void VaultCache::put_api_key(const ApiKeyRecord& record) {
   std::unique_lock lock(mu_);
-  if (keys_.size() >= max_entries_) keys_.clear();
-  keys_[record.hash] = std::make_shared<const ApiKeyRecord>(record);
+  if (keys_.size() >= options_.max_entries) keys_.clear();
+  keys_[record.hash] = {std::make_shared<const ApiKeyRecord>(record), expiry()};
 }
 
 std::shared_ptr<const App> VaultCache::app(const std::string& id) const {
   std::shared_lock lock(mu_);
   auto it = apps_.find(id);
-  return it == apps_.end() ? nullptr : it->second;
+  return it == apps_.end() || !live(it->second.expires) ? nullptr : it->second.value;
 }
 
 void VaultCache::put_app(const App& app) {
   std::unique_lock lock(mu_);
-  if (apps_.size() >= max_entries_) apps_.clear();
-  apps_[app.id] = std::make_shared<const App>(app);
+  if (apps_.size() >= options_.max_entries) apps_.clear();
+  apps_[app.id] = {std::make_shared<const App>(app), expiry()};
 }
 
 void VaultCache::apps_changed() {
@@ -45,19 +45,19 @@ std::string VaultCache::lookup_key(const ConnectionFilter& f) {
   return key;
 }
 
-std::shared_ptr<const std::vector<std::shared_ptr<const Connection>>> VaultCache::lookup(const std::string& key) const {
+std::shared_ptr<const VaultCache::Found> VaultCache::lookup(const std::string& key) const {
   std::shared_lock lock(mu_);
   auto it = lookups_.find(key);
-  if (it == lookups_.end()) return nullptr;
+  if (it == lookups_.end() || !live(it->second.expires)) return nullptr;
   // Rows updated since (a refresh) are swapped in by id.
   bool stale = false;
-  for (const auto& c : *it->second) {
+  for (const auto& c : *it->second.value) {
     auto cur = by_id_.find(c->id);
     if (cur == by_id_.end() || cur->second != c) stale = true;
   }
-  if (!stale) return it->second;
-  auto fresh = std::make_shared<std::vector<std::shared_ptr<const Connection>>>();
-  for (const auto& c : *it->second) {
+  if (!stale) return it->second.value;
+  auto fresh = std::make_shared<Found>();
+  for (const auto& c : *it->second.value) {
     auto cur = by_id_.find(c->id);
     if (cur == by_id_.end()) return nullptr;  // deleted meanwhile
     fresh->push_back(cur->second);
@@ -66,9 +66,9 @@ std::shared_ptr<const std::vector<std::shared_ptr<const Connection>>> VaultCache
 }
 
 void VaultCache::put_lookup(const std::string& key, const std::vector<Connection>& found) {
-  auto list = std::make_shared<std::vector<std::shared_ptr<const Connection>>>();
+  auto list = std::make_shared<Found>();
   std::unique_lock lock(mu_);
-  if (lookups_.size() >= max_entries_ || by_id_.size() >= max_entries_) {
+  if (lookups_.size() >= options_.max_entries || by_id_.size() >= options_.max_entries) {
     lookups_.clear();
     by_id_.clear();
   }
@@ -77,7 +77,7 @@ void VaultCache::put_lookup(const std::string& key, const std::vector<Connection
     if (!slot || slot->version <= c.version) slot = std::make_shared<const Connection>(c);
     list->push_back(slot);
   }
-  lookups_[key] = std::move(list);
+  lookups_[key] = {std::move(list), expiry()};
 }
 
 void VaultCache::connection_updated(const Connection& connection) {
@@ -107,4 +107,4 @@ void VaultCache::clear() {
   by_id_.clear();
 }
 
-}  // namespace alter::server::api
+}  // namespace alter::server::vault

@@ -1,17 +1,17 @@
-#include "api/web_endpoints.hpp"
-
-#include <boost/url/parse.hpp>
+// Health, readiness, metrics and the approval page.
 #include <boost/url/parse_query.hpp>
 
-#include "api/approvals.hpp"
+#include "api/api.hpp"
+#include "api/errors.hpp"
 #include "api/pages.hpp"
 #include "core/time.hpp"
-#include "crypto/crypto.hpp"
 
 namespace alter::server::api {
 namespace {
 
+using http::Auth;
 using http::PathParams;
+using http::Principal;
 using http::Request;
 using http::Response;
 
@@ -19,11 +19,10 @@ std::string row(const std::string& name, const std::string& value) {
   return "<tr><th>" + http::html_escape(name) + "</th><td>" + http::html_escape(value) + "</td></tr>";
 }
 
-Response approval_page(Services& s, const std::string& id, const std::string& notice) {
-  auto a = s.store.get_approval(id);
+Response approval_page(Api& api, const std::string& id, const std::string& notice) {
+  auto a = api.approvals.get(id);
   if (!a) return page(404, "No such approval", para("This approval does not exist."));
-  Approval v = *a;
-  if (v.status == ApprovalStatus::kPending && v.expires_at <= s.clock.wall()) v.status = ApprovalStatus::kExpired;
+  const Approval& v = *a;
   const auto& r = v.request;
   auto text = [&](const char* key) { return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : std::string(); };
   std::string actor = r.contains("actor") ? r["actor"].value("id", "") : "";
@@ -42,7 +41,7 @@ Response approval_page(Services& s, const std::string& id, const std::string& no
   return page(200, "Approval " + v.id, body);
 }
 
-Response approval_decision(Services& s, const Request& req, const std::string& id) {
+Response approval_decision(Api& api, const Request& req, const std::string& id) {
   auto params = boost::urls::parse_query(req.body);
   std::string token;
   std::string decision;
@@ -54,37 +53,39 @@ Response approval_decision(Services& s, const Request& req, const std::string& i
       if (p.key == "decision") decision = p.value.decode(form);
     }
   }
-  if (decision != "approve" && decision != "deny") return approval_page(s, id, "Choose approve or deny.");
-  Request as_admin = req;
-  as_admin.headers.emplace("Authorization", "Bearer " + token);
-  auto who = authenticate_admin(s, as_admin);
+  if (decision != "approve" && decision != "deny") return approval_page(api, id, "Choose approve or deny.");
+  auto who = api.authenticator.admin(token);
   common::secure_wipe(token);
-  if (!who) return approval_page(s, id, "That admin credential is not valid.");
-  auto r = s.approvals->decide("", id, decision == "approve", "admin:" + *who);
-  if (!r) return approval_page(s, id, r.error().message);
-  return approval_page(s, id, decision == "approve" ? "Approved." : "Denied.");
+  if (!who) return approval_page(api, id, "That admin credential is not valid.");
+  auto r = api.approvals.decide("", id, decision == "approve", who->id);
+  if (!r) return approval_page(api, id, r.error().message);
+  return approval_page(api, id, decision == "approve" ? "Approved." : "Denied.");
 }
 
 }  // namespace
 
-void add_web_routes(http::Router& router, Services& s, std::function<bool()> draining) {
-  router.add("GET", "/healthz", [](const Request&, const PathParams&) { return Response::json(200, {{"status", "ok"}}); });
-  router.add("GET", "/readyz", [&s, draining](const Request&, const PathParams&) {
-    if (draining && draining()) return Response::json(503, {{"status", "draining"}});
-    if (auto writable = s.store.check_writable(); !writable) {
+void add_web_routes(http::Router& router, Api& api) {
+  router.add("GET", "/healthz", Auth::kPublic,
+             [](const Request&, const PathParams&, const Principal&) { return Response::json(200, {{"status", "ok"}}); });
+  router.add("GET", "/readyz", Auth::kPublic, [&api](const Request&, const PathParams&, const Principal&) {
+    if (api.draining && api.draining()) return Response::json(503, {{"status", "draining"}});
+    if (auto writable = api.store.check_writable(); !writable) {
       return Response::json(503, {{"status", "unavailable"}, {"store", writable.error().message}});
     }
     // The vault fails closed: while audit rows cannot be committed, every audited answer is a 503.
-    if (s.audit.failing(std::chrono::seconds(30))) {
+    if (api.audit_writer.failing(std::chrono::seconds(30))) {
       return Response::json(503, {{"status", "unavailable"}, {"audit", "the audit trail could not be written lately"}});
     }
     return Response::json(200, {{"status", "ready"}});
   });
-  router.add("GET", "/metrics", [&s](const Request&, const PathParams&) {
-    return Response::text(200, s.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+  router.add("GET", "/metrics", Auth::kPublic, [&api](const Request&, const PathParams&, const Principal&) {
+    return Response::text(200, api.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  router.add("GET", "/approvals/{id}", [&s](const Request&, const PathParams& p) { return approval_page(s, p.at("id"), ""); });
-  router.add("POST", "/approvals/{id}", [&s](const Request& r, const PathParams& p) { return approval_decision(s, r, p.at("id")); });
+  // The page's link is shown to approvers; deciding needs an admin credential in the form.
+  router.add("GET", "/approvals/{id}", Auth::kPublic,
+             [&api](const Request&, const PathParams& p, const Principal&) { return approval_page(api, p.at("id"), ""); });
+  router.add("POST", "/approvals/{id}", Auth::kPublic,
+             [&api](const Request& r, const PathParams& p, const Principal&) { return approval_decision(api, r, p.at("id")); });
 }
 
 }  // namespace alter::server::api

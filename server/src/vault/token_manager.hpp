@@ -1,7 +1,8 @@
 #pragma once
 // Hands out a connection's access token, refreshing it first when it is about to expire, with
 // exactly one refresh in flight per connection: concurrent requests wait for it and share its
-// result. A rotated refresh token is saved (compare-and-set) before the new access token is used.
+// result. A rotated refresh token is saved (compare-and-set) before the new access token is used,
+// in the same transaction as its audit row.
 #include <alter/common/clock.hpp>
 #include <alter/common/secret.hpp>
 
@@ -14,33 +15,28 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/types.hpp"
-#include "crypto/keyring.hpp"
 #include "oauth/catalog.hpp"
 #include "oauth/oauth_client.hpp"
 #include "store/store.hpp"
+#include "audit/audit_log.hpp"
+#include "sealed/sealed_store.hpp"
 
-namespace alter::server::oauth {
+namespace alter::server::vault {
+
+using oauth::ClientCredentials;
+using oauth::OAuthClient;
+using oauth::ProviderDef;
 
 struct TokenManagerOptions {
   std::chrono::milliseconds skew{60000};      // refresh when this close to expiry
   int refresh_attempts = 3;                    // for timeouts, 5xx and 429
   std::chrono::milliseconds retry_backoff{200};  // doubles each attempt
+  /// After a refresh failed (all attempts), the connection is not refreshed again for this long,
+  /// doubling with each further failure up to `failure_backoff_max`, with +/-20% jitter: a
+  /// provider that is down is not stormed by the background refresher or by token requests.
+  std::chrono::milliseconds failure_backoff{5000};
+  std::chrono::milliseconds failure_backoff_max{600000};
 };
-
-/// The secret parts of a connection, as sealed in Connection::tokens.
-struct StoredTokens {
-  common::SecretString access_token;
-  common::SecretString refresh_token;
-  common::SecretString id_token;
-};
-
-/// Seals and opens Connection::tokens. The additional data binds the blob to the connection's
-/// identity (app, provider, attributes), which an upsert keeps.
-std::string connection_tokens_aad(const Connection& c);
-SealedBlob seal_tokens(const crypto::Keyring& keyring, const Connection& c, std::string_view access_token,
-                       std::string_view refresh_token, std::string_view id_token);
-Result<StoredTokens> open_tokens(const crypto::Keyring& keyring, const Connection& c);
-std::string provider_secret_aad(const std::string& app_id, const std::string& provider_id);
 
 /// Values for `{variable}`s: credential settings, then connection metadata, then defaults.
 std::map<std::string, std::string> provider_variables(const ProviderDef& p, const nlohmann::json& credential_settings,
@@ -57,19 +53,19 @@ struct IssuedToken {
   bool refreshed = false;
 };
 
-/// Writes an audit row for a refresh or revocation (set by the server).
-using AuditHook = std::function<void(nlohmann::json event)>;
-
 class TokenManager {
  public:
-  TokenManager(Store& store, std::shared_ptr<crypto::Keyring> keyring, const OAuthClient& client, Metrics& metrics,
-               Logger& log, const common::Clock& clock, TokenManagerOptions options, AuditHook audit);
+  TokenManager(Store& store, sealed::SealedStore& sealed, const OAuthClient& client, audit::AuditLog& audit,
+               Metrics& metrics, Logger& log, const common::Clock& clock, TokenManagerOptions options);
 
-  /// The connection's access token, refreshed first when due. Errors: 400 token_expired (grant
-  /// dead: reauth_required), 502 token_expired (provider could not refresh now), 503 unavailable.
+  /// The connection's access token, refreshed first when due. Errors: token_expired as
+  /// kFailedPrecondition (grant dead: reauth_required) or kBadGateway (the provider could not
+  /// refresh now, or the connection is backing off after failures), unavailable.
   Result<IssuedToken> token_for(const Connection& connection, const ProviderDef& provider);
 
-  /// Refreshes now (single flight). `force` refreshes even when the token is still fresh.
+  /// Refreshes now (single flight). `force` refreshes even when the token is still fresh. Each
+  /// outcome is audited with the change it makes (the new token set, the reauth_required status)
+  /// in one transaction; a change that cannot be audited is not made.
   Result<Connection> refresh(const Connection& connection, const ProviderDef& provider, bool force);
 
   /// Client id, secret and variables for the app's registration at this provider.
@@ -77,6 +73,8 @@ class TokenManager {
                                        const nlohmann::json& connection_metadata);
 
   bool needs_refresh(const Connection& c, const ProviderDef& p) const;
+  /// False while the connection backs off after failed refreshes (the background refresher skips it).
+  bool may_refresh_now(const std::string& connection_id) const;
   /// Called after this manager stored a new version of a connection (refresh, re-authorization).
   void set_on_update(std::function<void(const Connection&)> hook) { on_update_ = std::move(hook); }
   std::uint64_t refresh_calls() const { return refresh_calls_; }
@@ -86,22 +84,30 @@ class TokenManager {
     bool done = false;
     std::optional<Result<Connection>> result;
   };
+  struct Backoff {
+    int failures = 0;
+    std::chrono::steady_clock::time_point until{};
+  };
   Result<Connection> do_refresh(const Connection& snapshot, const ProviderDef& provider, bool force);
+  void note_failure(const std::string& connection_id);
+  void note_success(const std::string& connection_id);
+  std::optional<std::chrono::milliseconds> backing_off(const std::string& connection_id) const;
 
   Store& store_;
-  std::shared_ptr<crypto::Keyring> keyring_;
+  sealed::SealedStore& sealed_;
   const OAuthClient& client_;
+  audit::AuditLog& audit_;
   Metrics& metrics_;
   Logger& log_;
   const common::Clock& clock_;
   const TokenManagerOptions options_;
-  AuditHook audit_;
   std::function<void(const Connection&)> on_update_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Flight>> flights_;
+  std::map<std::string, Backoff> backoff_;
   std::atomic<std::uint64_t> refresh_calls_{0};
 };
 
-}  // namespace alter::server::oauth
+}  // namespace alter::server::vault

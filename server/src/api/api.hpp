@@ -1,0 +1,55 @@
+#pragma once
+// The HTTP face of the vault: routes that parse a request, call one domain service and render its
+// answer. Errors become answers in one place (errors.cpp: canonical code -> status). Every route
+// declares its authentication when it is registered.
+#include <functional>
+#include <memory>
+
+#include "audit/audit.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "http/router.hpp"
+#include "oauth/catalog.hpp"
+#include "store/store.hpp"
+#include "vault/admin.hpp"
+#include "vault/approvals.hpp"
+#include "vault/audit_trail.hpp"
+#include "vault/authenticator.hpp"
+#include "vault/background.hpp"
+#include "vault/connections.hpp"
+#include "vault/policies.hpp"
+#include "vault/token_broker.hpp"
+
+namespace alter::server::api {
+
+/// What the routes call: the domain services, and the few things readiness and listings read.
+struct Api {
+  const Config& config;
+  Metrics& metrics;
+  Logger& log;
+  Store& store;
+  audit::AuditWriter& audit_writer;
+  std::shared_ptr<oauth::Catalog> catalog;
+  vault::Authenticator& authenticator;
+  vault::TokenBroker& broker;
+  vault::AuditTrail& trail;
+  vault::ConnectionService& connections;
+  vault::ApprovalService& approvals;
+  vault::AdminService& admin;
+  vault::PolicyService& policies;
+  vault::KeyRotation& rotation;
+  std::function<bool()> draining;
+};
+
+/// Authentication of declared routes (x-api-key, Authorization: Bearer), error rendering, and
+/// the report of a handler that threw (logged without its message: it may hold a secret).
+http::RouterHooks router_hooks(Api& api);
+
+void add_sdk_routes(http::Router& router, Api& api);
+void add_admin_routes(http::Router& router, Api& api);
+void add_policy_routes(http::Router& router, Api& api);
+void add_connect_routes(http::Router& router, Api& api);
+void add_web_routes(http::Router& router, Api& api);
+
+}  // namespace alter::server::api

@@ -1,0 +1,38 @@
+#include <alter/common/strings.hpp>
+
+#include <typeinfo>
+
+#include "api/api.hpp"
+#include "api/errors.hpp"
+
+namespace alter::server::api {
+
+http::RouterHooks router_hooks(Api& api) {
+  http::RouterHooks hooks;
+  hooks.authenticate = [&api](http::Auth auth, const http::Request& req) -> Result<http::Principal> {
+    if (auth == http::Auth::kApiKey) {
+      auto caller = api.authenticator.app(req.header("x-api-key"));
+      if (!caller) return common::unexpected(caller.error());
+      return http::Principal{auth, caller->app_id, caller->key_id, ""};
+    }
+    if (auth == http::Auth::kAdmin) {
+      // Only Authorization: Bearer. (x-admin-token is not a credential header.)
+      const std::string header = req.header("authorization");
+      std::string token;
+      if (header.size() > 7 && common::iequals(std::string_view(header).substr(0, 7), "bearer ")) token = header.substr(7);
+      auto who = api.authenticator.admin(token);
+      if (!who) return common::unexpected(who.error());
+      return http::Principal{auth, "", "", who->id};
+    }
+    return http::Principal{};
+  };
+  hooks.render_error = [](const Error& e) { return error_response(e); };
+  hooks.on_exception = [&api](const std::string& route, const std::exception* e) {
+    // The exception's text is not logged: it may quote input, and input may hold a secret.
+    api.log.error("a handler failed", {{"route", route}, {"exception", e != nullptr ? typeid(*e).name() : "unknown"}});
+    api.metrics.inc("alter_handler_exceptions_total");
+  };
+  return hooks;
+}
+
+}  // namespace alter::server::api

@@ -1,0 +1,61 @@
+#pragma once
+// The audit trail as the admin API and the SDK see it: the SDK's call events (each tied to the
+// token decision it used), queries and export, verification of the chain, and purging payloads.
+#include <alter/common/clock.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit.hpp"
+#include "audit/audit_log.hpp"
+#include "oauth/catalog.hpp"
+#include "store/store.hpp"
+#include "vault/cache.hpp"
+#include "vault/issued.hpp"
+#include "vault/types.hpp"
+
+namespace alter::server::vault {
+
+/// One call the SDK made with a token, as it reports it (the 0.1 shape, plus request_id, sizes).
+struct CallEvent {
+  std::map<std::string, std::string> text;        // connection_id, provider_id, method, url, reason, request_id,
+                                                  // run_id, thread_id, tool_call_id, timestamp, error
+  std::map<std::string, std::int64_t> numbers;    // response_status, latency_ms, request_bytes, response_bytes
+  nlohmann::json request_headers = nlohmann::json::object();
+  nlohmann::json response_headers = nlohmann::json::object();
+  std::optional<nlohmann::json> request_body;
+  std::optional<nlohmann::json> response_body;
+};
+
+class AuditTrail {
+ public:
+  AuditTrail(std::shared_ptr<oauth::Catalog> catalog, Store& store, audit::AuditLog& audit, IssuedDecisions& issued,
+             VaultCache& cache, const common::Clock& clock);
+
+  /// Call rows, all or none: each must name the request_id of a decision of this app that issued
+  /// a token, for the same connection (an app that allows url-less requests may leave it out: the
+  /// connection's latest such decision is then named). 400 naming events[i] otherwise. Headers and
+  /// bodies are kept as the app's audit_capture says, credential headers never.
+  Result<std::size_t> record_calls(const AppCaller& caller, const nlohmann::json& actor, std::vector<CallEvent> events);
+
+  Result<std::vector<AuditRecord>> query(const AuditFilter& filter) const;
+  Result<audit::VerifyReport> verify() const;
+  Result<std::int64_t> purge(const AuditFilter& filter, const nlohmann::json& said, const AdminCaller& by);
+
+ private:
+  Result<audit::AuditEvent> call_row(const AppCaller& caller, const nlohmann::json& actor, CallEvent& e, std::size_t index,
+                               const AppSettings& settings);
+
+  std::shared_ptr<oauth::Catalog> catalog_;
+  Store& store_;
+  audit::AuditLog& audit_;
+  IssuedDecisions& issued_;
+  VaultCache& cache_;
+  const common::Clock& clock_;
+};
+
+}  // namespace alter::server::vault

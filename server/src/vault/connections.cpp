@@ -1,0 +1,367 @@
+#include "vault/connections.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <regex>
+
+#include "core/time.hpp"
+#include "crypto/crypto.hpp"
+#include "vault/authenticator.hpp"
+#include "vault/token_broker.hpp"
+
+namespace alter::server::vault {
+namespace {
+
+Error bad(std::string m) { return make_error(Errc::kInvalidArgument, "invalid_request", std::move(m)); }
+
+// A return_url is allowed when it starts with an allow-listed prefix at a path boundary.
+bool return_url_allowed(const App& app, const std::string& url) {
+  auto u = boost::urls::parse_uri(url);
+  if (!u || (u->scheme() != "https" && u->scheme() != "http") || u->has_userinfo()) return false;
+  for (const auto& prefix : app.return_url_allowlist) {
+    if (url.rfind(prefix, 0) != 0) continue;
+    if (url.size() == prefix.size() || prefix.back() == '/' || url[prefix.size()] == '/' || url[prefix.size()] == '?') {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string value_of(const std::map<std::string, std::string>& q, const char* key) {
+  auto it = q.find(key);
+  return it == q.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+ConnectionService::ConnectionService(Options options, std::shared_ptr<oauth::Catalog> catalog, Store& store,
+                                     sealed::SealedStore& sealed, const oauth::OAuthClient& oauth, TokenManager& tokens,
+                                     audit::AuditLog& audit, VaultCache& cache, Logger& log, const common::Clock& clock,
+                                     std::function<std::string()> public_url)
+    : options_(options),
+      catalog_(std::move(catalog)),
+      store_(store),
+      sealed_(sealed),
+      oauth_(oauth),
+      tokens_(tokens),
+      audit_(audit),
+      cache_(cache),
+      log_(log),
+      clock_(clock),
+      public_url_(std::move(public_url)) {}
+
+Result<Connection> ConnectionService::import(const std::string& app_id, ImportSpec spec, const AdminCaller& by) {
+  if (auto app = store_.get_app(app_id); !app) {
+    return common::unexpected(app.error().code == StoreErrc::kNotFound ? make_error(Errc::kNotFound, "not_found", "no app '" + app_id + "'")
+                                                                       : store_error(app.error()));
+  }
+  if (!catalog_->get(spec.provider_id)) return common::unexpected(bad("unknown provider '" + spec.provider_id + "'"));
+  if (spec.attributes.empty()) return common::unexpected(bad("field 'attributes' must name the user, e.g. {\"user_id\": \"alice\"}"));
+  Connection c;
+  c.app_id = app_id;
+  c.provider_id = spec.provider_id;
+  c.attributes = spec.attributes;
+  c.token_type = spec.token_type;
+  c.expires_at = spec.expires_at;
+  c.scopes = spec.scopes;
+  c.metadata = spec.metadata;
+  c.status = ConnectionStatus::kActive;
+  c.created_at = c.updated_at = clock_.wall();
+  c.tokens = sealed_.seal_tokens(c, spec.access_token.reveal(), spec.refresh_token.reveal(), spec.id_token.reveal());
+  std::optional<Connection> stored;
+  std::vector<audit::AuditEvent> events;
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        auto r = store_.upsert_connection(c);
+        if (!r) return common::unexpected(store_error(r.error()));
+        stored = std::move(r.value());
+        events.push_back({{{"kind", "admin"}, {"app_id", app_id}, {"decision", "connection_imported"},
+                           {"provider_id", c.provider_id}, {"connection_id", stored->id}, {"user", c.attributes},
+                           {"actor", {{"type", "admin"}, {"id", by.id}}},
+                           {"details", {{"connection_id", stored->id}, {"provider_id", c.provider_id}}}}});
+        return {};
+      },
+      events, true);
+  if (!committed) return common::unexpected(committed.error());
+  cache_.connections_changed();
+  return *stored;
+}
+
+Result<std::vector<Connection>> ConnectionService::list(const ConnectionFilter& filter) const {
+  auto rows = store_.find_connections(filter);
+  if (!rows) return common::unexpected(store_error(rows.error()));
+  return std::move(rows.value());
+}
+
+Result<Connection> ConnectionService::get(const std::string& id) const {
+  auto c = store_.get_connection(id);
+  if (!c) {
+    return common::unexpected(c.error().code == StoreErrc::kNotFound ? make_error(Errc::kNotFound, "not_found", "no such connection")
+                                                                     : store_error(c.error()));
+  }
+  return std::move(c.value());
+}
+
+Result<Revocation> ConnectionService::remove(const std::string& id, const AdminCaller& by) {
+  auto found = get(id);
+  if (!found) return common::unexpected(found.error());
+  const Connection& c = *found;
+  Revocation revocation;
+  auto provider = catalog_->get(c.provider_id);
+  if (provider && !provider->revocation_url.empty()) {
+    revocation.attempted = true;
+    auto secrets = sealed_.open_tokens(c);
+    auto client = tokens_.client_for(c.app_id, *provider, c.metadata);
+    if (!secrets || !client) {
+      revocation.error = !secrets ? secrets.error().message : client.error().message;
+    } else {
+      // Revoking the refresh token ends the grant at most providers; the access token too, for the others.
+      revocation.ok = true;
+      for (auto [token, hint] : {std::pair{secrets->refresh_token.reveal(), "refresh_token"},
+                                 std::pair{secrets->access_token.reveal(), "access_token"}}) {
+        if (token.empty()) continue;
+        auto r = oauth_.revoke(*provider, *client, token, hint);
+        if (!r) {
+          revocation.ok = false;
+          revocation.error = r.error().message;
+        }
+      }
+    }
+  }
+  nlohmann::json rev = {{"attempted", revocation.attempted}};
+  if (revocation.attempted) rev["ok"] = revocation.ok;
+  if (!revocation.error.empty()) rev["error"] = revocation.error;
+  // Deleted whatever the revocation did: the connection is unusable from now on.
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        if (auto r = store_.delete_connection(c.id); !r) return common::unexpected(store_error(r.error()));
+        return {};
+      },
+      audit::AuditEvent{{{"kind", "revocation"}, {"app_id", c.app_id}, {"provider_id", c.provider_id},
+                         {"connection_id", c.id}, {"user", c.attributes}, {"decision", "deleted"},
+                         {"actor", {{"type", "admin"}, {"id", by.id}}}, {"details", {{"revocation", rev}}}}},
+      true);
+  if (!committed) return common::unexpected(committed.error());
+  cache_.connections_changed();
+  return revocation;
+}
+
+Result<Connection> ConnectionService::refresh(const std::string& id) {
+  auto c = get(id);
+  if (!c) return common::unexpected(c.error());
+  auto provider = catalog_->get(c->provider_id);
+  if (!provider) return common::unexpected(make_error(Errc::kConflict, "conflict", "the connection's provider is unknown"));
+  return tokens_.refresh(*c, *provider, true);
+}
+
+Result<ConnectLink> ConnectionService::create_link(const std::string& app_id, ConnectSpec spec, const nlohmann::json& actor) {
+  auto app = store_.get_app(app_id);
+  if (!app) return common::unexpected(make_error(Errc::kNotFound, "not_found", "no app '" + app_id + "'"));
+  auto provider = catalog_->get(spec.provider_id);
+  if (!provider || (provider->dev_only && !options_.dev_mode)) {
+    return common::unexpected(bad("unknown provider '" + spec.provider_id + "'"));
+  }
+  if (spec.attributes.empty()) return common::unexpected(bad("field 'attributes' must name the user, e.g. {\"user_id\": \"alice\"}"));
+  if (!spec.return_url.empty() && !return_url_allowed(*app, spec.return_url)) {
+    return common::unexpected(bad("return_url is not on the app's allow-list (alter-vault apps update " + app_id +
+                                  " --return-url PREFIX)"));
+  }
+  for (const auto& [name, var] : provider->variables) {
+    if (var.scope != "connection") continue;
+    auto it = spec.settings.find(name);
+    if (it == spec.settings.end()) {
+      if (var.default_value.empty()) {
+        return common::unexpected(bad("setting '" + name + "' is required for " + provider->id +
+                                      (var.description.empty() ? "" : " (" + var.description + ")")));
+      }
+      continue;
+    }
+    if (!var.pattern.empty() && !std::regex_match(it->second, std::regex(var.pattern))) {
+      return common::unexpected(bad("setting '" + name + "' does not match " + var.pattern));
+    }
+  }
+  for (const auto& [k, v] : spec.settings) {
+    auto var = provider->variables.find(k);
+    if (var == provider->variables.end() || var->second.scope != "connection") {
+      return common::unexpected(bad("setting '" + k + "' is not a connection variable of " + provider->id));
+    }
+  }
+  // The provider must be configured for this app before a user can connect.
+  auto cred = store_.get_provider_credential(app_id, provider->id);
+  if (!cred) {
+    if (cred.error().code == StoreErrc::kNotFound) {
+      return common::unexpected(make_error(Errc::kFailedPrecondition, "provider_not_configured",
+                                           "no client credentials are set for '" + provider->id + "' (alter-vault providers set " +
+                                               provider->id + ")"));
+    }
+    return common::unexpected(store_error(cred.error()));
+  }
+  const std::string token = crypto::random_token(32);
+  ConnectSession cs;
+  cs.id = crypto::new_uuid();
+  cs.app_id = app_id;
+  cs.provider_id = provider->id;
+  cs.attributes = spec.attributes;
+  cs.return_url = spec.return_url;
+  cs.token_hash = crypto::sha256_hex(token);
+  cs.settings = spec.settings;
+  if (!spec.scopes.empty()) cs.settings["__scopes"] = spec.scopes;
+  cs.created_at = clock_.wall();
+  cs.expires_at = cs.created_at + options_.link_lifetime;
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        if (auto r = store_.create_connect_session(cs); !r) return common::unexpected(store_error(r.error()));
+        return {};
+      },
+      audit::AuditEvent{{{"kind", "connect"}, {"app_id", app_id}, {"provider_id", cs.provider_id}, {"user", cs.attributes},
+                         {"decision", "link_created"}, {"actor", actor},
+                         {"details", {{"session_id", cs.id}, {"expires_at", iso8601(cs.expires_at)}}}}},
+      false);
+  if (!committed) return common::unexpected(committed.error());
+  return ConnectLink{cs, public_url_() + "/connect/" + token};
+}
+
+Result<std::string> ConnectionService::open_link(const std::string& link_token) {
+  auto cs = store_.find_connect_session_by_token(crypto::sha256_hex(link_token));
+  if (!cs) return common::unexpected(make_error(Errc::kNotFound, "link_invalid", "This connect link is not valid. Ask the application for a new one."));
+  if (cs->used_at) {
+    return common::unexpected(make_error(Errc::kFailedPrecondition, "link_used", "This connect link was already used. Ask the application for a new one."));
+  }
+  if (cs->expires_at <= clock_.wall()) {
+    return common::unexpected(make_error(Errc::kFailedPrecondition, "link_expired", "This connect link expired. Ask the application for a new one."));
+  }
+  auto provider = catalog_->get(cs->provider_id);
+  if (!provider) return common::unexpected(make_error(Errc::kInternal, "provider_unavailable", "The provider of this link is no longer configured."));
+  auto client = tokens_.client_for(cs->app_id, *provider, cs->settings);
+  if (!client) return common::unexpected(make_error(Errc::kInternal, "provider_not_configured", client.error().message));
+  const std::string state = crypto::random_token(32);
+  const std::string verifier = crypto::random_token(48);  // 64 chars: within RFC 7636's 43..128
+  // Flow bookkeeping (the state and the verifier to check the provider's answer against); the
+  // flow's outcome, connected or failed, is what the audit trail records.
+  if (auto r = store_.start_connect_session(cs->id, crypto::sha256_hex(state), sealed_.seal_pkce_verifier(cs->id, verifier)); !r) {
+    return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "The vault cannot store the session right now."));
+  }
+  std::vector<std::string> scopes = provider->default_scopes;
+  if (cs->settings.contains("__scopes")) scopes = cs->settings["__scopes"].get<std::vector<std::string>>();
+  auto url = oauth::authorization_url(*provider, *client, redirect_uri(), scopes, state, oauth::pkce_challenge(verifier),
+                                      options_.dev_mode);
+  if (!url) return common::unexpected(make_error(Errc::kInternal, "provider_misconfigured", url.error().message));
+  return *url;
+}
+
+ConnectOutcome ConnectionService::callback(const std::map<std::string, std::string>& query) {
+  ConnectOutcome out;
+  const std::string state = value_of(query, "state");
+  if (state.empty()) {
+    out.message = "The provider's answer has no state: this page was not opened by a connect flow.";
+    return out;
+  }
+  auto found = store_.find_connect_session_by_state(crypto::sha256_hex(state));
+  if (!found) {
+    out.message = "This sign-in answer does not belong to a connect session (or it expired).";
+    return out;
+  }
+  ConnectSession cs = std::move(found.value());
+  const TimePoint now = clock_.wall();
+  auto provider = catalog_->get(cs.provider_id);
+  out.provider_id = cs.provider_id;
+  out.provider_name = provider ? provider->display_name : cs.provider_id;
+  out.return_url = cs.return_url;
+  if (cs.used_at) {
+    out.return_url.clear();
+    out.message = "This sign-in answer was already used.";
+    return out;
+  }
+  auto event = [&](const std::string& decision, nlohmann::json details, const std::string& connection_id) {
+    return audit::AuditEvent{{{"kind", "connect"}, {"app_id", cs.app_id}, {"provider_id", cs.provider_id},
+                              {"user", cs.attributes}, {"decision", decision}, {"connection_id", connection_id},
+                              {"details", std::move(details)}}};
+  };
+  // Every outcome uses the session up (single use, compare-and-set) with its audit row.
+  auto use_session = [&]() -> Result<void> {
+    if (auto used = store_.use_connect_session(cs.id, now); !used) {
+      return common::unexpected(make_error(Errc::kConflict, "session_used", "This sign-in answer was already used."));
+    }
+    return {};
+  };
+  auto failed = [&](const std::string& code, std::string message, nlohmann::json details) {
+    details["error"] = code;
+    auto committed = audit_.commit(use_session, event("failed", std::move(details), ""), false);
+    out.ok = false;
+    out.error_code = code;
+    out.message = committed || committed.error().code != "session_used" ? std::move(message) : committed.error().message;
+    if (!committed && committed.error().code == "session_used") out.return_url.clear();
+    return out;
+  };
+  if (cs.expires_at <= now) {
+    return failed("session_expired", "The connect session expired before the sign-in finished. Ask for a new link.", nlohmann::json::object());
+  }
+  if (!provider) return failed("provider_unavailable", "The provider is no longer configured.", nlohmann::json::object());
+  if (!provider->issuer.empty() && value_of(query, "iss") != provider->issuer) {
+    return failed("issuer_mismatch", "The answer did not come from " + provider->display_name + "'s authorization server (issuer mismatch).",
+                  nlohmann::json::object());
+  }
+  if (const std::string err = value_of(query, "error"); !err.empty()) {
+    std::string desc = value_of(query, "error_description");
+    if (desc.size() > 300) desc.resize(300);
+    const std::string what = err == "access_denied" ? "Access was not granted (" + err + ")."
+                                                    : "The provider reported an error: " + err.substr(0, 64) + ".";
+    return failed(err.substr(0, 64), what + (desc.empty() ? "" : " " + desc) + " Nothing was stored.", nlohmann::json::object());
+  }
+  const std::string code = value_of(query, "code");
+  if (code.empty()) return failed("no_code", "The provider's answer has no authorization code. Nothing was stored.", nlohmann::json::object());
+  auto verifier = sealed_.open_pkce_verifier(cs);
+  auto client = tokens_.client_for(cs.app_id, *provider, cs.settings);
+  if (!verifier || !client) return failed("internal", "The vault cannot complete this connection.", nlohmann::json::object());
+  auto tokens = oauth_.exchange_code(*provider, *client, code, redirect_uri(), std::string(verifier->reveal()));
+  if (!tokens) {
+    return failed(tokens.error().code.empty() ? "exchange_failed" : tokens.error().code,
+                  "The code could not be exchanged for a token: " + tokens.error().message + ". Nothing was stored.",
+                  {{"message", tokens.error().message}});
+  }
+  Connection c;
+  c.app_id = cs.app_id;
+  c.provider_id = cs.provider_id;
+  c.attributes = cs.attributes;
+  c.token_type = tokens->token_type;
+  c.scopes = tokens->scopes;
+  c.expires_at = tokens->expires_at;
+  c.status = ConnectionStatus::kActive;
+  c.metadata = nlohmann::json::object();
+  for (auto it = cs.settings.begin(); it != cs.settings.end(); ++it) {
+    if (it.key() != "__scopes") c.metadata[it.key()] = it.value();
+  }
+  for (auto it = tokens->kept.begin(); it != tokens->kept.end(); ++it) c.metadata[it.key()] = it.value();
+  for (const auto& param : provider->keep_callback_params) {
+    if (auto v = value_of(query, param.c_str()); !v.empty()) c.metadata[param] = v;
+  }
+  c.created_at = c.updated_at = now;
+  c.tokens = sealed_.seal_tokens(c, tokens->access_token.reveal(), tokens->refresh_token.reveal(), tokens->id_token.reveal());
+  std::optional<Connection> stored;
+  std::vector<audit::AuditEvent> events;
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        if (auto u = use_session(); !u) return u;
+        auto r = store_.upsert_connection(c);
+        if (!r) return common::unexpected(store_error(r.error()));
+        stored = std::move(r.value());
+        events.push_back(event("connected", {{"scopes", stored->scopes}, {"refresh_token", !tokens->refresh_token.empty()}}, stored->id));
+        return {};
+      },
+      events, true);
+  if (!committed) {
+    out.error_code = committed.error().code;
+    out.message = committed.error().code == "session_used" ? committed.error().message
+                                                           : "The vault could not store the connection. Please try again.";
+    if (committed.error().code == "session_used") out.return_url.clear();
+    return out;
+  }
+  cache_.connections_changed();
+  log_.info("connection created", {{"connection_id", stored->id}, {"provider", stored->provider_id}, {"app_id", stored->app_id}});
+  out.ok = true;
+  out.connection_id = stored->id;
+  out.message = "Your " + out.provider_name + " account is now connected.";
+  return out;
+}
+
+}  // namespace alter::server::vault

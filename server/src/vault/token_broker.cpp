@@ -1,0 +1,272 @@
+#include "vault/token_broker.hpp"
+
+#include "core/time.hpp"
+#include "crypto/crypto.hpp"
+#include "vault/authenticator.hpp"
+#include "vault/url_guard.hpp"
+
+namespace alter::server::vault {
+namespace {
+
+bool valid_slug(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'))) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const App>> find_app(Store& store, VaultCache& cache, const std::string& id) {
+  if (auto hit = cache.app(id)) return hit;
+  auto app = store.get_app(id);
+  if (!app) {
+    if (app.error().code == StoreErrc::kNotFound) return common::unexpected(make_error(Errc::kNotFound, "not_found", "no app '" + id + "'"));
+    return common::unexpected(store_error(app.error()));
+  }
+  cache.put_app(*app);
+  return std::make_shared<const App>(std::move(app.value()));
+}
+
+TokenBroker::TokenBroker(Options options, std::shared_ptr<oauth::Catalog> catalog, Store& store, VaultCache& cache,
+                         policy::PolicyEngine& policies, ApprovalService& approvals, TokenManager& tokens,
+                         audit::AuditLog& audit, IssuedDecisions& issued, Metrics& metrics, Logger& log,
+                         const common::Clock& clock)
+    : options_(options),
+      catalog_(std::move(catalog)),
+      store_(store),
+      cache_(cache),
+      policies_(policies),
+      approvals_(approvals),
+      tokens_(tokens),
+      audit_(audit),
+      issued_(issued),
+      metrics_(metrics),
+      log_(log),
+      clock_(clock) {}
+
+Result<std::shared_ptr<const App>> TokenBroker::app(const std::string& id) { return find_app(store_, cache_, id); }
+
+Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
+  const auto started = std::chrono::steady_clock::now();
+  auto provider = catalog_->get(ask.provider_id);
+  if (!provider || (provider->dev_only && !options_.dev_mode)) {
+    // Echo the id only when it is a well-formed one (helpful for typos, never a pasted secret).
+    return refuse(make_error(Errc::kInvalidArgument, "invalid_request",
+                             valid_slug(ask.provider_id) ? "unknown provider '" + ask.provider_id + "'" : std::string("unknown provider")));
+  }
+  auto app = this->app(ask.caller.app_id);
+  if (!app) return refuse(app.error());
+  const AppSettings& settings = (*app)->settings;
+
+  const std::string request_id = crypto::new_uuid();
+  const nlohmann::json rid = {{"request_id", request_id}};
+  nlohmann::json event = {{"kind", "token"},
+                          {"app_id", ask.caller.app_id},
+                          {"key_id", ask.caller.key_id},
+                          {"actor", ask.actor_record},
+                          {"user", ask.attributes},  // until a connection is matched
+                          {"provider_id", ask.provider_id},
+                          {"method", ask.method},
+                          {"url", ask.url},
+                          {"reason", ask.reason},
+                          {"run_id", ask.run_id},
+                          {"thread_id", ask.thread_id},
+                          {"tool_call_id", ask.tool_call_id},
+                          {"request_id", request_id},
+                          {"source_ip", ask.source_ip}};
+
+  auto finish_metrics = [&](const std::string& decision) {
+    metrics_.observe("alter_token_decision_seconds", "", std::chrono::steady_clock::now() - started);
+    metrics_.inc("alter_token_decisions_total", "decision=\"" + decision + "\"");
+  };
+  // Every decision is written before the answer; if it cannot be, the answer is 503 (fail closed).
+  auto record = [&](const std::string& decision, const nlohmann::json& extra) -> Result<void> {
+    event["decision"] = decision;
+    for (auto it = extra.begin(); it != extra.end(); ++it) event[it.key()] = it.value();
+    auto written = audit_.record(audit::AuditEvent{event});
+    if (!written) {
+      metrics_.inc("alter_token_decisions_total", "decision=\"audit_failed\"");
+      log_.error("token decision not answered: the audit trail cannot be written", {{"request_id", request_id}});
+      return written;
+    }
+    finish_metrics(decision);
+    return {};
+  };
+  // A refusal, recorded first.
+  auto refused = [&](const std::string& decision, Refusal r, const nlohmann::json& extra = nlohmann::json::object())
+      -> common::Unexpected<Refusal> {
+    if (auto w = record(decision, extra); !w) return refuse(w.error(), rid, rid);
+    return common::unexpected(std::move(r));
+  };
+
+  // ---- the subject: the one connection these attributes select ----
+  ConnectionFilter filter;
+  filter.app_id = ask.caller.app_id;
+  filter.provider_id = ask.provider_id;
+  filter.attributes = ask.attributes;
+  filter.limit = 2;
+  std::vector<Connection> found;
+  const std::string cache_key = VaultCache::lookup_key(filter);
+  if (auto hit = cache_.lookup(cache_key)) {
+    for (const auto& c : *hit) found.push_back(*c);
+  } else {
+    auto rows = store_.find_connections(filter);
+    if (!rows) return refuse(store_error(rows.error()), rid, rid);
+    cache_.put_lookup(cache_key, *rows);
+    found = std::move(rows.value());
+  }
+  if (found.empty()) {
+    return refused("not_found", Refusal{make_error(Errc::kNotFound, "connection_not_found",
+                                                   "no " + ask.provider_id + " connection matches these user attributes: the user needs to connect"),
+                                        rid, rid});
+  }
+  if (found.size() > 1) {
+    return refused("ambiguous", Refusal{make_error(Errc::kConflict, "ambiguous_connection",
+                                                   "several connections match these user attributes: give more of them"),
+                                        rid, rid});
+  }
+  Connection conn = std::move(found.front());
+  // The subject of the decision is the connection: policies, rate limits and the audit row see its
+  // stored attributes, whatever subset of them the caller sent.
+  event["connection_id"] = conn.id;
+  if (ask.attributes != conn.attributes) event["requested_user"] = ask.attributes;
+  event["user"] = conn.attributes;
+
+  // ---- the exfiltration guard: this token only for https URLs on this connection's API hosts ----
+  policy::PolicyRequest preq;
+  const bool url_less = ask.url.empty() && settings.allow_url_less_token_requests;
+  std::string checked_url;
+  if (url_less) {
+    preq.url_less = true;
+    event["url_less"] = true;
+  } else {
+    std::map<std::string, std::string> variables = provider_variables(*provider, nlohmann::json::object(), conn.metadata);
+    auto checked = check_api_url(ask.url, connection_api_hosts(*provider, conn, variables), options_.dev_mode);
+    if (!checked) return refused("denied", Refusal{checked.error(), rid, rid}, {{"policy_error", "url_not_allowed"}});
+    checked_url = checked->url;
+    event["url"] = checked_url;
+    preq.url = checked->url;
+    preq.host = checked->host;
+    preq.path = checked->policy_path;
+  }
+
+  // ---- the policy ----
+  preq.app_id = ask.caller.app_id;
+  preq.actor = ask.actor;
+  preq.provider_id = ask.provider_id;
+  preq.user = conn.attributes;
+  preq.method = ask.method;  // none: only rules that allow every method
+  preq.reason = ask.reason;
+  preq.source_ip = ask.source_ip;
+  preq.now = clock_.wall();
+  preq.token_expires_at = conn.expires_at;
+  auto decision = policies_.decide(preq);
+  if (!decision) {
+    return refused("error", Refusal{decision.error(), rid, rid}, {{"details", {{"error", decision.error().code}}}});
+  }
+  const nlohmann::json policy_fields = {{"rule_id", decision->rule_id}, {"policy_version", decision->policy_version}};
+  if (decision->effect == policy::Effect::kDeny) {
+    nlohmann::json details = {{"rule_id", decision->rule_id}, {"policy_version", decision->policy_version}, {"request_id", request_id}};
+    nlohmann::json extra = policy_fields;
+    extra["policy_error"] = decision->policy_error;
+    return refused("denied", Refusal{make_error(Errc::kPermissionDenied, decision->policy_error, decision->message), details, rid}, extra);
+  }
+
+  // ---- approvals ----
+  std::optional<Approval> to_consume;
+  if (decision->effect == policy::Effect::kRequireApproval) {
+    auto check = approvals_.check(preq, *decision, ask.approval_id, request_id);
+    if (!check) {
+      nlohmann::json extra = policy_fields;
+      extra["policy_error"] = check.error().error.code;
+      Refusal r = check.error();
+      r.details["request_id"] = request_id;
+      r.extra = rid;
+      return refused("denied", std::move(r), extra);
+    }
+    using State = ApprovalService::Check::State;
+    if (check->state != State::kGranted) {
+      const Approval& a = check->approval;
+      const std::string url = approvals_.url_for(a.id);
+      nlohmann::json extra = policy_fields;
+      extra["details"] = {{"approval_id", a.id}};
+      event["decision"] = "approval_required";
+      for (auto it = extra.begin(); it != extra.end(); ++it) event[it.key()] = it.value();
+      std::vector<audit::AuditEvent> events;
+      if (check->state == State::kNew) {
+        events.push_back({{{"kind", "approval"}, {"app_id", a.app_id}, {"decision", "requested"},
+                           {"provider_id", preq.provider_id}, {"user", preq.user}, {"connection_id", conn.id},
+                           {"actor", ask.actor_record}, {"request_id", request_id}, {"rule_id", a.rule_id},
+                           {"details", {{"approval_id", a.id}}}}});
+      }
+      events.push_back({event});
+      // A new approval and both rows (requested, and the decision) in one transaction.
+      auto committed = audit_.commit(
+          [&]() -> Result<void> { return check->state == State::kNew ? approvals_.create(a) : Result<void>{}; }, events, false);
+      if (!committed) return refuse(committed.error(), rid, rid);
+      finish_metrics("approval_required");
+      return refuse(make_error(Errc::kPermissionDenied, "approval_required", "a person must approve this request first"),
+                    {{"rule_id", decision->rule_id}, {"approval_id", a.id}, {"approval_url", url}, {"request_id", request_id}},
+                    {{"approval_id", a.id}, {"approval_url", url}, {"request_id", request_id}});
+    }
+    to_consume = check->approval;
+  }
+
+  // ---- the token, refreshed first when due ----
+  auto issued = tokens_.token_for(conn, *provider);
+  if (!issued) {
+    const Error& e = issued.error();
+    const nlohmann::json ids = {{"connection_id", conn.id}, {"request_id", request_id}};
+    if (e.code == "token_expired") return refused("expired", Refusal{e, ids, ids}, policy_fields);
+    // Anything else (a sealed token set that does not open, the store): recorded, and the log
+    // names the connection, never a token.
+    log_.error("token decision failed", {{"connection_id", conn.id}, {"request_id", request_id}, {"error", e.code}});
+    nlohmann::json failed = policy_fields;
+    failed["details"] = {{"error", e.code}};
+    return refused("error", Refusal{e, rid, rid}, failed);
+  }
+  nlohmann::json extra = policy_fields;
+  if (to_consume) extra["details"] = {{"approval_id", to_consume->id}};
+  if (issued->refreshed) extra["details"]["refreshed"] = true;
+
+  // ---- the decision row, before the token leaves ----
+  if (to_consume) {
+    // The approval is used up in the same transaction as the decision that used it.
+    event["decision"] = "issued";
+    for (auto it = extra.begin(); it != extra.end(); ++it) event[it.key()] = it.value();
+    auto committed = audit_.commit([&] { return approvals_.consume(*to_consume); }, audit::AuditEvent{event}, false);
+    if (!committed) {
+      if (committed.error().code == "approval_used") {
+        nlohmann::json denied = policy_fields;
+        denied["policy_error"] = "approval_used";
+        event.erase("details");
+        return refused("denied", Refusal{committed.error(), {{"request_id", request_id}}, rid}, denied);
+      }
+      return refuse(committed.error(), rid, rid);
+    }
+    finish_metrics("issued");
+  } else if (auto w = record("issued", extra); !w) {
+    return refuse(w.error(), rid, rid);
+  }
+  const Connection& c = issued->connection;
+  issued_.add({c.app_id, c.id, c.provider_id, request_id, c.attributes});
+  TokenGrant grant;
+  grant.access_token = std::move(issued->access_token);
+  grant.token_type = c.token_type;
+  grant.token_header = provider->token_header;
+  grant.url = checked_url;
+  grant.connection_id = c.id;
+  grant.request_id = request_id;
+  grant.scopes = c.scopes;
+  grant.expires_at = c.expires_at;
+  if (c.expires_at) {
+    grant.expires_in = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(*c.expires_at - clock_.wall()).count());
+  }
+  grant.audit_capture = settings.capture_for(ask.provider_id);
+  return grant;
+}
+
+}  // namespace alter::server::vault

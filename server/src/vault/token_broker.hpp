@@ -1,0 +1,89 @@
+#pragma once
+// The token broker decides a token request: the connection it names (the subject of the
+// decision), the URL guard, the policy, approvals, the token's freshness, and the decision's
+// audit row, written before the answer (if it cannot be, the answer is 503 and no token leaves).
+#include <alter/common/clock.hpp>
+#include <alter/common/secret.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "oauth/catalog.hpp"
+#include "policy/engine.hpp"
+#include "store/store.hpp"
+#include "vault/approvals.hpp"
+#include "vault/cache.hpp"
+#include "vault/issued.hpp"
+#include "vault/token_manager.hpp"
+#include "vault/types.hpp"
+
+namespace alter::server::vault {
+
+/// A token request, parsed and authenticated.
+struct TokenAsk {
+  AppCaller caller;
+  policy::Actor actor;
+  nlohmann::json actor_record = nlohmann::json::object();  // the actor fields as the audit row keeps them
+  std::string provider_id;
+  Attributes attributes;
+  std::string reason;
+  std::string method;  // upper-case, or empty when the request named none
+  std::string url;
+  std::string run_id;
+  std::string thread_id;
+  std::string tool_call_id;
+  std::optional<std::string> approval_id;
+  std::string source_ip;
+};
+
+struct TokenGrant {
+  common::SecretString access_token;
+  std::string token_type;
+  std::string token_header;  // set when the provider reads the bare token from its own header
+  std::string url;           // the normalized URL decided on (empty: a url-less request)
+  std::string connection_id;
+  std::string request_id;
+  std::vector<std::string> scopes;
+  std::optional<TimePoint> expires_at;
+  std::optional<std::int64_t> expires_in;  // seconds from now, by the vault's clock
+  AuditCapture audit_capture = AuditCapture::kHeaders;
+};
+
+class TokenBroker {
+ public:
+  struct Options {
+    bool dev_mode = false;
+  };
+  TokenBroker(Options options, std::shared_ptr<oauth::Catalog> catalog, Store& store, VaultCache& cache,
+              policy::PolicyEngine& policies, ApprovalService& approvals, TokenManager& tokens, audit::AuditLog& audit,
+              IssuedDecisions& issued, Metrics& metrics, Logger& log, const common::Clock& clock);
+
+  /// Refusals carry request_id (and rule_id, policy_version, approval_id, ... as the protocol says).
+  Decided<TokenGrant> decide(const TokenAsk& ask);
+
+ private:
+  Result<std::shared_ptr<const App>> app(const std::string& id);
+
+  Options options_;
+  std::shared_ptr<oauth::Catalog> catalog_;
+  Store& store_;
+  VaultCache& cache_;
+  policy::PolicyEngine& policies_;
+  ApprovalService& approvals_;
+  TokenManager& tokens_;
+  audit::AuditLog& audit_;
+  IssuedDecisions& issued_;
+  Metrics& metrics_;
+  Logger& log_;
+  const common::Clock& clock_;
+};
+
+/// An app, through the cache.
+Result<std::shared_ptr<const App>> find_app(Store& store, VaultCache& cache, const std::string& id);
+
+}  // namespace alter::server::vault
