@@ -40,6 +40,7 @@ struct Opts {
   std::string since, until, actor, decision, kind, request_id, output, format;
   std::string audit_capture;
   std::vector<std::string> audit_capture_for;
+  std::string url_less;
   bool all = false;
   std::size_t limit = 100;
   std::string method = "GET";
@@ -116,6 +117,10 @@ void register_apps(CLI::App& app, GlobalOptions& g) {
                      "what call rows keep besides method, URL, status and sizes: none, headers (default) or bodies")
       ->check(CLI::IsMember({"none", "headers", "bodies"}));
   update->add_option("--audit-capture-for", o.audit_capture_for, "PROVIDER=none|headers|bodies, overriding --audit-capture (repeatable)");
+  update->add_option("--url-less-token-requests", o.url_less,
+                     "on: token requests without a URL (alter-sdk 0.1 clients) are decided, by rules with no host, path or "
+                     "method criteria only; off (default): they are refused")
+      ->check(CLI::IsMember({"on", "off"}));
   update->callback(guarded(g, [&g] {
     json body = json::object();
     if (!o.name.empty()) body["name"] = o.name;
@@ -132,6 +137,7 @@ void register_apps(CLI::App& app, GlobalOptions& g) {
       }
       settings["audit_capture_by_provider"] = by;
     }
+    if (!o.url_less.empty()) settings["allow_url_less_token_requests"] = o.url_less == "on";
     if (!settings.empty()) body["settings"] = settings;
     auto a = g.client().call("PATCH", "/v1/admin/apps/" + encode(o.id), &body);
     print(g, a.body, [&] { std::cout << a.body.dump(2) << "\n"; });

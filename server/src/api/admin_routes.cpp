@@ -517,11 +517,9 @@ void add_admin_routes(http::Router& router, Api& api) {
   add("GET", "/v1/admin/audit/verify", [&api](const Request&, const PathParams&, const Principal&) { return audit_verify(api); });
 
   add("GET", "/v1/admin/stats", [&api](const Request&, const PathParams&, const Principal&) {
-    auto counts = api.store.table_counts();
-    if (!counts) return error_response(vault::store_error(counts.error()));
-    auto head = api.store.audit_head();
-    if (!head) return error_response(vault::store_error(head.error()));
-    return Response::json(200, {{"tables", *counts}, {"audit_head_seq", head->seq}});
+    auto s = api.admin.stats();
+    if (!s) return error_response(s.error());
+    return Response::json(200, {{"tables", s->tables}, {"audit_head_seq", s->audit_head_seq}});
   });
   add("POST", "/v1/admin/keyring/rotate", [&api](const Request&, const PathParams&, const Principal& who) {
     auto r = api.rotation.start(admin_of(who));

@@ -5,13 +5,11 @@
 #include <functional>
 #include <memory>
 
-#include "audit/audit.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "http/router.hpp"
 #include "oauth/catalog.hpp"
-#include "store/store.hpp"
 #include "vault/admin.hpp"
 #include "vault/approvals.hpp"
 #include "vault/audit_trail.hpp"
@@ -23,13 +21,11 @@
 
 namespace alter::server::api {
 
-/// What the routes call: the domain services, and the few things readiness and listings read.
+/// What the routes call: the domain services (and the catalog, read for listings).
 struct Api {
   const Config& config;
   Metrics& metrics;
   Logger& log;
-  Store& store;
-  audit::AuditWriter& audit_writer;
   std::shared_ptr<oauth::Catalog> catalog;
   vault::Authenticator& authenticator;
   vault::TokenBroker& broker;

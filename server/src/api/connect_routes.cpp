@@ -31,7 +31,9 @@ Response outcome_page(const vault::ConnectOutcome& o) {
   std::string body = para(o.message);
   if (o.ok) body += "<p id=\"connection\" data-connection-id=\"" + http::html_escape(o.connection_id) + "\">You can close this window.</p>";
   const std::string title = !o.title.empty() ? o.title : (o.ok ? "Connected to " + o.provider_name : "Not connected");
-  return page(o.ok ? 200 : 400, title, body);
+  // A vault that cannot store the outcome says so (503, try again); anything else is the answer's fault.
+  const int status = o.ok ? 200 : o.error_code == "unavailable" ? 503 : 400;
+  return page(status, title, body);
 }
 
 Response open_link(Api& api, const std::string& token) {

@@ -5,7 +5,7 @@
 #include "api/errors.hpp"
 #include "api/input.hpp"
 #include "core/time.hpp"
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 
 namespace alter::server::api {
 namespace {
@@ -87,7 +87,7 @@ Response test(Api& api, const Request& req, const std::string& app_id) {
   for (char& c : p.method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (p.method.empty()) p.method = "GET";
   // Read as a token request's URL is: normalized by the guard's parser.
-  auto u = vault::normalize_url(p.url);
+  auto u = guard::normalize_url(p.url);
   if (!u) return error_response(bad("url is not usable: " + u.error().message));
   p.url = u->url;
   p.host = u->host;

@@ -3,7 +3,7 @@
 // part of any view).
 #include <nlohmann/json.hpp>
 
-#include "store/store.hpp"
+#include "core/model.hpp"
 
 namespace alter::server::api {
 

@@ -19,7 +19,7 @@ std::string row(const std::string& name, const std::string& value) {
   return "<tr><th>" + http::html_escape(name) + "</th><td>" + http::html_escape(value) + "</td></tr>";
 }
 
-Response approval_page(Api& api, const std::string& id, const std::string& notice) {
+Response approval_page(Api& api, const std::string& id, const std::string& notice, int status = 200) {
   auto a = api.approvals.get(id);
   if (!a) return page(404, "No such approval", para("This approval does not exist."));
   const Approval& v = *a;
@@ -38,7 +38,7 @@ Response approval_page(Api& api, const std::string& id, const std::string& notic
             "<p><button name=\"decision\" value=\"approve\" id=\"approve\">Approve</button>"
             "<button name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></p></form>";
   }
-  return page(200, "Approval " + v.id, body);
+  return page(status, "Approval " + v.id, body);
 }
 
 Response approval_decision(Api& api, const Request& req, const std::string& id) {
@@ -53,12 +53,12 @@ Response approval_decision(Api& api, const Request& req, const std::string& id) 
       if (p.key == "decision") decision = p.value.decode(form);
     }
   }
-  if (decision != "approve" && decision != "deny") return approval_page(api, id, "Choose approve or deny.");
+  if (decision != "approve" && decision != "deny") return approval_page(api, id, "Choose approve or deny.", 400);
   auto who = api.authenticator.admin(token);
   common::secure_wipe(token);
-  if (!who) return approval_page(api, id, "That admin credential is not valid.");
+  if (!who) return approval_page(api, id, "That admin credential is not valid.", 401);
   auto r = api.approvals.decide("", id, decision == "approve", who->id);
-  if (!r) return approval_page(api, id, r.error().message);
+  if (!r) return approval_page(api, id, r.error().message, http_status(r.error().errc));
   return approval_page(api, id, decision == "approve" ? "Approved." : "Denied.");
 }
 
@@ -69,12 +69,9 @@ void add_web_routes(http::Router& router, Api& api) {
              [](const Request&, const PathParams&, const Principal&) { return Response::json(200, {{"status", "ok"}}); });
   router.add("GET", "/readyz", Auth::kPublic, [&api](const Request&, const PathParams&, const Principal&) {
     if (api.draining && api.draining()) return Response::json(503, {{"status", "draining"}});
-    if (auto writable = api.store.check_writable(); !writable) {
-      return Response::json(503, {{"status", "unavailable"}, {"store", writable.error().message}});
-    }
     // The vault fails closed: while audit rows cannot be committed, every audited answer is a 503.
-    if (api.audit_writer.failing(std::chrono::seconds(30))) {
-      return Response::json(503, {{"status", "unavailable"}, {"audit", "the audit trail could not be written lately"}});
+    if (auto ready = api.admin.ready(); !ready) {
+      return Response::json(503, {{"status", "unavailable"}, {ready.error().code, ready.error().message}});
     }
     return Response::json(200, {{"status", "ready"}});
   });

@@ -135,7 +135,7 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
     if (auto ok = vault::check_provider_endpoints(*d, config.dev_mode); !ok) return common::unexpected(ok.error());
   }
   a.metrics_ = std::make_unique<Metrics>();
-  a.audit_writer_ = std::make_unique<audit::AuditWriter>(*a.store_, *a.metrics_, config.audit_max_batch);
+  a.audit_writer_ = std::make_unique<audit::AuditWriter>(*a.store_, *a.metrics_, config.audit_max_batch, &log);
   a.audit_log_ = std::make_unique<audit::AuditLog>(*a.store_, *a.audit_writer_, clock, *a.metrics_, log);
   a.transport_ = alter::internal::make_curl_transport({"", "alter-vault/" + std::string(ALTER_VAULT_VERSION), 1024 * 1024, 64});
   a.oauth_ = std::make_unique<oauth::OAuthClient>(a.transport_, clock, std::chrono::seconds(15), config.dev_mode);
@@ -178,7 +178,7 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
   a.refresher_ = std::make_unique<vault::Refresher>(*a.store_, a.catalog_, *a.tokens_, clock, config.refresh_skew, log);
 
   // ---- the routes, each declaring who may call it ----
-  a.api_ = std::make_unique<api::Api>(api::Api{a.config_, *a.metrics_, log, *a.store_, *a.audit_writer_, a.catalog_,
+  a.api_ = std::make_unique<api::Api>(api::Api{a.config_, *a.metrics_, log, a.catalog_,
                                                *a.authenticator_, *a.broker_, *a.trail_, *a.connections_, *a.approvals_,
                                                *a.admin_, *a.policies_, *a.rotation_,
                                                [raw = app.get()] { return raw->draining_.load(); }});

@@ -155,8 +155,8 @@ Result<VerifyReport> verify(Store& store) {
   return report;
 }
 
-AuditWriter::AuditWriter(Store& store, Metrics& metrics, std::size_t max_batch)
-    : store_(store), metrics_(metrics), max_batch_(std::max<std::size_t>(max_batch, 1)) {
+AuditWriter::AuditWriter(Store& store, Metrics& metrics, std::size_t max_batch, Logger* log)
+    : store_(store), metrics_(metrics), max_batch_(std::max<std::size_t>(max_batch, 1)), log_(log) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -227,6 +227,11 @@ void AuditWriter::loop() {
       for (auto& p : batch) p.done.set_value({});
     } else {
       metrics_.inc("alter_audit_failures_total");
+      if (log_ && finished - last_failure_log_ns_ > std::chrono::nanoseconds(std::chrono::seconds(5)).count()) {
+        last_failure_log_ns_ = finished;
+        log_->error("audit rows could not be committed: the decisions waiting on them were answered 503 and no token left",
+                    {{"rows", all.size()}, {"error", result.error().message}});
+      }
       const Error err = make_error(Errc::kUnavailable, "unavailable", "the audit trail cannot be written: " + result.error().message);
       for (auto& p : batch) p.done.set_value(common::unexpected(err));
     }

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/types.hpp"
 #include "store/store.hpp"
@@ -60,7 +61,8 @@ Result<VerifyReport> verify(Store& store);
 /// calling worker thread until its rows are durable (or failed: then nothing of them was written).
 class AuditWriter {
  public:
-  AuditWriter(Store& store, Metrics& metrics, std::size_t max_batch);
+  /// `log`, when given, gets one error line per failed group commit (at most one per 5 s).
+  AuditWriter(Store& store, Metrics& metrics, std::size_t max_batch, Logger* log = nullptr);
   ~AuditWriter();
   AuditWriter(const AuditWriter&) = delete;
   AuditWriter& operator=(const AuditWriter&) = delete;
@@ -84,6 +86,8 @@ class AuditWriter {
   Store& store_;
   Metrics& metrics_;
   const std::size_t max_batch_;
+  Logger* log_;
+  std::int64_t last_failure_log_ns_ = 0;  // writer thread only
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;

@@ -44,6 +44,8 @@ class AuditLog {
   Result<void> record(std::vector<AuditEvent> events);
 
   const common::Clock& clock() const { return clock_; }
+  /// Whether the last commit (of either kind) failed less than `window` ago, none succeeding since.
+  bool failing(std::chrono::steady_clock::duration window) const { return writer_.failing(window); }
 
  private:
   Store& store_;

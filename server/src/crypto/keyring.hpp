@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/types.hpp"
-#include "store/store.hpp"
+#include "core/model.hpp"
 
 namespace alter::server::crypto {
 

@@ -8,7 +8,7 @@
 #include <boost/url/url.hpp>
 
 #include "crypto/crypto.hpp"
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 #include "transport.hpp"  // the SDK's transport interface (sdk/src)
 
 namespace alter::server::oauth {
@@ -108,7 +108,7 @@ Result<std::string> authorization_url(const ProviderDef& p, const ClientCredenti
   if (!base) return common::unexpected(base.error());
   // Every provider endpoint is read as the guard reads URLs, after its variables are filled in:
   // https outside dev mode, built-in and custom providers alike.
-  if (auto ok = vault::check_endpoint_url(*base, dev_mode, "authorization_url"); !ok) return common::unexpected(ok.error());
+  if (auto ok = guard::check_endpoint_url(*base, dev_mode, "authorization_url"); !ok) return common::unexpected(ok.error());
   auto parsed = boost::urls::parse_uri(*base);
   if (!parsed) return common::unexpected(make_error(Errc::kInternal, "invalid_provider", "authorization_url is not a URL"));
   boost::urls::url u(*parsed);
@@ -236,7 +236,7 @@ OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const Client
                                               const std::string& endpoint) const {
   auto url = substitute(endpoint, client.variables);
   if (!url) return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", url.error().message));
-  if (auto ok = vault::check_endpoint_url(*url, dev_mode_, "token_url"); !ok) {
+  if (auto ok = guard::check_endpoint_url(*url, dev_mode_, "token_url"); !ok) {
     return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", ok.error().message));
   }
   alter::internal::HttpRequest req;
@@ -281,7 +281,7 @@ OAuthResult<bool> OAuthClient::revoke(const ProviderDef& p, const ClientCredenti
   if (p.revocation_url.empty()) return false;
   auto url = substitute(p.revocation_url, client.variables);
   if (!url) return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", url.error().message));
-  if (auto ok = vault::check_endpoint_url(*url, dev_mode_, "revocation_url"); !ok) {
+  if (auto ok = guard::check_endpoint_url(*url, dev_mode_, "revocation_url"); !ok) {
     return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", ok.error().message));
   }
   std::vector<std::pair<std::string, std::string>> params = {{"token", std::string(token)}};

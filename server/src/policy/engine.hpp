@@ -28,7 +28,7 @@
 #include "core/types.hpp"
 #include "policy/document.hpp"
 #include "policy/policy.hpp"
-#include "store/store.hpp"
+#include "core/model.hpp"
 
 namespace alter::server::policy {
 

@@ -12,7 +12,7 @@
 
 #include "core/types.hpp"
 #include "crypto/keyring.hpp"
-#include "store/store.hpp"
+#include "core/model.hpp"
 
 namespace alter::server::sealed {
 

@@ -5,7 +5,7 @@
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
 #include "vault/authenticator.hpp"
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 
 namespace alter::server::vault {
 namespace {
@@ -28,8 +28,21 @@ Result<void> check_provider_endpoints(const oauth::ProviderDef& p, bool dev_mode
   for (const auto& [name, url] : {std::pair<const char*, const std::string*>{"authorization_url", &p.authorization_url},
                                   {"token_url", &p.token_url}, {"refresh_url", &p.refresh_url},
                                   {"revocation_url", &p.revocation_url}, {"userinfo_url", &p.userinfo_url}}) {
-    if (url->empty() || url->find('{') != std::string::npos) continue;  // templated: checked when filled in
-    if (auto ok = check_endpoint_url(*url, dev_mode, "provider '" + p.id + "': " + name); !ok) {
+    if (url->empty() || url->front() == '{') continue;  // all of it templated: checked when filled in
+    // A template's fixed parts are checked now, with each placeholder as a plain label; the
+    // filled-in URL is checked again where it is used (OAuthClient).
+    std::string probe;
+    for (std::size_t i = 0; i < url->size(); ++i) {
+      if ((*url)[i] == '{') {
+        const auto end = url->find('}', i);
+        if (end == std::string::npos) break;
+        probe += "x";
+        i = end;
+      } else {
+        probe += (*url)[i];
+      }
+    }
+    if (auto ok = guard::check_endpoint_url(probe, dev_mode, "provider '" + p.id + "': " + name); !ok) {
       return common::unexpected(ok.error());
     }
   }
@@ -50,6 +63,24 @@ Result<App> AdminService::existing_app(const std::string& id) const {
 }
 
 Result<App> AdminService::get_app(const std::string& id) const { return existing_app(id); }
+
+Result<AdminService::Stats> AdminService::stats() const {
+  auto counts = store_.table_counts();
+  if (!counts) return common::unexpected(store_error(counts.error()));
+  auto head = store_.audit_head();
+  if (!head) return common::unexpected(store_error(head.error()));
+  return Stats{std::move(counts.value()), head->seq};
+}
+
+Result<void> AdminService::ready() const {
+  if (auto writable = store_.check_writable(); !writable) {
+    return common::unexpected(make_error(Errc::kUnavailable, "store", writable.error().message));
+  }
+  if (audit_.failing(std::chrono::seconds(30))) {
+    return common::unexpected(make_error(Errc::kUnavailable, "audit", "the audit trail could not be written lately"));
+  }
+  return {};
+}
 
 Result<std::vector<App>> AdminService::list_apps() const {
   auto apps = store_.list_apps();

@@ -71,6 +71,16 @@ class AdminService {
   /// versions sealed is started by the caller (VaultApp runs it in the background).
   Result<std::uint32_t> rotate_key(const AdminCaller& by);
 
+  /// Row counts per table and the audit chain's head (GET /v1/admin/stats).
+  struct Stats {
+    std::map<std::string, std::int64_t> tables;
+    std::int64_t audit_head_seq = 0;
+  };
+  Result<Stats> stats() const;
+  /// Ready to serve: the store takes writes and the audit trail was not failing lately (every
+  /// audited answer would be a 503). The error's message says which.
+  Result<void> ready() const;
+
  private:
   Result<App> existing_app(const std::string& id) const;
 

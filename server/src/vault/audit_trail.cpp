@@ -87,8 +87,11 @@ Result<audit::AuditEvent> AuditTrail::call_row(const AppCaller& caller, const nl
   if (!connection_id.empty() && connection_id != decision->connection_id) {
     return common::unexpected(bad(where + ": connection_id is not the connection of the decision request_id names"));
   }
+  if (e.text.count("provider_id") && e.text["provider_id"] != decision->provider_id) {
+    return common::unexpected(bad(where + ": provider_id is not the provider of the decision request_id names"));
+  }
   content["connection_id"] = decision->connection_id;
-  if (!e.text.count("provider_id")) content["provider_id"] = decision->provider_id;
+  content["provider_id"] = decision->provider_id;
   // The call was made for the decision's user: record it, so queries by user find calls too.
   content["user"] = decision->user;
 

@@ -3,7 +3,7 @@
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
 #include "vault/authenticator.hpp"
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 
 namespace alter::server::vault {
 namespace {
@@ -144,7 +144,7 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
     event["url_less"] = true;
   } else {
     std::map<std::string, std::string> variables = provider_variables(*provider, nlohmann::json::object(), conn.metadata);
-    auto checked = check_api_url(ask.url, connection_api_hosts(*provider, conn, variables), options_.dev_mode);
+    auto checked = guard::check_api_url(ask.url, connection_api_hosts(*provider, conn, variables), options_.dev_mode);
     if (!checked) return refused("denied", Refusal{checked.error(), rid, rid}, {{"policy_error", "url_not_allowed"}});
     checked_url = checked->url;
     event["url"] = checked_url;

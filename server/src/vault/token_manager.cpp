@@ -5,7 +5,7 @@
 
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 
 namespace alter::server::vault {
 
@@ -49,8 +49,8 @@ std::vector<std::string> connection_api_hosts(const ProviderDef& p, const Connec
   for (const auto& field : p.api_hosts_from_fields) {
     if (!c.metadata.contains(field) || !c.metadata[field].is_string()) continue;
     // Read by the guard's own parser: only an https URL with a DNS name adds a host.
-    auto u = vault::normalize_url(c.metadata[field].get<std::string>());
-    if (u && u->scheme == "https" && u->host_kind == vault::HostKind::kName) hosts.push_back(u->host);
+    auto u = guard::normalize_url(c.metadata[field].get<std::string>());
+    if (u && u->scheme == "https" && u->host_kind == guard::HostKind::kName) hosts.push_back(u->host);
   }
   return hosts;
 }

@@ -1,4 +1,4 @@
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <memory>
 
-namespace alter::server::vault {
+namespace alter::server::guard {
 namespace {
 
 constexpr std::size_t kMaxUrl = 8192;
@@ -442,4 +442,4 @@ Result<NormalizedUrl> check_endpoint_url(std::string_view raw, bool dev_mode, st
   return u;
 }
 
-}  // namespace alter::server::vault
+}  // namespace alter::server::guard

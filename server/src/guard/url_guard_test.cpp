@@ -2,7 +2,7 @@
 // every URL is also handed to libcurl behind a recording proxy, so the test sees the host and port
 // libcurl would connect to. The property: whenever the guard allows a URL, libcurl connects to an
 // allowed host, both for the URL as given and for the normalized URL the vault answers with.
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -16,7 +16,7 @@
 #include <mutex>
 #include <thread>
 
-namespace alter::server::vault {
+namespace alter::server::guard {
 namespace {
 
 const std::vector<std::string> kGoogle = {"www.googleapis.com", "*.googleapis.com"};
@@ -362,4 +362,4 @@ TEST(UrlGuard, ErrorsNeverEchoTheUrl) {
 }
 
 }  // namespace
-}  // namespace alter::server::vault
+}  // namespace alter::server::guard

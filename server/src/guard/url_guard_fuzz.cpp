@@ -6,13 +6,13 @@
 #include <cstdint>
 #include <string>
 
-#include "vault/url_guard.hpp"
+#include "guard/url_guard.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string raw(reinterpret_cast<const char*>(data), size);
-  auto u = alter::server::vault::normalize_url(raw);
+  auto u = alter::server::guard::normalize_url(raw);
   if (!u) return 0;
-  auto again = alter::server::vault::normalize_url(u->url);
+  auto again = alter::server::guard::normalize_url(u->url);
   if (!again || again->url != u->url || again->host != u->host || again->port != u->port) __builtin_trap();
   CURLU* cu = curl_url();
   if (curl_url_set(cu, CURLUPART_URL, u->url.c_str(), 0) != CURLUE_OK) __builtin_trap();
@@ -21,8 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string h = host != nullptr ? host : "";
   curl_free(host);
   curl_url_cleanup(cu);
-  if (u->host_kind == alter::server::vault::HostKind::kIpv6) h = h.size() > 2 ? h.substr(1, h.size() - 2) : h;
+  if (u->host_kind == alter::server::guard::HostKind::kIpv6) h = h.size() > 2 ? h.substr(1, h.size() - 2) : h;
   if (h != u->host) __builtin_trap();
-  (void)alter::server::vault::check_api_url(raw, {"www.googleapis.com", "*.example.com", "10.20.30.40"}, size % 2 == 0);
+  (void)alter::server::guard::check_api_url(raw, {"www.googleapis.com", "*.example.com", "10.20.30.40"}, size % 2 == 0);
   return 0;
 }

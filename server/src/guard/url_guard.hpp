@@ -12,7 +12,7 @@
 
 #include "core/types.hpp"
 
-namespace alter::server::vault {
+namespace alter::server::guard {
 
 enum class HostKind { kName, kIpv4, kIpv6 };
 
@@ -49,4 +49,4 @@ Result<NormalizedUrl> check_api_url(std::string_view raw, const std::vector<std:
 /// host in dev mode. `what` names the endpoint in the error.
 Result<NormalizedUrl> check_endpoint_url(std::string_view raw, bool dev_mode, std::string_view what);
 
-}  // namespace alter::server::vault
+}  // namespace alter::server::guard
