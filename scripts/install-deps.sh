@@ -13,7 +13,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config git ca-certifica
 # Tests: GoogleTest, Google Benchmark (benchmarks are built, not run), clang for libFuzzer and the
 # sanitizers' runtime, PostgreSQL for the store conformance suite, Node.js and Chromium for the
 # end-to-end test against a real OAuth server.
-test_pkgs=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev lld python3
+test_pkgs=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev lld python3 python3-venv python3-pip
   postgresql postgresql-contrib nghttp2-server openssl)
 e2e_pkgs=(chromium)
 bench_pkgs=(libbenchmark-dev nginx-light wrk valgrind linux-perf procps)
