@@ -6,8 +6,11 @@
 # Builds Release, then on loopback: nginx (its own config, a free port) serving a static JSON file,
 # and standing in for a provider (API and token endpoint); the vault (SQLite) with a 100-rule policy
 # and 10,000 connections. Measures in one run:
-#   a. POST /oauth/token with wrk (keep-alive) against nginx's static JSON: req/s, p50, p99
-#   b. the SDK's request() through the vault vs a direct libcurl call with the token known
+#   a. POST /oauth/token with wrk (keep-alive) against nginx's static JSON: req/s, p50, p99, and the
+#      vault's CPU time per token decision over that run (utime + stime from /proc, per answer)
+#   e. the same requests paced (wrk delay()) at half the rate a saturated: p50, p99
+#   b. the SDK's request() through the vault vs a direct libcurl call with the token known, with 8
+#      threads (mean) and one request at a time (median)
 #   c. 1,000 concurrent SDK requests on one expired token: refreshes at the provider, slowest latency
 #   d. vault RSS before, during and after a sustained load; SDK RSS after 100,000 requests
 # --quick shortens every phase (a smoke run; the figures in docs/performance.md come from a full run).
@@ -56,7 +59,8 @@ free_port() {
   done
   echo "no free port" >&2; exit 1
 }
-wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; cat "$work"/nginx/logs/error.log "$work"/vault.log 2>/dev/null >&2; exit 1; }
+wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1 ($(curl -s -w ' HTTP %{http_code}' "$1" 2>&1 | head -c 300))" >&2; cat "$work"/nginx/logs/error.log "$work"/vault.log 2>/dev/null >&2; exit 1; }
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }  # utime + stime, in clock ticks
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 ms() {  # wrk durations (us, ms, s) in milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
@@ -162,12 +166,28 @@ if $hold; then
 fi
 wrk_run nginx -t$threads -c$conns -d${dur}s --latency "http://127.0.0.1:$nginx_port/static.json"
 nginx_rps=$WRK_RPS nginx_p50=$WRK_P50 nginx_p99=$WRK_P99
+ticks_before=$(cpu_ticks $vault_pid)
 wrk_run token -t$threads -c$conns -d${dur}s --latency -s "$work/token.lua" "$vault/oauth/token"
 token_rps=$WRK_RPS token_p50=$WRK_P50 token_p99=$WRK_P99 token_errors=${WRK_NON2XX:-0}
+# c. CPU per token decision: the vault's user + system time over that run, per request answered.
+token_requests=$(awk '/requests in/ {print $1}' "$work/wrk-token.txt")
+cpu_us=$(awk -v t=$(( $(cpu_ticks $vault_pid) - ticks_before )) -v hz="$(getconf CLK_TCK)" -v n="$token_requests" \
+  'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
+
+echo "== e. p99 of POST /oauth/token at half the rate it saturated at" >&2
+# wrk's delay() paces each connection; latency is counted from when a request is written.
+half_rate=$(awk -v r="$token_rps" 'BEGIN { printf "%d", r / 2 }')
+pace_ms=$(awk -v c=$conns -v r="$half_rate" 'BEGIN { d = (r > 0 ? c * 1000 / r : 1000); printf "%d", (d < 1 ? 1 : d) }')
+sed "s/^request = function()/delay = function() return $pace_ms end\nrequest = function()/" "$work/token.lua" > "$work/token-paced.lua"
+wrk_run token-half -t$threads -c$conns -d${dur}s --latency -s "$work/token-paced.lua" "$vault/oauth/token"
+half_rps=$WRK_RPS half_p50=$WRK_P50 half_p99=$WRK_P99
 
 echo "== b. SDK request() through the vault vs direct libcurl ($sdk_threads threads, ${dur}s)" >&2
 sdk=$("$bench_bin" sdk --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --threads $sdk_threads --seconds $dur)
 direct=$("$bench_bin" direct --url "$api_url" --token bench-token-0 --threads $sdk_threads --seconds $dur)
+echo "== b. the same, one request at a time" >&2
+sdk1=$("$bench_bin" sdk --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --threads 1 --seconds $dur)
+direct1=$("$bench_bin" direct --url "$api_url" --token bench-token-0 --threads 1 --seconds $dur)
 
 echo "== c. 1,000 concurrent SDK requests on one expired token" >&2
 "$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider bench --users 1 --user stampede --expires-in -10 --threads 1 >/dev/null
@@ -190,6 +210,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'
 j() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 token_vs_nginx=$(ratio "$token_rps" "$nginx_rps")
 sdk_vs_direct=$(ratio "$(j "$sdk" mean_ms)" "$(j "$direct" mean_ms)")
+sdk_vs_direct_1=$(ratio "$(j "$sdk1" p50_ms)" "$(j "$direct1" p50_ms)")
 rss_peak=$(printf '%s\n' "${samples[@]}" | sort -n | tail -1)
 
 cat > "$output" <<JSON
@@ -205,6 +226,11 @@ cat > "$output" <<JSON
   "sdk_through_vault": $sdk,
   "direct_libcurl": $direct,
   "sdk_vs_direct_latency": $sdk_vs_direct,
+  "sdk_one_at_a_time": $sdk1,
+  "direct_one_at_a_time": $direct1,
+  "sdk_vs_direct_p50_one_at_a_time": $sdk_vs_direct_1,
+  "cpu_us_per_token_decision": $cpu_us,
+  "token_at_half_rate": {"target_rps": $half_rate, "rps": $half_rps, "p50_ms": $half_p50, "p99_ms": $half_p99},
   "stampede": {"result": $stampede, "refreshes_at_provider": $refreshes},
   "memory": {"vault_rss_kib_before": $rss_before, "vault_rss_kib_during": [$(IFS=,; echo "${samples[*]}")], "vault_rss_kib_after": $rss_after, "sdk": $sdk_mem}
 }
@@ -215,11 +241,14 @@ printf '%-48s %14s %14s %10s\n' "POST /oauth/token req/s (vs nginx static JSON)"
 printf '%-48s %14s %14s\n' "  p50 / p99 ms" "$token_p50 / $token_p99" "$nginx_p50 / $nginx_p99"
 printf '%-48s %14s %14s %10s\n' "SDK request() mean ms (vs direct libcurl)" "$(j "$sdk" mean_ms)" "$(j "$direct" mean_ms)" "$sdk_vs_direct"
 printf '%-48s %14s %14s\n' "  throughput req/s" "$(j "$sdk" rps)" "$(j "$direct" rps)"
+printf '%-48s %14s %14s %10s\n' "  one at a time: median ms" "$(j "$sdk1" p50_ms)" "$(j "$direct1" p50_ms)" "$sdk_vs_direct_1"
+printf '%-48s %14s\n' "CPU per token decision, us" "$cpu_us"
+printf '%-48s %14s\n' "token p99 ms at half that rate ($half_rps req/s)" "$half_p99"
 printf '%-48s %14s\n' "refreshes for 1,000 requests on an expired token" "$refreshes"
 printf '%-48s %14s\n' "  slowest of those requests, ms" "$(j "$stampede" slowest_ms)"
 printf '%-48s %14s\n' "vault RSS KiB before / peak during / after" "$rss_before / $rss_peak / $rss_after"
 printf '%-48s %14s\n' "SDK RSS KiB after 10k / after all requests" "$(j "$sdk_mem" rss_kib_after_10k) / $(j "$sdk_mem" rss_kib_after_all)"
 printf '%-48s %s\n' "audit chain after the run" "$verify"
-printf '\ntargets: token/nginx >= 0.5 (%s), SDK/direct < 2.0 (%s), refreshes == 1 (%s)\n' \
-  "$token_vs_nginx" "$sdk_vs_direct" "$refreshes"
+printf '\ntargets: token/nginx >= 0.5 (%s), SDK/direct one at a time < 2.0 (%s; 8 threads %s), CPU per decision <= 50 us (%s), p99 at half rate < 5 ms (%s), refreshes == 1 (%s)\n' \
+  "$token_vs_nginx" "$sdk_vs_direct_1" "$sdk_vs_direct" "$cpu_us" "$half_p99" "$refreshes"
 echo "results: $output"

@@ -22,7 +22,9 @@ class IssuedDecisions {
     std::string request_id;
     nlohmann::json user = nlohmann::json::object();  // the connection's attributes
   };
-  explicit IssuedDecisions(std::size_t max_entries = 200000) : max_(max_entries) {}
+  // ~0.7 KiB an entry: the default keeps the last 32,768 decisions (~23 MiB); call events arrive
+  // seconds after their decision, and an older one is found in the trail (indexed by request_id).
+  explicit IssuedDecisions(std::size_t max_entries = 32768) : max_(max_entries) {}
 
   void add(Issued issued) {
     std::lock_guard lock(mu_);
