@@ -170,6 +170,8 @@ TEST_F(FailClosed, EveryKindOfChangeIsRefusedWhenItsAuditRowCannotBeWritten) {
   ASSERT_EQ(issued.status, 200) << issued.body;
   const std::string request_id = issued.json.value("request_id", "");
   const std::string callback = callback_url("carl");
+  // A sign-in the user refused at the provider: the failure is an outcome with its own audit row.
+  const std::string refused_callback = callback_url("dora") + "&error=access_denied";
   auto sdk_json = std::vector<std::pair<std::string, std::string>>{{"x-api-key", api_key_}, {"Content-Type", "application/json"}};
 
   struct Case {
@@ -207,6 +209,7 @@ TEST_F(FailClosed, EveryKindOfChangeIsRefusedWhenItsAuditRowCannotBeWritten) {
                             sdk_json);
        }},
       {"connect: the provider's callback", [&] { return http_->send("GET", callback); }},
+      {"connect: a refused sign-in's callback", [&] { return http_->send("GET", refused_callback); }},
       {"revocation: delete a connection", [&] { return admin("DELETE", "/v1/admin/connections/" + doomed); }},
       {"refresh: forced by an admin", [&] { return admin("POST", "/v1/admin/connections/" + conn + "/refresh"); }},
       {"refresh: on a token request", [&] {

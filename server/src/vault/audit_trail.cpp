@@ -58,8 +58,29 @@ Result<audit::AuditEvent> AuditTrail::call_row(const AppCaller& caller, const nl
     if (!settings.allow_url_less_token_requests || connection_id.empty()) {
       return common::unexpected(bad(where + ": field 'request_id' is required: it names the token decision the call used"));
     }
-    // alter-sdk 0.1 sends none: the connection's latest decision that issued a token.
+    // alter-sdk 0.1 sends none: the connection's latest decision that issued a token, from memory,
+    // else from the trail's last 15 minutes (an older one, or one made by another instance).
     decision = issued_.latest(caller.app_id, connection_id);
+    if (!decision) {
+      AuditFilter f;
+      f.app_id = caller.app_id;
+      f.connection_id = connection_id;
+      f.kind = "token";
+      f.decision = "issued";
+      f.since = clock_.wall() - std::chrono::minutes(15);
+      f.limit = 500;
+      for (int page = 0; page < 20; ++page) {  // rows come oldest first: the last one is the latest
+        auto rows = store_.query_audit(f);
+        if (!rows) return common::unexpected(store_error(rows.error()));
+        if (rows->empty()) break;
+        const auto& r = rows->back();
+        auto c = nlohmann::json::parse(r.content, nullptr, false);
+        decision = IssuedDecisions::Issued{caller.app_id, r.connection_id, r.provider_id, r.request_id,
+                                           c.is_object() ? c.value("user", nlohmann::json::object()) : nlohmann::json::object()};
+        if (rows->size() < f.limit) break;
+        f.after_seq = r.seq;
+      }
+    }
     if (!decision) return common::unexpected(bad(where + ": no token was issued lately for this connection"));
     content["request_id"] = decision->request_id;
     content["matched_by"] = "connection";

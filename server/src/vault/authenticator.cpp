@@ -64,9 +64,10 @@ Result<AppCaller> Authenticator::app(std::string_view key) const {
   auto record = lookup_secret<ApiKeyRecord>(
       key,
       [&](const std::string& h) -> StoreResult<ApiKeyRecord> {
+        const auto generation = cache_.keys_generation();  // before the read: see VaultCache
         if (auto hit = cache_.api_key(h)) return *hit;
         auto found = store_.find_api_key(h);
-        if (found) cache_.put_api_key(*found);
+        if (found) cache_.put_api_key(*found, generation);
         return found;
       },
       "invalid_api_key", "API key");

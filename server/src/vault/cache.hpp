@@ -4,12 +4,16 @@
 // made by another instance reach us through the store's change version (VaultApp clears all),
 // bumped in the same transaction as the change. As a backstop, every entry also expires after
 // `ttl` (default 30 s): even if a change version were missed, a revoked key stops working here
-// within that time. A cached connection may hold an older token set than the store after another
+// within that time. A read that started before a change on this instance cannot put what it read
+// back after the change: callers take a generation before reading the store and hand it to put_*,
+// which drops the entry if an invalidation came in between. A cached connection may hold an older token set than the store after another
 // instance refreshed it: refreshes always re-read the row under the connection lock first.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -30,18 +34,25 @@ class VaultCache {
  public:
   explicit VaultCache(CacheOptions options = {}) : options_(std::move(options)) {}
 
+  /// Taken before reading the store; put_* drop what was read if an invalidation of its kind came
+  /// in between (nullopt: put unconditionally).
+  using Generation = std::optional<std::uint64_t>;
+  std::uint64_t keys_generation() const;
+  std::uint64_t apps_generation() const;
+  std::uint64_t connections_generation() const;
+
   std::shared_ptr<const ApiKeyRecord> api_key(const std::string& hash) const;
-  void put_api_key(const ApiKeyRecord& record);
+  void put_api_key(const ApiKeyRecord& record, Generation seen = std::nullopt);
 
   /// Apps by id (their settings are read on the token path).
   std::shared_ptr<const App> app(const std::string& id) const;
-  void put_app(const App& app);
+  void put_app(const App& app, Generation seen = std::nullopt);
   void apps_changed();
 
   using Found = std::vector<std::shared_ptr<const Connection>>;
   /// The connections a lookup found last time (possibly none), or nullptr when not cached.
   std::shared_ptr<const Found> lookup(const std::string& key) const;
-  void put_lookup(const std::string& key, const std::vector<Connection>& found);
+  void put_lookup(const std::string& key, const std::vector<Connection>& found, Generation seen = std::nullopt);
   static std::string lookup_key(const ConnectionFilter& filter);
 
   /// A connection row changed (refresh, re-encryption, status): later lookups see the new row.
@@ -67,6 +78,7 @@ class VaultCache {
   std::unordered_map<std::string, Entry<App>> apps_;
   std::unordered_map<std::string, std::shared_ptr<const Connection>> by_id_;
   std::unordered_map<std::string, Entry<Found>> lookups_;
+  std::uint64_t keys_gen_ = 0, apps_gen_ = 0, connections_gen_ = 0;  // bumped by each invalidation
 };
 
 }  // namespace alter::server::vault

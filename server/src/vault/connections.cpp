@@ -141,7 +141,15 @@ Result<Revocation> ConnectionService::remove(const std::string& id, const AdminC
                          {"connection_id", c.id}, {"user", c.attributes}, {"decision", "deleted"},
                          {"actor", {{"type", "admin"}, {"id", by.id}}}, {"details", {{"revocation", rev}}}}},
       true);
-  if (!committed) return common::unexpected(committed.error());
+  if (!committed) {
+    // The revocation at the provider comes first (the tokens are needed for it); if the deletion's
+    // row then cannot be written, the connection stays, and the log says the grant may be gone.
+    if (revocation.attempted) {
+      log_.error("a connection was not deleted (its audit row could not be written) after its revocation at the provider",
+                 {{"connection_id", c.id}, {"provider_id", c.provider_id}, {"revoked", revocation.ok}});
+    }
+    return common::unexpected(committed.error());
+  }
   cache_.connections_changed();
   return revocation;
 }
@@ -291,6 +299,11 @@ ConnectOutcome ConnectionService::callback(const std::map<std::string, std::stri
     out.error_code = code;
     out.message = committed || committed.error().code != "session_used" ? std::move(message) : committed.error().message;
     if (!committed && committed.error().code == "session_used") out.return_url.clear();
+    if (!committed && committed.error().code == "unavailable") {
+      // Not even the failure could be recorded: the session stays unused, and the page says 503.
+      out.error_code = "unavailable";
+      out.message = "The vault cannot record this sign-in right now. Nothing was changed; try the link again shortly.";
+    }
     return out;
   };
   if (cs.expires_at <= now) {

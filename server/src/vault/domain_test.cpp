@@ -275,6 +275,14 @@ TEST_F(Domain, UrlLessRequestsOnlyBehindTheAppSettingAndOnlyForUnconstrainedRule
   auto r = broker_->decide(ask("alice", "", ""));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().error.code, "no_matching_rule");
+  // A rule that names methods does not match either, whatever method the request claims: the
+  // token would be bound to no call, so a GET-only rule would hand out a token good for writes.
+  ASSERT_TRUE(policies_->apply("default", "version = 1\n[[rules]]\nid = \"acme-reads\"\neffect = \"allow\"\nproviders = [\"acme\"]\nmethods = [\"GET\"]\n",
+                               "toml", by_)
+                  .ok());
+  auto claimed = broker_->decide(ask("alice", "GET", ""));
+  ASSERT_FALSE(claimed.ok());
+  EXPECT_EQ(claimed.error().error.code, "no_matching_rule");
   ASSERT_TRUE(policies_->apply("default", "version = 1\n[[rules]]\nid = \"all-acme\"\neffect = \"allow\"\nproviders = [\"acme\"]\n", "toml", by_)
                   .ok());
   auto ok = broker_->decide(ask("alice", "", ""));
@@ -291,6 +299,15 @@ TEST_F(Domain, UrlLessRequestsOnlyBehindTheAppSettingAndOnlyForUnconstrainedRule
   auto calls = rows("api_call");
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(nlohmann::json::parse(calls[0].content).value("matched_by", ""), "connection");
+  // Another instance (its own memory of recent decisions, empty) finds the decision in the trail.
+  IssuedDecisions elsewhere;
+  AuditTrail other(catalog_, *store_, *audit_, elsewhere, *cache_, clock_);
+  EXPECT_EQ(*other.record_calls(caller_, nlohmann::json::object(), {e}), 1u);
+  calls = rows("api_call");
+  ASSERT_EQ(calls.size(), 2u);
+  auto second = nlohmann::json::parse(calls[1].content);
+  EXPECT_EQ(second.value("request_id", ""), content.value("request_id", "")) << second.dump();
+  EXPECT_EQ(second.value("connection_id", ""), ok->connection_id);
 }
 
 TEST_F(Domain, AnExpiringTokenIsRefreshedOnceAndCountedFromWhenTheRefreshWasSent) {
@@ -470,6 +487,72 @@ TEST(VaultCacheTtl, EntriesExpireAfterTheTtlWhateverHappensToInvalidation) {
   cache.put_api_key(key);
   cache.api_keys_changed();
   EXPECT_EQ(cache.api_key("h1"), nullptr);
+}
+
+TEST(VaultCacheGeneration, AReadStartedBeforeAChangeIsNotPutBackAfterIt) {
+  VaultCache cache;
+  ApiKeyRecord key;
+  key.id = "k1";
+  key.app_id = "default";
+  key.hash = "h1";
+  App app{"default", "Default", {}, {}, {}};
+  Connection c;
+  c.id = "c1";
+  c.app_id = "default";
+  ConnectionFilter f;
+  f.app_id = "default";
+  const std::string lookup = VaultCache::lookup_key(f);
+  // A request reads the store (key still there), the key is revoked, then the request puts its read.
+  const auto keys = cache.keys_generation();
+  const auto apps = cache.apps_generation();
+  const auto conns = cache.connections_generation();
+  cache.api_keys_changed();
+  cache.apps_changed();
+  cache.connections_changed();
+  cache.put_api_key(key, keys);
+  cache.put_app(app, apps);
+  cache.put_lookup(lookup, {c}, conns);
+  EXPECT_EQ(cache.api_key("h1"), nullptr) << "a revoked key read just before its revocation must not be cached";
+  EXPECT_EQ(cache.app("default"), nullptr);
+  EXPECT_EQ(cache.lookup(lookup), nullptr) << "a deleted connection read just before its deletion must not be cached";
+  // With no change in between, the read is kept.
+  cache.put_api_key(key, cache.keys_generation());
+  cache.put_app(app, cache.apps_generation());
+  cache.put_lookup(lookup, {c}, cache.connections_generation());
+  EXPECT_NE(cache.api_key("h1"), nullptr);
+  EXPECT_NE(cache.app("default"), nullptr);
+  EXPECT_NE(cache.lookup(lookup), nullptr);
+  // clear() (another instance's change version) counts for every kind.
+  const auto before = cache.keys_generation();
+  cache.clear();
+  cache.put_api_key(key, before);
+  EXPECT_EQ(cache.api_key("h1"), nullptr);
+}
+
+TEST(IssuedDecisionsBound, EntriesAreBoundedByCountAndByTheMemoryTheirAttributesHold) {
+  IssuedDecisions by_count(3);
+  for (int i = 0; i < 5; ++i) by_count.add({"app", "c" + std::to_string(i), "acme", "r" + std::to_string(i), {{"user_id", "u"}}});
+  EXPECT_EQ(by_count.size(), 3u);
+  EXPECT_FALSE(by_count.find("r0"));
+  EXPECT_FALSE(by_count.find("r1"));
+  EXPECT_TRUE(by_count.find("r4"));
+  EXPECT_FALSE(by_count.latest("app", "c0")) << "an evicted decision is no connection's latest";
+  ASSERT_TRUE(by_count.latest("app", "c4"));
+  EXPECT_EQ(by_count.latest("app", "c4")->request_id, "r4");
+
+  // Large attributes (a connect link may carry 32 of 512 bytes) fill the byte bound long before the count.
+  IssuedDecisions by_bytes(100000, 1u << 20);
+  nlohmann::json big = nlohmann::json::object();
+  for (int a = 0; a < 32; ++a) big["attr" + std::to_string(a)] = std::string(512, 'x');
+  for (int i = 0; i < 1000; ++i) by_bytes.add({"app", "c" + std::to_string(i), "acme", "r" + std::to_string(i), big});
+  EXPECT_LE(by_bytes.bytes(), 1u << 20);
+  EXPECT_LT(by_bytes.size(), 100u);
+  EXPECT_GT(by_bytes.size(), 0u);
+  EXPECT_TRUE(by_bytes.find("r999")) << "the newest stays";
+  // A repeated request id changes nothing.
+  const auto n = by_bytes.size();
+  by_bytes.add({"app", "c999", "acme", "r999", big});
+  EXPECT_EQ(by_bytes.size(), n);
 }
 
 }  // namespace

@@ -20,13 +20,14 @@ bool valid_slug(std::string_view s) {
 }  // namespace
 
 Result<std::shared_ptr<const App>> find_app(Store& store, VaultCache& cache, const std::string& id) {
+  const auto generation = cache.apps_generation();  // before the read: see VaultCache
   if (auto hit = cache.app(id)) return hit;
   auto app = store.get_app(id);
   if (!app) {
     if (app.error().code == StoreErrc::kNotFound) return common::unexpected(make_error(Errc::kNotFound, "not_found", "no app '" + id + "'"));
     return common::unexpected(store_error(app.error()));
   }
-  cache.put_app(*app);
+  cache.put_app(*app, generation);
   return std::make_shared<const App>(std::move(app.value()));
 }
 
@@ -89,7 +90,14 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
     auto written = audit_.record(audit::AuditEvent{event});
     if (!written) {
       metrics_.inc("alter_token_decisions_total", "decision=\"audit_failed\"");
-      log_.error("token decision not answered: the audit trail cannot be written", {{"request_id", request_id}});
+      // One line per 5 s at most: an outage must not turn every refused decision into a log line
+      // (the audit writer logs each failed group commit the same way).
+      const auto now_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+      auto last = last_failure_log_ns_.load(std::memory_order_relaxed);
+      if (now_ns - last > std::chrono::nanoseconds(std::chrono::seconds(5)).count() &&
+          last_failure_log_ns_.compare_exchange_strong(last, now_ns, std::memory_order_relaxed)) {
+        log_.error("token decision not answered: the audit trail cannot be written", {{"request_id", request_id}});
+      }
       return written;
     }
     finish_metrics(decision);
@@ -113,9 +121,10 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
   if (auto hit = cache_.lookup(cache_key)) {
     for (const auto& c : *hit) found.push_back(*c);
   } else {
+    const auto generation = cache_.connections_generation();
     auto rows = store_.find_connections(filter);
     if (!rows) return refuse(store_error(rows.error()), rid, rid);
-    cache_.put_lookup(cache_key, *rows);
+    cache_.put_lookup(cache_key, *rows, generation);
     found = std::move(rows.value());
   }
   if (found.empty()) {
@@ -158,7 +167,9 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
   preq.actor = ask.actor;
   preq.provider_id = ask.provider_id;
   preq.user = conn.attributes;
-  preq.method = ask.method;  // none: only rules that allow every method
+  // None: only rules that allow every method. A URL-less token is bound to no URL and so to no
+  // method either, whatever the caller says it will do: it is decided as method-less too.
+  preq.method = url_less ? std::string() : ask.method;
   preq.reason = ask.reason;
   preq.source_ip = ask.source_ip;
   preq.now = clock_.wall();

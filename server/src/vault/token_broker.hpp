@@ -5,6 +5,7 @@
 #include <alter/common/clock.hpp>
 #include <alter/common/secret.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +81,7 @@ class TokenBroker {
   IssuedDecisions& issued_;
   Metrics& metrics_;
   Logger& log_;
+  std::atomic<std::int64_t> last_failure_log_ns_{0};  // steady clock, for the rate-limited log line
   const common::Clock& clock_;
 };
 
