@@ -23,7 +23,10 @@ def json_seeds():
 def toml_seeds():
     yield "deep-array.toml", "a = " + "[" * DEPTH + "1" + "]" * DEPTH + "\n"
     yield "deep-inline.toml", "a = " + "{b = " * DEPTH + "1" + "}" * DEPTH + "\n"
-    yield "deep-tables.toml", "[" + ".".join(["t"] * 10_000) + "]\nx = 1\n"
+    yield "deep-tables.toml", "[" + ".".join(["t"] * DEPTH) + "]\nx = 1\n"
+    yield "deep-array-of-tables.toml", "[[" + ".".join(["rules"] * (DEPTH // 4)) + "]]\nx = 1\n"
+    yield "deep-dotted-key.toml", " . ".join(["a"] * DEPTH) + " = 1\n"
+    yield "deep-dotted-inline.toml", "x = { " + ".".join(['"k"'] * DEPTH) + " = 1 }\n"
 
 
 def url_seeds():

@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <alter/common/toml_limits.hpp>
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -134,6 +135,11 @@ const std::vector<ConfigKey>& config_keys() {
 }
 
 Result<void> apply_toml_text(Config& config, std::string_view text, std::string_view source_name) {
+  if (auto shape = common::check_toml_shape(text)) {  // before toml++, which recurses per key part
+    return common::unexpected(make_error(Errc::kInvalidArgument, "invalid_config",
+                                         std::string(source_name) + ":" + std::to_string(shape->line) + ": the file is " +
+                                             shape->message));
+  }
   toml::table table;
   try {
     table = toml::parse(text, source_name);

@@ -33,6 +33,20 @@ TEST(Config, TomlErrorsNameTheKeyAndLine) {
   EXPECT_NE(syntax.error().message.find("vault.toml:1"), std::string::npos);
 }
 
+TEST(Config, TomlThatWouldRecurseTooDeepIsRefusedWithItsLine) {
+  Config c;
+  std::string header = "[t";
+  for (int i = 0; i < 30000; ++i) header += ".t";
+  auto deep = apply_toml_text(c, "listen = \"127.0.0.1:1\"\n" + header + "]\n", "vault.toml");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.error().message.find("vault.toml:2: the file is more than 128 dotted key parts"), std::string::npos)
+      << deep.error().message;
+  auto nested = apply_toml_text(c, "x = " + std::string(1000, '[') + std::string(1000, ']') + "\n", "vault.toml");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.error().message.find("nested more than 32 levels deep"), std::string::npos) << nested.error().message;
+  EXPECT_EQ(c.listen, Config{}.listen) << "a refused file changes nothing";
+}
+
 TEST(Config, EnvironmentOverridesToml) {
   Config c;
   ASSERT_TRUE(apply_toml_text(c, "listen = \"127.0.0.1:1\"\n", "t").ok());

@@ -273,6 +273,50 @@ TEST(DocumentErrors, JsonNestingIsBounded) {
   EXPECT_THAT(e.message, HasSubstr("nested too deeply"));
 }
 
+// toml++ recurses per dotted-key part and per nesting level: every way of going deep is refused
+// with a line before it parses, and what real documents do still parses.
+TEST(DocumentErrors, TomlShapesThatWouldRecurseTooDeepAreRefusedWithALine) {
+  auto join = [](const std::string& part, const std::string& sep, int n) {
+    std::string out = part;
+    for (int i = 1; i < n; ++i) out += sep + part;
+    return out;
+  };
+  const struct {
+    const char* name;
+    std::string text;
+    std::size_t line;
+    const char* says;
+  } refused[] = {
+      {"a table header of 30,000 parts", "[" + join("t", ".", 30000) + "]\n", 1, "dotted key parts"},
+      {"an array-of-tables header", "version = 1\n[[" + join("rules", ".", 5000) + "]]\n", 2, "dotted key parts"},
+      {"a dotted key", "\n\n" + join("a", ".", 200) + " = 1\n", 3, "dotted key parts"},
+      {"a dotted key with spaces", join("a", " . ", 200) + " = 1\n", 1, "dotted key parts"},
+      {"quoted parts", join("\"a\"", ".", 200) + " = 1\n", 1, "dotted key parts"},
+      {"numeric parts", "[" + join("1", ".", 200) + "]\n", 1, "dotted key parts"},
+      {"in an inline table", "x = { " + join("a", ".", 200) + " = 1 }\n", 1, "dotted key parts"},
+      {"nested arrays", "x = " + std::string(100000, '[') + std::string(100000, ']') + "\n", 1, "nested more than 32"},
+      {"nested inline tables", "x = " + join("{a = ", "", 1000) + "1" + std::string(1000, '}') + "\n", 1, "nested more than 32"},
+      {"nested over several lines", "x = [\n" + join("[", "\n", 40) + "\n", 33, "nested more than 32"},
+  };
+  for (const auto& c : refused) {
+    SCOPED_TRACE(c.name);
+    auto e = toml_error(c.text);
+    EXPECT_EQ(e.line, c.line);
+    EXPECT_THAT(e.message, HasSubstr(c.says));
+  }
+  // Dots and brackets inside strings and comments are not structure.
+  const std::string in_strings = "version = 1\n# " + std::string(1000, '.') + std::string(100, '[') + "\n[[rules]]\nid = \"a\"\n"
+                                 "effect = \"allow\"\nproviders = [\"google\"]\ndescription = \"" + std::string(1000, '.') + "\"\n"
+                                 "paths = ['/api/**']\n[[rules]]\nid = 'b'\neffect = 'deny'\nproviders = ['google']\ndescription = '" +
+                                 std::string(200, '.') + "[[[{{{'\n";
+  auto ok = parse_document(in_strings, "toml");
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+  const std::string multi = "version = 1\n[[rules]]\nid = \"a\"\neffect = \"allow\"\nproviders = [\"google\"]\ndescription = \"\"\"\n" +
+                            std::string(500, '.') + "\n" + std::string(100, '[') + "\n\"\"\"\n";
+  auto ok2 = parse_document(multi, "toml");
+  EXPECT_TRUE(ok2.ok()) << ok2.error().message;
+}
+
 TEST(DocumentErrors, SizeAndFormat) {
   auto e = toml_error(std::string(kMaxDocumentBytes + 1, '#'));
   EXPECT_THAT(e.message, HasSubstr("larger than 1024 KiB"));

@@ -1,6 +1,8 @@
 // The one translation unit that includes toml++.
 #include "policy/toml_reader.hpp"
 
+#include <alter/common/toml_limits.hpp>
+
 #include <toml++/toml.h>
 
 #include <string>
@@ -102,6 +104,10 @@ std::size_t line_of(const SourceTree& tree, std::string pointer) {
 }
 
 common::Result<SourceTree, ReadError> read_toml(std::string_view text, bool all_positions) {
+  // toml++ recurses per key part and per nesting level: refuse what would take it too deep first.
+  if (auto shape = common::check_toml_shape(text, {.max_depth = static_cast<std::size_t>(kMaxNesting)})) {
+    return common::unexpected(ReadError{SourcePosition{shape->line, 1}, {}, "the document is " + shape->message});
+  }
   toml::table table;
   try {
     table = toml::parse(text);
