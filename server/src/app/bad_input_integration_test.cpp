@@ -137,6 +137,13 @@ class BadInput : public VaultFixture {
     adm("admin:connection-delete-unknown", "DELETE", "/v1/admin/connections/ghost", "");
     adm("admin:policy-invalid", "PUT", "/v1/admin/apps/default/policy", R"({"document":"[[rules]]\nid = 5\n","format":"toml"})");
     adm("admin:policy-bad-effect", "PUT", "/v1/admin/apps/default/policy", R"({"document":"[[rules]]\nid = \"a\"\neffect = \"maybe\"\n","format":"toml"})");
+    {
+      // toml++ recursed once per part: 200,000 of them (400 KB) overflowed the stack.
+      std::string header = "[t";
+      for (int i = 0; i < 200000; ++i) header += ".t";
+      adm("admin:policy-deep-toml-header", "PUT", "/v1/admin/apps/default/policy",
+          nlohmann::json{{"document", header + "]\n"}, {"format", "toml"}}.dump());
+    }
     adm("admin:policy-not-json", "PUT", "/v1/admin/apps/default/policy", R"({"document":"{","format":"json"})");
     adm("admin:policy-format", "PUT", "/v1/admin/apps/default/policy", R"({"document":"x","format":"yaml"})");
     adm("admin:policy-missing", "PUT", "/v1/admin/apps/default/policy", R"({})");
