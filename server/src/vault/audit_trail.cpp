@@ -37,6 +37,21 @@ std::string capped_body(const nlohmann::json& v) {
   return s;
 }
 
+// The trail's rows of this app's token decisions that issued a token (call events name one).
+AuditFilter issued_decisions_of(const std::string& app_id) {
+  AuditFilter f;
+  f.app_id = app_id;
+  f.kind = "token";
+  f.decision = "issued";
+  return f;
+}
+
+IssuedDecisions::Issued issued_from_row(const std::string& app_id, const AuditRecord& r) {
+  auto c = nlohmann::json::parse(r.content, nullptr, false);
+  return IssuedDecisions::Issued{app_id, r.connection_id, r.provider_id, r.request_id,
+                                 c.is_object() ? c.value("user", nlohmann::json::object()) : nlohmann::json::object()};
+}
+
 }  // namespace
 
 AuditTrail::AuditTrail(std::shared_ptr<oauth::Catalog> catalog, Store& store, audit::AuditLog& audit, IssuedDecisions& issued,
@@ -62,23 +77,17 @@ Result<audit::AuditEvent> AuditTrail::call_row(const AppCaller& caller, const nl
     // else from the trail's last 15 minutes (an older one, or one made by another instance).
     decision = issued_.latest(caller.app_id, connection_id);
     if (!decision) {
-      AuditFilter f;
-      f.app_id = caller.app_id;
+      AuditFilter f = issued_decisions_of(caller.app_id);
       f.connection_id = connection_id;
-      f.kind = "token";
-      f.decision = "issued";
       f.since = clock_.wall() - std::chrono::minutes(15);
       f.limit = 500;
       for (int page = 0; page < 20; ++page) {  // rows come oldest first: the last one is the latest
         auto rows = store_.query_audit(f);
         if (!rows) return common::unexpected(store_error(rows.error()));
         if (rows->empty()) break;
-        const auto& r = rows->back();
-        auto c = nlohmann::json::parse(r.content, nullptr, false);
-        decision = IssuedDecisions::Issued{caller.app_id, r.connection_id, r.provider_id, r.request_id,
-                                           c.is_object() ? c.value("user", nlohmann::json::object()) : nlohmann::json::object()};
+        decision = issued_from_row(caller.app_id, rows->back());
         if (rows->size() < f.limit) break;
-        f.after_seq = r.seq;
+        f.after_seq = rows->back().seq;
       }
     }
     if (!decision) return common::unexpected(bad(where + ": no token was issued lately for this connection"));
@@ -87,19 +96,12 @@ Result<audit::AuditEvent> AuditTrail::call_row(const AppCaller& caller, const nl
   } else {
     decision = issued_.find(request_id);
     if (!decision) {
-      AuditFilter f;
-      f.app_id = caller.app_id;
+      AuditFilter f = issued_decisions_of(caller.app_id);
       f.request_id = request_id;
-      f.kind = "token";
-      f.decision = "issued";
       f.limit = 1;
       auto rows = store_.query_audit(f);
       if (!rows) return common::unexpected(store_error(rows.error()));
-      if (!rows->empty()) {
-        auto c = nlohmann::json::parse(rows->front().content, nullptr, false);
-        decision = IssuedDecisions::Issued{caller.app_id, rows->front().connection_id, rows->front().provider_id, request_id,
-                                           c.is_object() ? c.value("user", nlohmann::json::object()) : nlohmann::json::object()};
-      }
+      if (!rows->empty()) decision = issued_from_row(caller.app_id, rows->front());
     }
     if (!decision || decision->app_id != caller.app_id) {
       return common::unexpected(bad(where + ": request_id names no token decision of this app that issued a token"));
