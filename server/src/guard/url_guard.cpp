@@ -385,6 +385,9 @@ Result<NormalizedUrl> normalize_url(std::string_view raw) {
   }
   auto back = curl_part(again.get(), CURLUPART_URL);
   if (!back || *back != out.url) return common::unexpected(refuse("the URL is ambiguous: it does not survive a round trip"));
+  // The limit holds for what is checked and sent too (normalizing may add a '/'), so that every
+  // URL accepted here is accepted again as written.
+  if (out.url.size() > kMaxUrl) return common::unexpected(refuse("the URL is longer than 8192 bytes"));
   return out;
 }
 

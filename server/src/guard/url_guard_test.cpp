@@ -317,6 +317,25 @@ TEST(UrlGuard, TableOfHostileUrls) {
             << " of the refused ones would have reached a host outside the allowed set\n";
 }
 
+// The fuzzer found it: an 8,192-byte URL with no path was accepted and normalized to 8,193 bytes
+// (a '/' added), which the guard then refused: what it accepts must be accepted again as written.
+TEST(UrlGuard, TheLengthLimitHoldsForTheNormalizedUrl) {
+  const std::string head = "https://www.googleapis.com";
+  const std::string no_path = head + "?" + std::string(8192 - head.size() - 1, 'a');
+  ASSERT_EQ(no_path.size(), 8192u);
+  auto refused = normalize_url(no_path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("longer than 8192"), std::string::npos) << refused.error().message;
+  const std::string with_path = head + "/?" + std::string(8192 - head.size() - 2, 'a');
+  auto accepted = normalize_url(with_path);
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+  EXPECT_EQ(accepted->url, with_path);
+  auto again = normalize_url(accepted->url);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->url, accepted->url);
+  EXPECT_FALSE(normalize_url(with_path + "a").ok());
+}
+
 TEST(UrlGuard, PolicyPathIsNormalized) {
   struct P {
     const char* url;
