@@ -296,6 +296,8 @@ TEST(DocumentErrors, TomlShapesThatWouldRecurseTooDeepAreRefusedWithALine) {
       {"in an inline table", "x = { " + join("a", ".", 200) + " = 1 }\n", 1, "dotted key parts"},
       {"nested arrays", "x = " + std::string(100000, '[') + std::string(100000, ']') + "\n", 1, "nested more than 32"},
       {"nested inline tables", "x = " + join("{a = ", "", 1000) + "1" + std::string(1000, '}') + "\n", 1, "nested more than 32"},
+      {"after a multi-line string ending in a quote", "x = [ \"\"\"a\"\"\"\", { " + join("a", ".", 200) + " = 1 } ]\n", 1, "dotted key parts"},
+      {"after a literal one ending in two", "x = [ '''a''''', { " + join("a", ".", 200) + " = 1 } ]\n", 1, "dotted key parts"},
       {"nested over several lines", "x = [\n" + join("[", "\n", 40) + "\n", 33, "nested more than 32"},
   };
   for (const auto& c : refused) {

@@ -27,6 +27,14 @@ inline std::optional<TomlShapeError> check_toml_shape(std::string_view text, con
   State state = State::kNormal;
   std::size_t line = 1, dots = 0, depth = 0;
   auto starts = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
+  // A multi-line string may end with one or two quotes of its own right before its closing three
+  // (`""""` and `"""""`): toml++ reads them as content, and so must this scan, or it would take
+  // the fourth quote for the start of a string and skip the rest of the line unchecked.
+  auto closing_quotes = [&](std::size_t after, char q) {
+    std::size_t n = 0;
+    while (n < 2 && after + n < text.size() && text[after + n] == q) ++n;
+    return n;
+  };
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '\n') {
@@ -50,13 +58,13 @@ inline std::optional<TomlShapeError> check_toml_shape(std::string_view text, con
         if (c == '\\') {
           if (i + 1 < text.size() && text[i + 1] != '\n') ++i;
         } else if (starts(i, "\"\"\"")) {
-          i += 2;
+          i += 2 + closing_quotes(i + 3, '"');
           state = State::kNormal;
         }
         break;
       case State::kMultiLiteral:
         if (starts(i, "'''")) {
-          i += 2;
+          i += 2 + closing_quotes(i + 3, '\'');
           state = State::kNormal;
         }
         break;
