@@ -227,8 +227,7 @@ void AuditWriter::loop() {
       for (auto& p : batch) p.done.set_value({});
     } else {
       metrics_.inc("alter_audit_failures_total");
-      if (log_ && finished - last_failure_log_ns_ > std::chrono::nanoseconds(std::chrono::seconds(5)).count()) {
-        last_failure_log_ns_ = finished;
+      if (log_ && failure_log_.allow()) {
         log_->error("audit rows could not be committed: the decisions waiting on them were answered 503 and no token left",
                     {{"rows", all.size()}, {"error", result.error().message}});
       }

@@ -87,7 +87,7 @@ class AuditWriter {
   Metrics& metrics_;
   const std::size_t max_batch_;
   Logger* log_;
-  std::int64_t last_failure_log_ns_ = 0;  // writer thread only
+  LogThrottle failure_log_;  // one line per 5 s for failed group commits
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;

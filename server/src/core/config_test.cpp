@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "core/log.hpp"
 #include "core/time.hpp"
 
 namespace alter::server {
@@ -45,6 +46,16 @@ TEST(Config, TomlThatWouldRecurseTooDeepIsRefusedWithItsLine) {
   ASSERT_FALSE(nested.ok());
   EXPECT_NE(nested.error().message.find("nested more than 32 levels deep"), std::string::npos) << nested.error().message;
   EXPECT_EQ(c.listen, Config{}.listen) << "a refused file changes nothing";
+}
+
+TEST(LogThrottle, OneLinePerWindowWhoeverAsks) {
+  LogThrottle throttle(std::chrono::seconds(5));
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  EXPECT_TRUE(throttle.allow(t0)) << "the first failure is always logged";
+  EXPECT_FALSE(throttle.allow(t0));
+  EXPECT_FALSE(throttle.allow(t0 + std::chrono::seconds(5)));
+  EXPECT_TRUE(throttle.allow(t0 + std::chrono::seconds(6)));
+  EXPECT_FALSE(throttle.allow(t0 + std::chrono::seconds(7)));
 }
 
 TEST(Config, EnvironmentOverridesToml) {

@@ -92,10 +92,7 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
       metrics_.inc("alter_token_decisions_total", "decision=\"audit_failed\"");
       // One line per 5 s at most: an outage must not turn every refused decision into a log line
       // (the audit writer logs each failed group commit the same way).
-      const auto now_ns = std::chrono::steady_clock::now().time_since_epoch().count();
-      auto last = last_failure_log_ns_.load(std::memory_order_relaxed);
-      if (now_ns - last > std::chrono::nanoseconds(std::chrono::seconds(5)).count() &&
-          last_failure_log_ns_.compare_exchange_strong(last, now_ns, std::memory_order_relaxed)) {
+      if (failure_log_.allow()) {
         log_.error("token decision not answered: the audit trail cannot be written", {{"request_id", request_id}});
       }
       return written;

@@ -5,7 +5,6 @@
 #include <alter/common/clock.hpp>
 #include <alter/common/secret.hpp>
 
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,7 +80,7 @@ class TokenBroker {
   IssuedDecisions& issued_;
   Metrics& metrics_;
   Logger& log_;
-  std::atomic<std::int64_t> last_failure_log_ns_{0};  // steady clock, for the rate-limited log line
+  LogThrottle failure_log_;  // the line for decisions the audit trail could not take
   const common::Clock& clock_;
 };
 
