@@ -22,6 +22,7 @@
 
 #include <array>
 #include <atomic>
+#include <csignal>
 #include <list>
 #include <unordered_map>
 #include <mutex>
@@ -353,6 +354,16 @@ HttpServer::HttpServer(ServerOptions options, RequestHandler handler, ProtocolEr
 HttpServer::~HttpServer() {
   impl_->io.stop();
   impl_->workers.join();
+  const bool handled_signals = impl_->options.handle_signals;
+  impl_.reset();
+  // Destroying the signal set put SIGTERM and SIGINT back to their default (kill the process),
+  // while the vault still closes its store after the server: a second SIGTERM then (a supervisor
+  // repeating itself) would end it with status 143 instead of a clean exit. The drain already
+  // swallowed repeats; the rest of the shutdown does too.
+  if (handled_signals) {
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGINT, SIG_IGN);
+  }
 }
 
 Result<void> HttpServer::start() {
