@@ -166,6 +166,11 @@ if $hold; then
 fi
 wrk_run nginx -t$threads -c$conns -d${dur}s --latency "http://127.0.0.1:$nginx_port/static.json"
 nginx_rps=$WRK_RPS nginx_p50=$WRK_P50 nginx_p99=$WRK_P99
+# The vault's own counters over phase a: where decisions were made, what the group commit cost.
+metric() { curl -s "$vault/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print (v == "" ? 0 : v) }'; }
+counters() { for m in 'alter_token_decision_path_total{path="inline"}' 'alter_token_decision_path_total{path="worker"}' \
+  alter_audit_commit_seconds_sum alter_audit_commit_seconds_count alter_audit_rows_total; do metric "$m"; done; }
+mapfile -t counters_before < <(counters)
 ticks_before=$(cpu_ticks $vault_pid)
 wrk_run token -t$threads -c$conns -d${dur}s --latency -s "$work/token.lua" "$vault/oauth/token"
 token_rps=$WRK_RPS token_p50=$WRK_P50 token_p99=$WRK_P99 token_errors=${WRK_NON2XX:-0}
@@ -173,6 +178,12 @@ token_rps=$WRK_RPS token_p50=$WRK_P50 token_p99=$WRK_P99 token_errors=${WRK_NON2
 token_requests=$(awk '/requests in/ {print $1}' "$work/wrk-token.txt")
 cpu_us=$(awk -v t=$(( $(cpu_ticks $vault_pid) - ticks_before )) -v hz="$(getconf CLK_TCK)" -v n="$token_requests" \
   'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
+mapfile -t counters_after < <(counters)
+delta() { awk -v a="${counters_after[$1]}" -v b="${counters_before[$1]}" 'BEGIN { printf "%.6f", a - b }'; }
+inline_decisions=$(delta 0 | cut -d. -f1) worker_decisions=$(delta 1 | cut -d. -f1)
+commits=$(delta 3 | cut -d. -f1)
+commit_ms=$(awk -v s="$(delta 2)" -v n="$commits" 'BEGIN { printf "%.3f", (n > 0 ? s * 1000 / n : 0) }')
+rows_per_commit=$(awk -v r="$(delta 4)" -v n="$commits" 'BEGIN { printf "%.1f", (n > 0 ? r / n : 0) }')
 
 echo "== e. p99 of POST /oauth/token at half the rate it saturated at" >&2
 # wrk's delay() paces each connection; latency is counted from when a request is written.
@@ -230,6 +241,8 @@ cat > "$output" <<JSON
   "direct_one_at_a_time": $direct1,
   "sdk_vs_direct_p50_one_at_a_time": $sdk_vs_direct_1,
   "cpu_us_per_token_decision": $cpu_us,
+  "token_decisions": {"inline": ${inline_decisions:-0}, "worker": ${worker_decisions:-0}},
+  "audit_group_commit": {"commits": ${commits:-0}, "mean_ms": $commit_ms, "rows_per_commit": $rows_per_commit},
   "token_at_half_rate": {"target_rps": $half_rate, "rps": $half_rps, "p50_ms": $half_p50, "p99_ms": $half_p99},
   "stampede": {"result": $stampede, "refreshes_at_provider": $refreshes},
   "memory": {"vault_rss_kib_before": $rss_before, "vault_rss_kib_during": [$(IFS=,; echo "${samples[*]}")], "vault_rss_kib_after": $rss_after, "sdk": $sdk_mem}
@@ -243,6 +256,8 @@ printf '%-48s %14s %14s %10s\n' "SDK request() mean ms (vs direct libcurl)" "$(j
 printf '%-48s %14s %14s\n' "  throughput req/s" "$(j "$sdk" rps)" "$(j "$direct" rps)"
 printf '%-48s %14s %14s %10s\n' "  one at a time: median ms" "$(j "$sdk1" p50_ms)" "$(j "$direct1" p50_ms)" "$sdk_vs_direct_1"
 printf '%-48s %14s\n' "CPU per token decision, us" "$cpu_us"
+printf '%-48s %14s\n' "  decided inline / on a worker" "$inline_decisions / $worker_decisions"
+printf '%-48s %14s\n' "  audit group commit: mean ms / rows per commit" "$commit_ms / $rows_per_commit"
 printf '%-48s %14s\n' "token p99 ms at half that rate ($half_rps req/s)" "$half_p99"
 printf '%-48s %14s\n' "refreshes for 1,000 requests on an expired token" "$refreshes"
 printf '%-48s %14s\n' "  slowest of those requests, ms" "$(j "$stampede" slowest_ms)"

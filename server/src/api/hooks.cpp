@@ -26,6 +26,14 @@ http::RouterHooks router_hooks(Api& api) {
     }
     return http::Principal{};
   };
+  hooks.authenticate_without_blocking = [&api](http::Auth auth, const http::Request& req)
+      -> std::optional<Result<http::Principal>> {
+    if (auth != http::Auth::kApiKey) return std::nullopt;  // admin credentials are read from the store
+    auto caller = api.authenticator.app_cached(req.header("x-api-key"));
+    if (!caller) return std::nullopt;
+    if (!*caller) return common::unexpected(caller->error());
+    return http::Principal{auth, (*caller)->app_id, (*caller)->key_id, ""};
+  };
   hooks.render_error = [](const Error& e) { return error_response(e); };
   hooks.on_exception = [&api](const std::string& route, const std::exception* e) {
     // The exception's text is not logged: it may quote input, and input may hold a secret.

@@ -90,10 +90,7 @@ Result<vault::TokenAsk> parse_token_request(const Request& req, const Principal&
   return t;
 }
 
-Response token(Api& api, const Request& req, const Principal& who) {
-  auto ask = parse_token_request(req, who);
-  if (!ask) return error_response(ask.error());
-  auto grant = api.broker.decide(*ask);
+Response token_answer(vault::Decided<vault::TokenGrant> grant) {
   if (!grant) return error_response(grant.error());
   nlohmann::json answer = {{"token_type", grant->token_type}, {"scopes", grant->scopes}, {"connection_id", grant->connection_id},
                            {"request_id", grant->request_id}, {"url", grant->url},
@@ -112,6 +109,25 @@ Response token(Api& api, const Request& req, const Principal& who) {
   Response r = Response::json(200, answer);
   common::secure_wipe(answer["access_token"].get_ref<std::string&>());
   return r;
+}
+
+Response token(Api& api, const Request& req, const Principal& who) {
+  auto ask = parse_token_request(req, who);
+  if (!ask) return error_response(ask.error());
+  return token_answer(api.broker.decide(*ask));
+}
+
+// On the I/O thread: decided from memory and answered when the decision's row is durable, or
+// left to token() on a worker when the store or a refresh is needed.
+bool token_without_blocking(Api& api, const Request& req, const Principal& who, const http::Reply& reply) {
+  auto ask = parse_token_request(req, who);
+  if (!ask) {
+    reply(error_response(ask.error()));
+    return true;
+  }
+  return api.broker.decide_without_blocking(*ask, [reply](vault::Decided<vault::TokenGrant> grant) {
+    reply(token_answer(std::move(grant)));
+  });
 }
 
 // ---- the SDK's call events ----
@@ -229,8 +245,12 @@ http::Response connect_link(Api& api, const http::Request& req, const std::strin
 
 void add_sdk_routes(http::Router& router, Api& api) {
   using http::Auth;
-  router.add("POST", "/oauth/token", Auth::kApiKey,
-             [&api](const Request& r, const PathParams&, const Principal& who) { return token(api, r, who); });
+  router.add(
+      "POST", "/oauth/token", Auth::kApiKey,
+      [&api](const Request& r, const PathParams&, const Principal& who) { return token(api, r, who); },
+      [&api](const Request& r, const PathParams&, const Principal& who, const http::Reply& reply) {
+        return token_without_blocking(api, r, who, reply);
+      });
   router.add("POST", "/oauth/audit/api-call", Auth::kApiKey,
              [&api](const Request& r, const PathParams&, const Principal& who) { return audit_events(api, r, who, false); });
   router.add("POST", "/oauth/audit/batch", Auth::kApiKey,

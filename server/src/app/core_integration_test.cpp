@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <regex>
 
@@ -302,6 +303,112 @@ FakeOAuthProvider::Options rotating() {
   FakeOAuthProvider::Options o;
   o.rotate_refresh_tokens = true;
   return o;
+}
+
+// ---- the request path: decisions from memory on the I/O threads ----
+
+long path_count(HttpClient& http, const std::string& path) {
+  auto m = http.send("GET", "/metrics");
+  std::smatch match;
+  const std::regex re("\nalter_token_decision_path_total\\{path=\"" + path + "\"\\} ([0-9]+)");
+  if (std::regex_search(m.body, match, re)) return std::stol(match[1]);
+  return 0;
+}
+
+// A decision whose parts are all in memory is answered on an I/O thread, with the same answer and
+// the same audit row as on a worker; when its row cannot be written it is refused all the same.
+TEST_F(FailClosed, ADecisionMadeFromMemoryIsAnsweredAndRecordedLikeAnyOther) {
+  import({{"user_id", "alice"}, {"team", "red"}});
+  const nlohmann::json ask = {{"provider_id", "fake"}, {"attributes", {{"user_id", "alice"}}},
+                              {"method", "GET"}, {"url", api("/items/1")}, {"reason", "inline check"}};
+  const long inline_before = path_count(*http_, "inline");
+  const long worker_before = path_count(*http_, "worker");
+  auto first = token(ask);  // reads the store: on a worker, and fills the caches
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto second = token(ask);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(path_count(*http_, "worker"), worker_before + 1);
+  EXPECT_EQ(path_count(*http_, "inline"), inline_before + 1);
+  for (const char* field : {"access_token", "token_type", "connection_id", "url", "scopes", "audit_capture", "expires_in"}) {
+    EXPECT_EQ(first.json[field], second.json[field]) << field;
+  }
+  EXPECT_NE(first.json["request_id"], second.json["request_id"]);
+  // Both rows were written before their answers, alike but for their ids.
+  for (const auto& answer : {first, second}) {
+    auto rows = admin("GET", "/v1/admin/audit?request_id=" + answer.json.value("request_id", "") + "&kind=token");
+    ASSERT_EQ(rows.status, 200) << rows.body;
+    ASSERT_EQ(rows.json["events"].size(), 1u) << rows.body;
+    const auto& e = rows.json["events"][0];
+    EXPECT_EQ(e.value("decision", ""), "issued");
+    EXPECT_EQ(e.value("rule_id", ""), "fake-read");
+    EXPECT_EQ(e["user"], nlohmann::json({{"user_id", "alice"}, {"team", "red"}})) << "the subject is the connection";
+    EXPECT_EQ(e.value("reason", ""), "inline check");
+  }
+  // Refusals decided from memory are recorded too.
+  auto denied = token({{"provider_id", "fake"}, {"attributes", {{"user_id", "alice"}}}, {"method", "GET"}, {"url", api("/admin/x")}});
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(path_count(*http_, "inline"), inline_before + 2);
+  auto denied_row = admin("GET", "/v1/admin/audit?request_id=" + denied.json.value("request_id", ""));
+  ASSERT_EQ(denied_row.json["events"].size(), 1u) << denied_row.body;
+  EXPECT_EQ(denied_row.json["events"][0].value("decision", ""), "denied");
+
+  // Fail closed: the row cannot be written, so no token leaves, and nothing changed.
+  const auto before = db_->snapshot();
+  fail_audit(true);
+  auto refused = token(ask);
+  fail_audit(false);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(refused.json.value("error", ""), "unavailable");
+  EXPECT_FALSE(refused.json.contains("access_token"));
+  EXPECT_EQ(refused.body.find(first.json.value("access_token", "-")), std::string::npos);
+  EXPECT_EQ(path_count(*http_, "inline"), inline_before + 3) << "the refused decision was not the inline one";
+  const auto after = db_->snapshot();
+  for (const auto& [table, lines] : before) EXPECT_EQ(after.at(table), lines) << "table " << table << " changed";
+  EXPECT_EQ(token(ask).status, 200);
+  auto verify = admin("GET", "/v1/admin/audit/verify");
+  EXPECT_TRUE(verify.json.value("ok", false)) << verify.body;
+}
+
+// One worker thread, held by a refresh the provider does not answer: decisions that need nothing
+// but memory still complete (with the worker pool as the only road, they would wait behind it).
+class OneWorker : public VaultFixture {
+ protected:
+  OneWorker() { env_["ALTER_VAULT_WORKER_THREADS"] = "1"; }
+};
+
+TEST_F(OneWorker, DecisionsFromMemoryAreNotHeldUpByABlockedWorker) {
+  import({{"user_id", "alice"}});
+  import({{"user_id", "bob"}}, /*expires_in=*/10);  // inside the 60 s skew: its next token needs a refresh
+  auto ask = [&](const std::string& user) {
+    return nlohmann::json{{"provider_id", "fake"}, {"attributes", {{"user_id", user}}}, {"method", "GET"}, {"url", api("/items")}};
+  };
+  ASSERT_EQ(token(ask("alice")).status, 200);  // fills the caches
+  const long inline_before = path_count(*http_, "inline");
+  fake_.hold_token_calls(true);
+  auto refreshing = std::async(std::launch::async, [&] {
+    HttpClient own(server_->url());
+    return own.send("POST", "/oauth/token", ask("bob").dump(), {{"x-api-key", api_key_}, {"Content-Type", "application/json"}});
+  });
+  ASSERT_TRUE(fake_.wait_for_token_calls(1, std::chrono::seconds(10))) << "the refresh did not reach the provider";
+  // The only worker waits on the provider now.
+  auto decided = std::async(std::launch::async, [&] {
+    HttpClient own(server_->url());
+    int ok = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto a = own.send("POST", "/oauth/token", ask("alice").dump(), {{"x-api-key", api_key_}, {"Content-Type", "application/json"}});
+      ok += a.status == 200 ? 1 : 0;
+    }
+    return ok;
+  });
+  const bool finished = decided.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  fake_.release();
+  fake_.hold_token_calls(false);
+  ASSERT_TRUE(finished) << "decisions from memory waited for the blocked worker";
+  EXPECT_EQ(decided.get(), 20);
+  EXPECT_GE(path_count(*http_, "inline"), inline_before + 20);
+  auto refreshed = refreshing.get();
+  EXPECT_EQ(refreshed.status, 200) << refreshed.body;
+  EXPECT_EQ(fake_.refresh_calls(), 1);
 }
 
 class StrictRotation : public VaultFixture {

@@ -258,6 +258,21 @@ std::string_view status_class(int status) {
 
 }  // namespace
 
+void VaultApp::serve(http::Request& request, http::Reply reply) {
+  const std::string_view method = method_label(request.method);
+  // What another instance changed must be seen before a request is decided: only when that is
+  // known from memory can the request be decided here.
+  if (method != "other" && shared_state_->in_sync_without_blocking()) {
+    auto route = std::make_shared<std::string>("unmatched");
+    http::Reply accounted = [this, route, method, received_at = request.received_at, reply](http::Response response) {
+      account(method, *route, response, received_at);
+      reply(std::move(response));
+    };
+    if (router_->dispatch_without_blocking(request, accounted, route.get())) return;
+  }
+  server_->post_work([this, &request, reply = std::move(reply)] { reply(handle(request)); });
+}
+
 http::Response VaultApp::handle(http::Request& request) {
   std::string route;
   http::Response response;
@@ -271,7 +286,13 @@ http::Response VaultApp::handle(http::Request& request) {
     if (request.path.rfind("/healthz", 0) != 0 && request.path.rfind("/metrics", 0) != 0) shared_state_->sync();
     response = router_->dispatch(request, &route);
   }
-  const auto elapsed = std::chrono::steady_clock::now() - request.received_at;
+  account(method, route, response, request.received_at);
+  return response;
+}
+
+void VaultApp::account(std::string_view method, const std::string& route, const http::Response& response,
+                       std::chrono::steady_clock::time_point received_at) {
+  const auto elapsed = std::chrono::steady_clock::now() - received_at;
   metrics_->inc("alter_http_requests_total", "route=\"" + label_value(route) + "\",method=\"" + std::string(method) +
                                                  "\",status=\"" + std::string(status_class(response.status)) + "\"");
   metrics_->observe("alter_http_request_seconds", "route=\"" + label_value(route) + "\"", elapsed);
@@ -282,7 +303,6 @@ http::Response VaultApp::handle(http::Request& request) {
     log_->log(response.status >= 400 ? LogLevel::kInfo : LogLevel::kDebug, "request",
               {{"method", method}, {"route", route}, {"status", response.status}, {"ms", ms}});
   }
-  return response;
 }
 
 Result<void> VaultApp::start() {
@@ -305,7 +325,7 @@ Result<void> VaultApp::start() {
   o.max_connections = config_.max_connections;
   o.max_connections_per_ip = config_.max_connections_per_ip;
   server_ = std::make_unique<http::HttpServer>(
-      o, [this](http::Request& r) { return handle(r); },
+      o, [this](http::Request& r, http::Reply reply) { serve(r, std::move(reply)); },
       [this](const std::string& what, int status) {
         if (status == 429 || status == 503) {
           // A connection refused at a cap (or accept out of descriptors): counted, logged at most

@@ -74,7 +74,13 @@ class VaultApp {
 
  private:
   VaultApp() = default;
+  /// Every request: answered on the I/O thread when its route can do it without blocking, else
+  /// by handle() on a worker thread.
+  void serve(http::Request& request, http::Reply reply);
   http::Response handle(http::Request& request);
+  /// The request's metrics and log line.
+  void account(std::string_view method, const std::string& route, const http::Response& response,
+               std::chrono::steady_clock::time_point received_at);
   Result<void> register_sandbox();
 
   Config config_;

@@ -29,9 +29,7 @@ class VaultFixture : public ::testing::Test {
   explicit VaultFixture(FakeOAuthProvider::Options fake_options = {}) : fake_(fake_options) {}
 
   void SetUp() override {
-    server_ = std::make_unique<ServerProcess>(ALTER_VAULT_BINARY, dir_.path() / "data",
-                                              std::map<std::string, std::string>{{"ALTER_VAULT_DEV_MODE", "true"},
-                                                                                 {"ALTER_VAULT_REFRESH_SKEW", "60s"}});
+    server_ = std::make_unique<ServerProcess>(ALTER_VAULT_BINARY, dir_.path() / "data", env_);
     server_->init();
     server_->start();
     http_ = std::make_unique<HttpClient>(server_->url());
@@ -103,6 +101,8 @@ class VaultFixture : public ::testing::Test {
     return a.json;
   }
 
+  /// The vault's environment (a fixture may add to it before SetUp).
+  std::map<std::string, std::string> env_ = {{"ALTER_VAULT_DEV_MODE", "true"}, {"ALTER_VAULT_REFRESH_SKEW", "60s"}};
   TempDir dir_;
   FakeOAuthProvider fake_;
   std::unique_ptr<ServerProcess> server_;

@@ -1,5 +1,7 @@
 #include "audit/audit.hpp"
 
+#include <future>
+
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
 
@@ -175,17 +177,29 @@ Result<void> AuditWriter::write(AuditRecord record) {
   return write_many(std::move(rows));
 }
 
-Result<void> AuditWriter::write_many(std::vector<AuditRecord> records) {
-  if (records.empty()) return {};
-  std::future<Result<void>> done;
+void AuditWriter::append(std::vector<AuditRecord> records, Completion done) {
+  if (records.empty()) {
+    done({});
+    return;
+  }
   {
     std::lock_guard lock(mu_);
-    if (stop_) return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the audit writer is shutting down"));
-    Pending p{std::move(records), {}};
-    done = p.done.get_future();
-    queue_.push_back(std::move(p));
+    if (!stop_) {
+      queue_.push_back(Pending{std::move(records), std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done(common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the audit writer is shutting down")));
+    return;
   }
   cv_.notify_one();
+}
+
+Result<void> AuditWriter::write_many(std::vector<AuditRecord> records) {
+  std::promise<Result<void>> promise;
+  auto done = promise.get_future();
+  append(std::move(records), [&promise](Result<void> r) { promise.set_value(std::move(r)); });
   return done.get();
 }
 
@@ -224,7 +238,7 @@ void AuditWriter::loop() {
     (result ? last_ok_ns_ : last_failure_ns_).store(finished);
     if (result) {
       metrics_.inc("alter_audit_rows_total", "", all.size());
-      for (auto& p : batch) p.done.set_value({});
+      for (auto& p : batch) p.done({});
     } else {
       metrics_.inc("alter_audit_failures_total");
       if (log_ && failure_log_.allow()) {
@@ -232,7 +246,7 @@ void AuditWriter::loop() {
                     {{"rows", all.size()}, {"error", result.error().message}});
       }
       const Error err = make_error(Errc::kUnavailable, "unavailable", "the audit trail cannot be written: " + result.error().message);
-      for (auto& p : batch) p.done.set_value(common::unexpected(err));
+      for (auto& p : batch) p.done(common::unexpected(err));
     }
     lock.lock();
   }

@@ -9,7 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <future>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -57,8 +57,10 @@ struct VerifyReport {
 /// Walks the whole chain. Reports the first row that does not fit.
 Result<VerifyReport> verify(Store& store);
 
-/// Group commit: rows from many requests are appended in one transaction. write() blocks the
-/// calling worker thread until its rows are durable (or failed: then nothing of them was written).
+/// Group commit: rows from many requests are appended in one transaction, on the writer's own
+/// thread. append() returns at once and calls `done` (on that thread) when the rows are durable or
+/// failed (then nothing of them was written): the request path awaits it without holding a thread.
+/// write() blocks the calling thread for the same, for the paths that run on worker threads.
 class AuditWriter {
  public:
   /// `log`, when given, gets one error line per failed group commit (at most one per 5 s).
@@ -67,6 +69,11 @@ class AuditWriter {
   AuditWriter(const AuditWriter&) = delete;
   AuditWriter& operator=(const AuditWriter&) = delete;
 
+  using Completion = std::function<void(Result<void>)>;
+
+  /// Queues `records` for the next group commit; `done` runs once, on the writer's thread (or at
+  /// once, on the caller's, when the writer is stopping). It must not block.
+  void append(std::vector<AuditRecord> records, Completion done);
   Result<void> write(AuditRecord record);
   Result<void> write_many(std::vector<AuditRecord> records);
 
@@ -79,7 +86,7 @@ class AuditWriter {
  private:
   struct Pending {
     std::vector<AuditRecord> rows;
-    std::promise<Result<void>> done;
+    Completion done;
   };
   void loop();
 

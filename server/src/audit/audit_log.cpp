@@ -53,14 +53,27 @@ Result<void> AuditLog::record(AuditEvent event) {
   return record(std::move(events));
 }
 
-Result<void> AuditLog::record(std::vector<AuditEvent> events) {
-  const TimePoint now = clock_.wall();
+namespace {
+
+std::vector<AuditRecord> rows_of(std::vector<AuditEvent>& events, TimePoint now) {
   std::vector<AuditRecord> rows;
   rows.reserve(events.size());
   for (auto& e : events) rows.push_back(make_record(std::move(e.content), now, e.payload));
-  auto written = writer_.write_many(std::move(rows));
+  return rows;
+}
+
+}  // namespace
+
+Result<void> AuditLog::record(std::vector<AuditEvent> events) {
+  auto written = writer_.write_many(rows_of(events, clock_.wall()));
   if (!written) return common::unexpected(audit_unavailable());
   return {};
+}
+
+void AuditLog::record_async(std::vector<AuditEvent> events, AuditWriter::Completion done) {
+  writer_.append(rows_of(events, clock_.wall()), [done = std::move(done)](Result<void> written) {
+    done(written ? Result<void>{} : Result<void>(common::unexpected(audit_unavailable())));
+  });
 }
 
 }  // namespace alter::server::audit

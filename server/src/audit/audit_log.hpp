@@ -42,6 +42,9 @@ class AuditLog {
   /// An event that changes nothing else, through the group commit: 503 when it cannot be written.
   Result<void> record(AuditEvent event);
   Result<void> record(std::vector<AuditEvent> events);
+  /// The same without waiting: `done` runs (on the group commit's thread) once the rows are
+  /// durable, or with 503 when they cannot be written. It must not block.
+  void record_async(std::vector<AuditEvent> events, AuditWriter::Completion done);
 
   const common::Clock& clock() const { return clock_; }
   /// Whether the last commit (of either kind) failed less than `window` ago, none succeeding since.

@@ -17,8 +17,8 @@ std::vector<std::string> split_path(const std::string& path) {
   return out;
 }
 
-void Router::add(std::string method, std::string path_template, Auth auth, Handler handler) {
-  Route r{std::move(method), path_template, split_path(path_template), auth, std::move(handler)};
+void Router::add(std::string method, std::string path_template, Auth auth, Handler handler, FastHandler fast) {
+  Route r{std::move(method), path_template, split_path(path_template), auth, std::move(handler), std::move(fast)};
   routes_.push_back(std::move(r));
 }
 
@@ -52,44 +52,81 @@ bool Router::match(const Route& route, const std::vector<std::string>& segments,
   return true;
 }
 
-Response Router::dispatch(const Request& request, std::string* route_name) const {
+const Router::Route* Router::find(const Request& request, PathParams& params, std::string& allowed) const {
   const auto segments = split_path(request.path);
-  std::string allowed;
   for (const auto& route : routes_) {
-    PathParams params;
+    params.clear();
     if (!match(route, segments, params)) continue;
-    if (route.method == request.method || (request.method == "HEAD" && route.method == "GET")) {
-      if (route_name != nullptr) *route_name = route.pattern;
-      if (route.auth == Auth::kUnset) {
-        // validate() refuses this at startup; refuse here too, whatever the handler would do.
-        return hooks_.render_error(make_error(Errc::kInternal, "internal", "this endpoint declares no authentication"));
-      }
-      Principal who;
-      if (route.auth != Auth::kPublic) {
-        auto checked = hooks_.authenticate(route.auth, request);
-        if (!checked) return hooks_.render_error(checked.error());
-        who = std::move(checked.value());
-      }
-      try {
-        return route.handler(request, params, who);
-      } catch (const std::exception& e) {
-        if (hooks_.on_exception) hooks_.on_exception(route.pattern, &e);
-      } catch (...) {
-        if (hooks_.on_exception) hooks_.on_exception(route.pattern, nullptr);
-      }
-      return Response::error(500, "internal", "internal error");
-    }
+    if (route.method == request.method || (request.method == "HEAD" && route.method == "GET")) return &route;
     if (!allowed.empty()) allowed += ", ";
     allowed += route.method;
   }
-  if (route_name != nullptr) *route_name = "unmatched";
-  if (!allowed.empty()) {
-    auto r = Response::error(405, "method_not_allowed", "method " + request.method + " is not allowed here",
-                             {{"allowed", allowed}});
-    r.headers.emplace_back("Allow", allowed);
-    return r;
+  return nullptr;
+}
+
+Response Router::dispatch(const Request& request, std::string* route_name) const {
+  PathParams params;
+  std::string allowed;
+  const Route* route = find(request, params, allowed);
+  if (route == nullptr) {
+    if (route_name != nullptr) *route_name = "unmatched";
+    if (!allowed.empty()) {
+      auto r = Response::error(405, "method_not_allowed", "method " + request.method + " is not allowed here",
+                               {{"allowed", allowed}});
+      r.headers.emplace_back("Allow", allowed);
+      return r;
+    }
+    return Response::error(404, "not_found", "no such endpoint: " + request.path);
   }
-  return Response::error(404, "not_found", "no such endpoint: " + request.path);
+  if (route_name != nullptr) *route_name = route->pattern;
+  if (route->auth == Auth::kUnset) {
+    // validate() refuses this at startup; refuse here too, whatever the handler would do.
+    return hooks_.render_error(make_error(Errc::kInternal, "internal", "this endpoint declares no authentication"));
+  }
+  Principal who;
+  if (route->auth != Auth::kPublic) {
+    auto checked = hooks_.authenticate(route->auth, request);
+    if (!checked) return hooks_.render_error(checked.error());
+    who = std::move(checked.value());
+  }
+  try {
+    return route->handler(request, params, who);
+  } catch (const std::exception& e) {
+    if (hooks_.on_exception) hooks_.on_exception(route->pattern, &e);
+  } catch (...) {
+    if (hooks_.on_exception) hooks_.on_exception(route->pattern, nullptr);
+  }
+  return Response::error(500, "internal", "internal error");
+}
+
+bool Router::dispatch_without_blocking(const Request& request, const Reply& reply, std::string* route_name) const {
+  PathParams params;
+  std::string allowed;
+  const Route* route = find(request, params, allowed);
+  if (route == nullptr || !route->fast || route->auth == Auth::kUnset) return false;
+  Principal who;
+  if (route->auth != Auth::kPublic) {
+    if (!hooks_.authenticate_without_blocking) return false;
+    auto checked = hooks_.authenticate_without_blocking(route->auth, request);
+    if (!checked) return false;
+    if (route_name != nullptr) *route_name = route->pattern;
+    if (!*checked) {
+      reply(hooks_.render_error(checked->error()));
+      return true;
+    }
+    who = std::move(checked->value());
+  }
+  if (route_name != nullptr) *route_name = route->pattern;
+  try {
+    return route->fast(request, params, who, reply);
+  } catch (const std::exception& e) {
+    if (hooks_.on_exception) hooks_.on_exception(route->pattern, &e);
+  } catch (...) {
+    if (hooks_.on_exception) hooks_.on_exception(route->pattern, nullptr);
+  }
+  // A fast handler that threw may have replied already; the reply itself answers once at most.
+  reply(Response::error(500, "internal", "internal error"));
+  return true;
 }
 
 }  // namespace alter::server::http

@@ -7,6 +7,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,11 @@ struct Principal {
 
 using PathParams = std::map<std::string, std::string>;
 using Handler = std::function<Response(const Request&, const PathParams&, const Principal&)>;
+/// A route's way to answer on an I/O thread: it either takes the request (and calls the Reply,
+/// now or when something it awaits completes) and returns true, or returns false having done
+/// nothing, when the request needs a blocking step (the store, a provider): then the route's
+/// Handler runs on a worker thread.
+using FastHandler = std::function<bool(const Request&, const PathParams&, const Principal&, const Reply&)>;
 
 struct RouterHooks {
   /// Checks the caller against the route's declaration; the error is answered as it is.
@@ -41,17 +47,23 @@ struct RouterHooks {
   std::function<Response(const Error&)> render_error;
   /// A handler threw: called with the route template and the exception (the answer is 500).
   std::function<void(const std::string& route, const std::exception* error)> on_exception;
+  /// authenticate() from memory only: std::nullopt when only the store can tell.
+  std::function<std::optional<Result<Principal>>(Auth, const Request&)> authenticate_without_blocking;
 };
 
 class Router {
  public:
   explicit Router(RouterHooks hooks) : hooks_(std::move(hooks)) {}
 
-  void add(std::string method, std::string path_template, Auth auth, Handler handler);
+  void add(std::string method, std::string path_template, Auth auth, Handler handler, FastHandler fast = {});
   /// Every route declared who may call it. The vault refuses to start otherwise.
   Result<void> validate() const;
   /// Calls the matching handler; the route's template is written to `route_name`.
   Response dispatch(const Request& request, std::string* route_name = nullptr) const;
+  /// On an I/O thread: answers through `reply` when the matching route has a FastHandler that
+  /// takes the request, authenticated from memory; false (nothing done) otherwise, for dispatch()
+  /// on a worker.
+  bool dispatch_without_blocking(const Request& request, const Reply& reply, std::string* route_name = nullptr) const;
   /// Every route, for listings and tests.
   std::vector<std::pair<std::string, Auth>> routes() const;
 
@@ -62,7 +74,10 @@ class Router {
     std::vector<std::string> segments;
     Auth auth = Auth::kUnset;
     Handler handler;
+    FastHandler fast;
   };
+  /// The route for this method and path, or nullptr (then `allowed` lists the path's methods).
+  const Route* find(const Request& request, PathParams& params, std::string& allowed) const;
   static bool match(const Route& route, const std::vector<std::string>& segments, PathParams& params);
   RouterHooks hooks_;
   std::vector<Route> routes_;

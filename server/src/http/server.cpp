@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,6 +23,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <list>
 #include <unordered_map>
@@ -75,6 +77,54 @@ bhttp::response<bhttp::string_body> to_beast(Response&& r, unsigned version, boo
   return res;
 }
 
+// What outlives a request's handler until it replies: the server waits for every one of them
+// before it destroys its io_context (a pending reply owns its coroutine's frame).
+struct Pending {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t count = 0;
+  bool closed = false;  // the server is gone: a late reply is dropped, never run
+};
+
+// The Reply given to a handler: posts the answer to the coroutine's executor, once. A reply that
+// is dropped unanswered answers 500 (a handler bug must not hang a connection).
+template <class Completion>
+class ReplyState {
+ public:
+  ReplyState(Completion completion, std::shared_ptr<Pending> pending)
+      : completion_(std::move(completion)),
+        executor_(asio::prefer(asio::get_associated_executor(completion_), asio::execution::outstanding_work.tracked)),
+        pending_(std::move(pending)) {
+    std::lock_guard lock(pending_->mu);
+    ++pending_->count;
+  }
+  ReplyState(const ReplyState&) = delete;
+  ReplyState& operator=(const ReplyState&) = delete;
+  ~ReplyState() {
+    if (!done_.load()) complete(Response::error(500, "internal", "internal error"));
+  }
+
+  void complete(Response response) {
+    if (done_.exchange(true)) return;
+    std::lock_guard lock(pending_->mu);
+    if (pending_->closed) {
+      // The io_context is gone with the coroutine's connection: destroying the completion now
+      // would touch it. Left as it is (only at a shutdown that timed out).
+      new Completion(std::move(completion_));
+    } else {
+      asio::post(executor_, [c = std::move(completion_), r = std::move(response)]() mutable { std::move(c)(std::move(r)); });
+    }
+    executor_ = {};
+    if (--pending_->count == 0) pending_->cv.notify_all();
+  }
+
+ private:
+  Completion completion_;
+  asio::any_io_executor executor_;
+  std::shared_ptr<Pending> pending_;
+  std::atomic<bool> done_{false};
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -96,6 +146,7 @@ struct HttpServer::Impl {
   std::size_t max_per_ip = 0;
   std::mutex ip_mu;
   std::unordered_map<std::string, std::size_t> per_ip;
+  std::shared_ptr<Pending> pending = std::make_shared<Pending>();
 
   Impl(ServerOptions o, RequestHandler h, ProtocolErrorSink sink)
       : options(std::move(o)),
@@ -177,14 +228,15 @@ struct HttpServer::Impl {
         response = Response::error(400, "bad_request", "the request target is not a valid origin-form URL");
         protocol_error("bad request target", 400);
       } else {
-        // Run the handler on the worker pool; resume here on this connection's strand.
-        response = co_await asio::co_spawn(
-            workers.get_executor(),
-            [this, &request]() -> awaitable<Response> {
+        // The handler answers now or later, from any thread; resume here on this connection's strand.
+        response = co_await asio::async_initiate<decltype(use_awaitable), void(Response)>(
+            [this, &request](auto completion) {
+              auto state = std::make_shared<ReplyState<decltype(completion)>>(std::move(completion), pending);
+              Reply reply = [state](Response r) { state->complete(std::move(r)); };
               try {
-                co_return handler(request);
+                handler(request, reply);
               } catch (const std::exception&) {
-                co_return Response::error(500, "internal", "internal error");
+                reply(Response::error(500, "internal", "internal error"));
               }
             },
             use_awaitable);
@@ -354,6 +406,13 @@ HttpServer::HttpServer(ServerOptions options, RequestHandler handler, ProtocolEr
 HttpServer::~HttpServer() {
   impl_->io.stop();
   impl_->workers.join();
+  {
+    // Handlers that still owe a reply (a group commit finishing): their replies go to the
+    // io_context's queue, destroyed with it. Past the wait, a late reply is dropped unrun.
+    std::unique_lock lock(impl_->pending->mu);
+    impl_->pending->cv.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->pending->count == 0; });
+    impl_->pending->closed = true;
+  }
   const bool handled_signals = impl_->options.handle_signals;
   impl_.reset();
   // Destroying the signal set put SIGTERM and SIGINT back to their default (kill the process),

@@ -1,8 +1,10 @@
 #pragma once
 // The HTTP server (Boost.Beast + Asio, C++20 coroutines), after Beast's advanced awaitable
 // example: one coroutine per connection on its own strand, a body limit, read and idle timeouts,
-// keep-alive, optional TLS, graceful shutdown that finishes requests in flight. Handlers run on a
-// separate worker pool, so blocking database or outgoing HTTP work never stalls an I/O thread.
+// keep-alive, optional TLS, graceful shutdown that finishes requests in flight. The handler is
+// called on the connection's I/O thread and answers through a Reply, at once or when what it
+// awaits completes (the audit group commit, say), from any thread: it must not block, and hands
+// blocking work (the database, outgoing HTTP) to the worker pool with post_work().
 // No Boost type appears in this header.
 #include <chrono>
 #include <cstdint>
@@ -43,8 +45,9 @@ struct ServerOptions {
   bool handle_signals = true;  // SIGINT and SIGTERM start a graceful shutdown
 };
 
-/// Called on a worker thread for each request.
-using RequestHandler = std::function<Response(Request&)>;
+/// Called on the connection's I/O thread for each request; `reply` is called once. The request
+/// stays valid until then.
+using RequestHandler = std::function<void(Request&, Reply reply)>;
 /// Called (on an I/O thread) with a short description of a connection-level failure.
 using ProtocolErrorSink = std::function<void(const std::string& what, int status)>;
 
@@ -67,7 +70,7 @@ class HttpServer {
   /// Starts a graceful shutdown: stop accepting, close idle connections, let requests in flight
   /// finish (up to shutdown_timeout), then return from run(). Thread-safe, idempotent.
   void stop();
-  /// Runs `task` on the worker pool (background jobs share it with the handlers).
+  /// Runs `task` on the worker pool (blocking handlers and background jobs).
   void post_work(std::function<void()> task);
 
  private:

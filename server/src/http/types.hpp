@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -49,6 +50,9 @@ struct Response {
   static Response html(int status, std::string body);
   static Response redirect(const std::string& location, int status = 302);
 };
+
+/// Sends the answer to a request, now or later, from any thread. Called once.
+using Reply = std::function<void(Response)>;
 
 /// Escapes text for HTML element content and attribute values.
 std::string html_escape(std::string_view text);

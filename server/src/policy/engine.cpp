@@ -111,6 +111,7 @@ struct CompiledPolicy::Impl {
   Lists any_provider;
   bool split_hosts = false;
   bool split_paths = false;
+  bool rate_limited = false;  // some rule counts requests (in the limiter)
 
   Decision run(const PolicyRequest& request, RateLimiter& limiter, bool explain) const;
 };
@@ -578,6 +579,7 @@ Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::compile(PolicyDocu
     CompiledRule rule;
     rule.spec = &spec;
     rule.has_methods = !spec.methods.empty();
+    impl->rate_limited |= spec.conditions.rate_limit.has_value();
     for (const auto& m : spec.methods) {
       const std::uint32_t bit = method_bit(m);
       if (bit != 0) {
@@ -647,6 +649,7 @@ Decision CompiledPolicy::explain(const PolicyRequest& request, RateLimiter& limi
 }
 
 std::size_t CompiledPolicy::rule_count() const { return impl_->rules.size(); }
+bool CompiledPolicy::counts_requests() const { return impl_->rate_limited; }
 const PolicyDocument& CompiledPolicy::document() const { return impl_->document; }
 json CompiledPolicy::to_json() const { return policy::to_json(impl_->document); }
 
@@ -784,6 +787,22 @@ Result<Decision> PolicyEngine::decide(const PolicyRequest& request) {
   if (!policy.value()) return no_policy();
   Decision d = policy.value()->evaluate(request, limiter_);
   d.policy_version = version;
+  return d;
+}
+
+std::optional<Result<Decision>> PolicyEngine::decide_cached(const PolicyRequest& request) {
+  std::shared_ptr<const Entry> e;
+  {
+    std::shared_lock lock(mu_);
+    const auto it = cache_.find(request.app_id);
+    if (it == cache_.end()) return std::nullopt;
+    e = it->second;
+  }
+  if (e->error) return common::unexpected(*e->error);
+  if (!e->policy) return no_policy();
+  if (e->policy->counts_requests() && limiter_.blocks()) return std::nullopt;
+  Decision d = e->policy->evaluate(request, limiter_);
+  d.policy_version = e->version;
   return d;
 }
 

@@ -51,6 +51,8 @@ class CompiledPolicy {
   Decision explain(const PolicyRequest& request, RateLimiter& limiter) const;
 
   std::size_t rule_count() const;
+  /// Whether some rule has a rate limit (so evaluate() counts in the limiter).
+  bool counts_requests() const;
   const PolicyDocument& document() const;
   /// The normalized document (see policy::to_json(PolicyDocument)).
   nlohmann::json to_json() const;
@@ -89,6 +91,9 @@ class PolicyEngine {
   /// No policy for the app: Deny, no_matching_rule, policy_version 0. A stored version that no
   /// longer compiles: error 500 policy_invalid (the request is refused, never allowed).
   Result<Decision> decide(const PolicyRequest& request);
+  /// decide() when it can answer from memory (the app's policy loaded, and no rate-limit rule
+  /// counted by a limiter that blocks); std::nullopt otherwise.
+  std::optional<Result<Decision>> decide_cached(const PolicyRequest& request);
   /// explain() of the app's current policy (dry run with a trace).
   Result<Decision> explain(const PolicyRequest& request);
   /// The compiled current policy (nullptr when the app has none), loading it if needed.

@@ -202,6 +202,9 @@ class Store {
   /// A counter every instance can read cheaply; bumped whenever shared cached state changes
   /// (policies, keyring, custom providers). One row; monotonic.
   virtual StoreResult<std::int64_t> change_version() = 0;
+  /// Whether change_version() is answered from memory (one instance owns the store), so the token
+  /// path may read it on an I/O thread; else it is a query, made where blocking is allowed.
+  virtual bool change_version_in_memory() const { return false; }
   /// Bumps the change version (PostgreSQL: and NOTIFY alter_changes) after a change committed.
   virtual StoreResult<std::int64_t> bump_change_version() = 0;
 

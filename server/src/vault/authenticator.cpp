@@ -27,19 +27,21 @@ Authenticator::NewSecret make_secret(std::string_view prefix) {
 
 // Looks a presented secret up by its SHA-256 (a unique index), then compares the hashes again in
 // constant time so no branch depends on a partial match. kNotFound or a revoked record is a 401.
+// `find` answers std::nullopt when it cannot tell without blocking: so does this.
 template <class Record, class Find>
-Result<Record> lookup_secret(std::string_view secret, Find find, const char* code, const char* what) {
+std::optional<Result<Record>> lookup_secret(std::string_view secret, Find find, const char* code, const char* what) {
   const std::string hash = crypto::sha256_hex(secret);
-  auto record = find(hash);
-  if (!record) {
-    if (record.error().code == StoreErrc::kNotFound) return common::unexpected(unauthorized(code, std::string("the ") + what + " is not valid"));
-    return common::unexpected(store_error(record.error()));
+  std::optional<StoreResult<Record>> record = find(hash);
+  if (!record) return std::nullopt;
+  if (!*record) {
+    if (record->error().code == StoreErrc::kNotFound) return common::unexpected(unauthorized(code, std::string("the ") + what + " is not valid"));
+    return common::unexpected(store_error(record->error()));
   }
-  if (!crypto::constant_time_equal(record->hash, hash)) {
+  if (!crypto::constant_time_equal((*record)->hash, hash)) {
     return common::unexpected(unauthorized(code, std::string("the ") + what + " is not valid"));
   }
-  if (record->revoked_at) return common::unexpected(unauthorized(code, std::string("the ") + what + " was revoked"));
-  return std::move(record.value());
+  if ((*record)->revoked_at) return common::unexpected(unauthorized(code, std::string("the ") + what + " was revoked"));
+  return std::move(record->value());
 }
 
 }  // namespace
@@ -58,22 +60,28 @@ Error store_error(const StoreError& e) {
 Authenticator::NewSecret Authenticator::new_api_key() { return make_secret("alter_key_"); }
 Authenticator::NewSecret Authenticator::new_admin_credential() { return make_secret("alter_admin_"); }
 
-Result<AppCaller> Authenticator::app(std::string_view key) const {
+std::optional<Result<AppCaller>> Authenticator::app_lookup(std::string_view key, bool may_block) const {
   if (key.empty()) return common::unexpected(unauthorized("invalid_api_key", "the x-api-key header is missing"));
   if (!well_formed(key, "alter_key_")) return common::unexpected(unauthorized("invalid_api_key", "the API key is not valid"));
   auto record = lookup_secret<ApiKeyRecord>(
       key,
-      [&](const std::string& h) -> StoreResult<ApiKeyRecord> {
+      [&](const std::string& h) -> std::optional<StoreResult<ApiKeyRecord>> {
         const auto generation = cache_.keys_generation();  // before the read: see VaultCache
-        if (auto hit = cache_.api_key(h)) return *hit;
+        if (auto hit = cache_.api_key(h)) return StoreResult<ApiKeyRecord>(*hit);
+        if (!may_block) return std::nullopt;
         auto found = store_.find_api_key(h);
         if (found) cache_.put_api_key(*found, generation);
         return found;
       },
       "invalid_api_key", "API key");
-  if (!record) return common::unexpected(record.error());
-  return AppCaller{record->app_id, record->id};
+  if (!record) return std::nullopt;
+  if (!*record) return common::unexpected(record->error());
+  return AppCaller{(*record)->app_id, (*record)->id};
 }
+
+Result<AppCaller> Authenticator::app(std::string_view key) const { return *app_lookup(key, true); }
+
+std::optional<Result<AppCaller>> Authenticator::app_cached(std::string_view key) const { return app_lookup(key, false); }
 
 Result<AdminCaller> Authenticator::admin(std::string_view credential) const {
   if (credential.empty()) {
@@ -82,10 +90,11 @@ Result<AdminCaller> Authenticator::admin(std::string_view credential) const {
   if (!well_formed(credential, "alter_admin_")) {
     return common::unexpected(unauthorized("invalid_admin_token", "the admin credential is not valid"));
   }
-  auto record = lookup_secret<AdminCredential>(credential, [&](const std::string& h) { return store_.find_admin_credential(h); },
-                                              "invalid_admin_token", "admin credential");
-  if (!record) return common::unexpected(record.error());
-  return AdminCaller{record->id};
+  auto record = lookup_secret<AdminCredential>(
+      credential, [&](const std::string& h) { return std::optional(store_.find_admin_credential(h)); }, "invalid_admin_token",
+      "admin credential");
+  if (!*record) return common::unexpected(record->error());
+  return AdminCaller{(*record)->id};
 }
 
 }  // namespace alter::server::vault

@@ -1,4 +1,5 @@
 #pragma once
+#include <optional>
 // Who is calling: an app by its API key (x-api-key), an admin by its credential (Authorization:
 // Bearer). Secrets are looked up by their SHA-256 and compared in constant time; API keys are
 // cached (with the cache's TTL) because every SDK call carries one.
@@ -16,6 +17,9 @@ class Authenticator {
 
   /// 401 invalid_api_key for a missing, malformed, unknown or revoked key.
   Result<AppCaller> app(std::string_view api_key) const;
+  /// The same answer from memory (a malformed key, or a known one in the cache); std::nullopt when
+  /// only the store can tell.
+  std::optional<Result<AppCaller>> app_cached(std::string_view api_key) const;
   /// `bearer`: the credential itself. 401 invalid_admin_token otherwise.
   Result<AdminCaller> admin(std::string_view credential) const;
 
@@ -29,6 +33,7 @@ class Authenticator {
   static NewSecret new_admin_credential();
 
  private:
+  std::optional<Result<AppCaller>> app_lookup(std::string_view api_key, bool may_block) const;
   Store& store_;
   VaultCache& cache_;
 };

@@ -168,6 +168,12 @@ void SharedState::load_custom_providers() {
   }
 }
 
+bool SharedState::in_sync_without_blocking() const {
+  if (!store_.change_version_in_memory()) return false;
+  auto v = store_.change_version();
+  return v && *v == seen_.load();
+}
+
 void SharedState::sync() {
   auto v = store_.change_version();
   if (!v || *v == seen_.load()) return;

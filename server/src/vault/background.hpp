@@ -85,6 +85,9 @@ class SharedState {
       : store_(store), sealed_(sealed), engine_(engine), cache_(cache), catalog_(std::move(catalog)), dev_mode_(dev_mode), log_(log) {}
   /// Cheap when nothing changed (one read of the change version).
   void sync();
+  /// Whether sync() would have nothing to do, known without blocking (false when the change
+  /// version is a query, or when it moved).
+  bool in_sync_without_blocking() const;
   /// The custom providers of the store into the catalog (at start, and after a change elsewhere);
   /// one whose endpoints are not https outside dev mode is skipped with a warning.
   void load_custom_providers();

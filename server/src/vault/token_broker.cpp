@@ -50,19 +50,91 @@ TokenBroker::TokenBroker(Options options, std::shared_ptr<oauth::Catalog> catalo
 
 Result<std::shared_ptr<const App>> TokenBroker::app(const std::string& id) { return find_app(store_, cache_, id); }
 
+// A decision made, its audit row not yet written: `outcome` is what the caller gets once `row` is
+// durable (a refusal made before any row was due has no row; the approval paths commit their own).
+struct TokenBroker::Draft {
+  std::chrono::steady_clock::time_point started;
+  std::string request_id;
+  std::string decision;  // the row's decision, for the metrics; empty: nothing was recorded
+  std::optional<audit::AuditEvent> row;
+  Decided<TokenGrant> outcome = refuse(make_error(Errc::kInternal, "internal", "internal error"));
+  std::optional<IssuedDecisions::Issued> issued;  // indexed for call events once recorded
+};
+
 Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
-  const auto started = std::chrono::steady_clock::now();
+  metrics_.inc("alter_token_decision_path_total", "path=\"worker\"");
+  auto draft = this->draft(ask, Blocking::kMay);
+  Result<void> written;
+  if (draft->row) written = audit_.record(std::move(*draft->row));
+  return finish(std::move(*draft), std::move(written));
+}
+
+bool TokenBroker::decide_without_blocking(const TokenAsk& ask, std::function<void(Decided<TokenGrant>)> done) {
+  auto draft = this->draft(ask, Blocking::kNever);
+  if (!draft) return false;
+  metrics_.inc("alter_token_decision_path_total", "path=\"inline\"");
+  if (!draft->row) {
+    done(finish(std::move(*draft), {}));
+    return true;
+  }
+  auto row = std::move(*draft->row);
+  draft->row.reset();
+  auto held = std::make_shared<Draft>(std::move(*draft));
+  std::vector<audit::AuditEvent> rows;
+  rows.push_back(std::move(row));
+  audit_.record_async(std::move(rows), [this, held, done = std::move(done)](Result<void> written) {
+    done(finish(std::move(*held), std::move(written)));
+  });
+  return true;
+}
+
+Decided<TokenGrant> TokenBroker::finish(Draft&& d, Result<void> written) {
+  if (!written) {
+    // Every decision is written before the answer; if it cannot be, the answer is 503 (fail closed).
+    metrics_.inc("alter_token_decisions_total", "decision=\"audit_failed\"");
+    // One line per 5 s at most: an outage must not turn every refused decision into a log line
+    // (the audit writer logs each failed group commit the same way).
+    if (failure_log_.allow()) {
+      log_.error("token decision not answered: the audit trail cannot be written", {{"request_id", d.request_id}});
+    }
+    if (d.outcome) d.outcome->access_token.wipe();
+    const nlohmann::json rid = {{"request_id", d.request_id}};
+    return refuse(written.error(), rid, rid);
+  }
+  if (!d.decision.empty()) {
+    metrics_.observe("alter_token_decision_seconds", "", std::chrono::steady_clock::now() - d.started);
+    metrics_.inc("alter_token_decisions_total", "decision=\"" + d.decision + "\"");
+  }
+  if (d.issued) issued_.add(std::move(*d.issued));
+  return std::move(d.outcome);
+}
+
+std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocking blocking) {
+  const bool may_block = blocking == Blocking::kMay;
+  Draft d;
+  d.started = std::chrono::steady_clock::now();
+  // A refusal made before there is anything to record.
+  auto answer = [&](common::Unexpected<Refusal> r) -> std::optional<Draft> {
+    d.outcome = std::move(r);
+    return std::move(d);
+  };
   auto provider = catalog_->get(ask.provider_id);
   if (!provider || (provider->dev_only && !options_.dev_mode)) {
     // Echo the id only when it is a well-formed one (helpful for typos, never a pasted secret).
-    return refuse(make_error(Errc::kInvalidArgument, "invalid_request",
-                             valid_slug(ask.provider_id) ? "unknown provider '" + ask.provider_id + "'" : std::string("unknown provider")));
+    return answer(refuse(make_error(Errc::kInvalidArgument, "invalid_request",
+                                    valid_slug(ask.provider_id) ? "unknown provider '" + ask.provider_id + "'" : std::string("unknown provider"))));
   }
-  auto app = this->app(ask.caller.app_id);
-  if (!app) return refuse(app.error());
-  const AppSettings& settings = (*app)->settings;
+  std::shared_ptr<const App> app = cache_.app(ask.caller.app_id);
+  if (!app) {
+    if (!may_block) return std::nullopt;
+    auto found = this->app(ask.caller.app_id);
+    if (!found) return answer(refuse(found.error()));
+    app = std::move(found.value());
+  }
+  const AppSettings& settings = app->settings;
 
-  const std::string request_id = crypto::new_uuid();
+  d.request_id = crypto::new_uuid();
+  const std::string& request_id = d.request_id;
   const nlohmann::json rid = {{"request_id", request_id}};
   nlohmann::json event = {{"kind", "token"},
                           {"app_id", ask.caller.app_id},
@@ -78,33 +150,21 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
                           {"tool_call_id", ask.tool_call_id},
                           {"request_id", request_id},
                           {"source_ip", ask.source_ip}};
-
-  auto finish_metrics = [&](const std::string& decision) {
-    metrics_.observe("alter_token_decision_seconds", "", std::chrono::steady_clock::now() - started);
-    metrics_.inc("alter_token_decisions_total", "decision=\"" + decision + "\"");
-  };
-  // Every decision is written before the answer; if it cannot be, the answer is 503 (fail closed).
-  auto record = [&](const std::string& decision, const nlohmann::json& extra) -> Result<void> {
+  auto merge = [&](const std::string& decision, const nlohmann::json& extra) {
     event["decision"] = decision;
     for (auto it = extra.begin(); it != extra.end(); ++it) event[it.key()] = it.value();
-    auto written = audit_.record(audit::AuditEvent{event});
-    if (!written) {
-      metrics_.inc("alter_token_decisions_total", "decision=\"audit_failed\"");
-      // One line per 5 s at most: an outage must not turn every refused decision into a log line
-      // (the audit writer logs each failed group commit the same way).
-      if (failure_log_.allow()) {
-        log_.error("token decision not answered: the audit trail cannot be written", {{"request_id", request_id}});
-      }
-      return written;
-    }
-    finish_metrics(decision);
-    return {};
   };
-  // A refusal, recorded first.
-  auto refused = [&](const std::string& decision, Refusal r, const nlohmann::json& extra = nlohmann::json::object())
-      -> common::Unexpected<Refusal> {
-    if (auto w = record(decision, extra); !w) return refuse(w.error(), rid, rid);
-    return common::unexpected(std::move(r));
+  // A decision with its row, to be recorded before the answer.
+  auto recorded = [&](const std::string& decision, Decided<TokenGrant> outcome,
+                      const nlohmann::json& extra = nlohmann::json::object()) -> std::optional<Draft> {
+    merge(decision, extra);
+    d.decision = decision;
+    d.row = audit::AuditEvent{std::move(event)};
+    d.outcome = std::move(outcome);
+    return std::move(d);
+  };
+  auto refused = [&](const std::string& decision, Refusal r, const nlohmann::json& extra = nlohmann::json::object()) {
+    return recorded(decision, common::unexpected(std::move(r)), extra);
   };
 
   // ---- the subject: the one connection these attributes select ----
@@ -118,9 +178,10 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
   if (auto hit = cache_.lookup(cache_key)) {
     for (const auto& c : *hit) found.push_back(*c);
   } else {
+    if (!may_block) return std::nullopt;
     const auto generation = cache_.connections_generation();
     auto rows = store_.find_connections(filter);
-    if (!rows) return refuse(store_error(rows.error()), rid, rid);
+    if (!rows) return answer(refuse(store_error(rows.error()), rid, rid));
     cache_.put_lookup(cache_key, *rows, generation);
     found = std::move(rows.value());
   }
@@ -171,22 +232,29 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
   preq.source_ip = ask.source_ip;
   preq.now = clock_.wall();
   preq.token_expires_at = conn.expires_at;
-  auto decision = policies_.decide(preq);
+  std::optional<Result<policy::Decision>> decision = policies_.decide_cached(preq);
   if (!decision) {
-    return refused("error", Refusal{decision.error(), rid, rid}, {{"details", {{"error", decision.error().code}}}});
+    if (!may_block) return std::nullopt;
+    decision = policies_.decide(preq);
   }
-  const nlohmann::json policy_fields = {{"rule_id", decision->rule_id}, {"policy_version", decision->policy_version}};
-  if (decision->effect == policy::Effect::kDeny) {
-    nlohmann::json details = {{"rule_id", decision->rule_id}, {"policy_version", decision->policy_version}, {"request_id", request_id}};
+  if (!*decision) {
+    const Error& e = decision->error();
+    return refused("error", Refusal{e, rid, rid}, {{"details", {{"error", e.code}}}});
+  }
+  const policy::Decision& decided = decision->value();
+  const nlohmann::json policy_fields = {{"rule_id", decided.rule_id}, {"policy_version", decided.policy_version}};
+  if (decided.effect == policy::Effect::kDeny) {
+    nlohmann::json details = {{"rule_id", decided.rule_id}, {"policy_version", decided.policy_version}, {"request_id", request_id}};
     nlohmann::json extra = policy_fields;
-    extra["policy_error"] = decision->policy_error;
-    return refused("denied", Refusal{make_error(Errc::kPermissionDenied, decision->policy_error, decision->message), details, rid}, extra);
+    extra["policy_error"] = decided.policy_error;
+    return refused("denied", Refusal{make_error(Errc::kPermissionDenied, decided.policy_error, decided.message), details, rid}, extra);
   }
 
-  // ---- approvals ----
+  // ---- approvals (the store holds them: only where blocking is allowed) ----
   std::optional<Approval> to_consume;
-  if (decision->effect == policy::Effect::kRequireApproval) {
-    auto check = approvals_.check(preq, *decision, ask.approval_id, request_id);
+  if (decided.effect == policy::Effect::kRequireApproval) {
+    if (!may_block) return std::nullopt;
+    auto check = approvals_.check(preq, decided, ask.approval_id, request_id);
     if (!check) {
       nlohmann::json extra = policy_fields;
       extra["policy_error"] = check.error().error.code;
@@ -201,8 +269,7 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
       const std::string url = approvals_.url_for(a.id);
       nlohmann::json extra = policy_fields;
       extra["details"] = {{"approval_id", a.id}};
-      event["decision"] = "approval_required";
-      for (auto it = extra.begin(); it != extra.end(); ++it) event[it.key()] = it.value();
+      merge("approval_required", extra);
       std::vector<audit::AuditEvent> events;
       if (check->state == State::kNew) {
         events.push_back({{{"kind", "approval"}, {"app_id", a.app_id}, {"decision", "requested"},
@@ -214,19 +281,23 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
       // A new approval and both rows (requested, and the decision) in one transaction.
       auto committed = audit_.commit(
           [&]() -> Result<void> { return check->state == State::kNew ? approvals_.create(a) : Result<void>{}; }, events, false);
-      if (!committed) return refuse(committed.error(), rid, rid);
-      finish_metrics("approval_required");
-      return refuse(make_error(Errc::kPermissionDenied, "approval_required", "a person must approve this request first"),
-                    {{"rule_id", decision->rule_id}, {"approval_id", a.id}, {"approval_url", url}, {"request_id", request_id}},
-                    {{"approval_id", a.id}, {"approval_url", url}, {"request_id", request_id}});
+      if (!committed) return answer(refuse(committed.error(), rid, rid));
+      d.decision = "approval_required";
+      return answer(refuse(make_error(Errc::kPermissionDenied, "approval_required", "a person must approve this request first"),
+                           {{"rule_id", decided.rule_id}, {"approval_id", a.id}, {"approval_url", url}, {"request_id", request_id}},
+                           {{"approval_id", a.id}, {"approval_url", url}, {"request_id", request_id}}));
     }
     to_consume = check->approval;
   }
 
-  // ---- the token, refreshed first when due ----
-  auto issued = tokens_.token_for(conn, *provider);
+  // ---- the token, refreshed first when due (a refresh only where blocking is allowed) ----
+  std::optional<Result<IssuedToken>> issued = tokens_.token_without_refresh(conn, *provider);
   if (!issued) {
-    const Error& e = issued.error();
+    if (!may_block) return std::nullopt;
+    issued = tokens_.token_for(conn, *provider);
+  }
+  if (!*issued) {
+    const Error& e = issued->error();
     const nlohmann::json ids = {{"connection_id", conn.id}, {"request_id", request_id}};
     if (e.code == "token_expired") return refused("expired", Refusal{e, ids, ids}, policy_fields);
     // Anything else (a sealed token set that does not open, the store): recorded, and the log
@@ -236,33 +307,14 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
     failed["details"] = {{"error", e.code}};
     return refused("error", Refusal{e, rid, rid}, failed);
   }
+  IssuedToken& token = issued->value();
   nlohmann::json extra = policy_fields;
   if (to_consume) extra["details"] = {{"approval_id", to_consume->id}};
-  if (issued->refreshed) extra["details"]["refreshed"] = true;
+  if (token.refreshed) extra["details"]["refreshed"] = true;
 
-  // ---- the decision row, before the token leaves ----
-  if (to_consume) {
-    // The approval is used up in the same transaction as the decision that used it.
-    event["decision"] = "issued";
-    for (auto it = extra.begin(); it != extra.end(); ++it) event[it.key()] = it.value();
-    auto committed = audit_.commit([&] { return approvals_.consume(*to_consume); }, audit::AuditEvent{event}, false);
-    if (!committed) {
-      if (committed.error().code == "approval_used") {
-        nlohmann::json denied = policy_fields;
-        denied["policy_error"] = "approval_used";
-        event.erase("details");
-        return refused("denied", Refusal{committed.error(), {{"request_id", request_id}}, rid}, denied);
-      }
-      return refuse(committed.error(), rid, rid);
-    }
-    finish_metrics("issued");
-  } else if (auto w = record("issued", extra); !w) {
-    return refuse(w.error(), rid, rid);
-  }
-  const Connection& c = issued->connection;
-  issued_.add({c.app_id, c.id, c.provider_id, request_id, c.attributes});
+  const Connection& c = token.connection;
   TokenGrant grant;
-  grant.access_token = std::move(issued->access_token);
+  grant.access_token = std::move(token.access_token);
   grant.token_type = c.token_type;
   grant.token_header = provider->token_header;
   grant.url = checked_url;
@@ -274,7 +326,27 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
     grant.expires_in = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(*c.expires_at - clock_.wall()).count());
   }
   grant.audit_capture = settings.capture_for(ask.provider_id);
-  return grant;
+  d.issued = IssuedDecisions::Issued{c.app_id, c.id, c.provider_id, request_id, c.attributes};
+
+  // ---- the decision row, before the token leaves ----
+  if (!to_consume) return recorded("issued", std::move(grant), extra);
+  // The approval is used up in the same transaction as the decision that used it.
+  merge("issued", extra);
+  auto committed = audit_.commit([&] { return approvals_.consume(*to_consume); }, audit::AuditEvent{event}, false);
+  if (!committed) {
+    grant.access_token.wipe();
+    d.issued.reset();
+    if (committed.error().code == "approval_used") {
+      nlohmann::json denied = policy_fields;
+      denied["policy_error"] = "approval_used";
+      event.erase("details");
+      return refused("denied", Refusal{committed.error(), {{"request_id", request_id}}, rid}, denied);
+    }
+    return answer(refuse(committed.error(), rid, rid));
+  }
+  d.decision = "issued";
+  d.outcome = std::move(grant);
+  return d;
 }
 
 }  // namespace alter::server::vault

@@ -5,6 +5,8 @@
 #include <alter/common/clock.hpp>
 #include <alter/common/secret.hpp>
 
+#include <functional>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,9 +66,23 @@ class TokenBroker {
               IssuedDecisions& issued, Metrics& metrics, Logger& log, const common::Clock& clock);
 
   /// Refusals carry request_id (and rule_id, policy_version, approval_id, ... as the protocol says).
+  /// Blocks the calling thread on the store, a refresh and the audit commit as needed.
   Decided<TokenGrant> decide(const TokenAsk& ask);
+  /// The same decision without blocking, when everything it needs is in memory (the app, the
+  /// connection lookup, the policy, a token that needs no refresh, no approval): then `done` runs
+  /// once the decision's row is durable (on the group commit's thread; it must not block) and
+  /// this returns true. Otherwise it returns false at once, having done and recorded nothing: the
+  /// caller runs decide() where blocking is allowed.
+  bool decide_without_blocking(const TokenAsk& ask, std::function<void(Decided<TokenGrant>)> done);
 
  private:
+  enum class Blocking { kMay, kNever };
+  struct Draft;
+  /// The decision and the row to record before answering; std::nullopt (with kNever only) when
+  /// a step would block.
+  std::optional<Draft> draft(const TokenAsk& ask, Blocking blocking);
+  /// The answer once the row was (or failed to be) recorded.
+  Decided<TokenGrant> finish(Draft&& draft, Result<void> written);
   Result<std::shared_ptr<const App>> app(const std::string& id);
 
   Options options_;

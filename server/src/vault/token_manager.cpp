@@ -94,30 +94,16 @@ Result<ClientCredentials> TokenManager::client_for(const std::string& app_id, co
   return c;
 }
 
-Result<IssuedToken> TokenManager::token_for(const Connection& connection, const ProviderDef& provider) {
-  Connection current = connection;
-  bool refreshed = false;
-  if (current.status == ConnectionStatus::kReauthRequired) {
-    return common::unexpected(expired_error(Errc::kFailedPrecondition, current, "the connection needs re-authorization: reconnect the user"));
+std::optional<Result<IssuedToken>> TokenManager::token_without_refresh(const Connection& connection,
+                                                                       const ProviderDef& provider) const {
+  if (connection.status == ConnectionStatus::kReauthRequired) {
+    return common::unexpected(expired_error(Errc::kFailedPrecondition, connection, "the connection needs re-authorization: reconnect the user"));
   }
-  if (needs_refresh(current, provider)) {
-    const bool expired = current.expires_at && *current.expires_at <= clock_.wall();
-    if (auto wait = backing_off(current.id)) {
-      // After failed refreshes: a token still valid is used as it is; an expired one waits.
-      if (expired) {
-        return common::unexpected(expired_error(Errc::kBadGateway, current,
-                                                "the provider could not refresh the token lately; the next attempt is in " +
-                                                    std::to_string(wait->count() / 1000 + 1) + " s"));
-      }
-      auto tokens = sealed_.open_tokens(current);
-      if (!tokens) return common::unexpected(tokens.error());
-      return IssuedToken{std::move(tokens->access_token), std::move(current), false};
-    }
-    auto r = refresh(current, provider, false);
-    if (!r) return common::unexpected(r.error());
-    refreshed = r->version != connection.version;
-    current = std::move(r.value());
-  }
+  if (needs_refresh(connection, provider)) return std::nullopt;
+  return open_fresh(connection, false);
+}
+
+Result<IssuedToken> TokenManager::open_fresh(Connection current, bool refreshed) const {
   if (current.expires_at && *current.expires_at <= clock_.wall()) {
     return common::unexpected(expired_error(Errc::kFailedPrecondition, current,
                                             "the token expired and this provider cannot refresh it: reconnect the user"));
@@ -129,6 +115,27 @@ Result<IssuedToken> TokenManager::token_for(const Connection& connection, const 
   out.connection = std::move(current);
   out.refreshed = refreshed;
   return out;
+}
+
+Result<IssuedToken> TokenManager::token_for(const Connection& connection, const ProviderDef& provider) {
+  if (auto ready = token_without_refresh(connection, provider)) return std::move(*ready);
+  // A refresh is due.
+  const bool expired = connection.expires_at && *connection.expires_at <= clock_.wall();
+  if (auto wait = backing_off(connection.id)) {
+    // After failed refreshes: a token still valid is used as it is; an expired one waits.
+    if (expired) {
+      return common::unexpected(expired_error(Errc::kBadGateway, connection,
+                                              "the provider could not refresh the token lately; the next attempt is in " +
+                                                  std::to_string(wait->count() / 1000 + 1) + " s"));
+    }
+    auto tokens = sealed_.open_tokens(connection);
+    if (!tokens) return common::unexpected(tokens.error());
+    return IssuedToken{std::move(tokens->access_token), connection, false};
+  }
+  auto r = refresh(connection, provider, false);
+  if (!r) return common::unexpected(r.error());
+  const bool refreshed = r->version != connection.version;
+  return open_fresh(std::move(r.value()), refreshed);
 }
 
 Result<Connection> TokenManager::refresh(const Connection& connection, const ProviderDef& provider, bool force) {

@@ -62,6 +62,9 @@ class TokenManager {
   /// kFailedPrecondition (grant dead: reauth_required) or kBadGateway (the provider could not
   /// refresh now, or the connection is backing off after failures), unavailable.
   Result<IssuedToken> token_for(const Connection& connection, const ProviderDef& provider);
+  /// The same when it needs no refresh (and so neither the store nor the provider): the answer
+  /// token_for would give; std::nullopt when a refresh is due.
+  std::optional<Result<IssuedToken>> token_without_refresh(const Connection& connection, const ProviderDef& provider) const;
 
   /// Refreshes now (single flight). `force` refreshes even when the token is still fresh. Each
   /// outcome is audited with the change it makes (the new token set, the reauth_required status)
@@ -88,6 +91,8 @@ class TokenManager {
     int failures = 0;
     std::chrono::steady_clock::time_point until{};
   };
+  /// The token of a connection that needs no refresh now (refused when it expired all the same).
+  Result<IssuedToken> open_fresh(Connection current, bool refreshed) const;
   Result<Connection> do_refresh(const Connection& snapshot, const ProviderDef& provider, bool force);
   void note_failure(const std::string& connection_id);
   void note_success(const std::string& connection_id);
