@@ -231,4 +231,19 @@ inline std::array<const std::optional<std::string>*, 8> audit_text_filters(const
           &filter.decision, &filter.kind,     &filter.request_id, &filter.connection_id};
 }
 
+// Token decisions and call events are nearly every audit row; the other kinds and decisions are
+// the rare rows people look for. Those are indexed by partial indexes (every audit insert touches
+// fewer B-trees), which a query uses when it states the index's condition: this returns it for
+// the filter's rare kind and decision (the same SQL in both stores).
+inline constexpr const char* kAuditRareKindsSql = "kind NOT IN ('token', 'api_call')";
+inline constexpr const char* kAuditRareDecisionsSql = "decision NOT IN ('issued', 'called')";
+inline std::string audit_partial_index_terms(const AuditFilter& filter) {
+  std::string sql;
+  if (filter.kind && *filter.kind != "token" && *filter.kind != "api_call") sql += std::string(" AND ") + kAuditRareKindsSql;
+  if (filter.decision && *filter.decision != "issued" && *filter.decision != "called") {
+    sql += std::string(" AND ") + kAuditRareDecisionsSql;
+  }
+  return sql;
+}
+
 }  // namespace alter::server::store_internal

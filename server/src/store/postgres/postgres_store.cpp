@@ -206,6 +206,7 @@ std::string audit_where_sql(const AuditFilter& filter, Placeholders& p) {
   for (std::size_t i = 0; i < filters.size(); ++i) {
     if (filters[i]->has_value()) sql += std::string(" AND ") + kAuditTextColumns[i] + " = " + p.next();
   }
+  sql += store_internal::audit_partial_index_terms(filter);
   for (const auto& m : filter.content) {
     sql += " AND (content::jsonb #>> " + p.next() + "::text[])";
     sql += m.value ? " = " + p.next() : std::string(" IS NULL");

@@ -3,6 +3,8 @@
 // error messages without values, binary round trips, and index use at scale.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <functional>
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -863,6 +865,45 @@ TEST_F(PostgresStoreTest, AuditQueriesUseTheirIndexes) {
   SCOPED_TRACE(plan);
   EXPECT_THAT(plan, HasSubstr("audit_events_by_ts"));
   EXPECT_THAT(plan, Not(HasSubstr("Seq Scan")));
+}
+
+// The rare kinds and decisions are found through their partial indexes, among many tokens.
+TEST_F(PostgresStoreTest, RareKindsAndDecisionsUseTheirPartialIndexes) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  raw("INSERT INTO audit_events (seq, id, ts, kind, app_id, actor_id, user_id, provider_id, connection_id, decision, "
+      "request_id, content, prev_hash, hash) "
+      "SELECT i, 'e' || i, i * 10, CASE WHEN i % 4000 = 0 THEN 'refresh' ELSE 'token' END, 'default', 'agent', 'u' || (i % 1000), "
+      "'google', 'c', CASE WHEN i % 2000 = 0 THEN 'denied' ELSE 'issued' END, 'r' || i, '{}', '', '' "
+      "FROM generate_series(1, 20000) AS i");
+  raw("VACUUM ANALYZE audit_events");
+  struct Case {
+    std::function<void(AuditFilter&)> set;
+    std::size_t rows;
+    const char* index;
+    std::string execute;
+  };
+  const std::vector<Case> cases = {
+      {[](AuditFilter& f) { f.decision = "denied"; }, 10, "audit_events_rare_decisions", "(0, 'denied', 100)"},
+      {[](AuditFilter& f) { f.kind = "refresh"; }, 5, "audit_events_rare_kinds", "(0, 'refresh', 100)"},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    AuditFilter filter;
+    c.set(filter);
+    filter.limit = 100;
+    auto rows = store->query_audit(filter);
+    ASSERT_TRUE(Ok(rows));
+    EXPECT_EQ(rows->size(), c.rows);
+    std::string plan;
+    const std::string name = "rare_" + std::to_string(++n);
+    for (const auto& row : raw("PREPARE " + name + " AS " + pg::query_audit_sql(filter) + "; EXPLAIN EXECUTE " + name + c.execute)) {
+      plan += row.at(0) + "\n";
+    }
+    SCOPED_TRACE(plan);
+    EXPECT_THAT(plan, HasSubstr(c.index));
+    EXPECT_THAT(plan, Not(HasSubstr("Seq Scan")));
+  }
 }
 
 }  // namespace

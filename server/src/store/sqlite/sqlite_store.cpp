@@ -169,6 +169,7 @@ std::string audit_where_sql(const AuditFilter& filter) {
   for (std::size_t i = 0; i < filters.size(); ++i) {
     if (filters[i]->has_value()) sql += kAuditTextClauses[i];
   }
+  sql += store_internal::audit_partial_index_terms(filter);
   for (const auto& m : filter.content) {
     sql += m.value ? " AND json_extract(content, ?) = ?" : " AND json_extract(content, ?) IS NULL";
   }
