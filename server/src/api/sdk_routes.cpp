@@ -125,8 +125,8 @@ bool token_without_blocking(Api& api, const Request& req, const Principal& who, 
     reply(error_response(ask.error()));
     return true;
   }
-  return api.broker.decide_without_blocking(*ask, [reply](vault::Decided<vault::TokenGrant> grant) {
-    reply(token_answer(std::move(grant)));
+  return api.broker.decide_without_blocking(*ask, [reply](vault::TokenBroker::Decision decided) {
+    reply.from([decided = std::move(decided)] { return token_answer(decided()); });
   });
 }
 

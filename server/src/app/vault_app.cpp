@@ -263,12 +263,29 @@ void VaultApp::serve(http::Request& request, http::Reply reply) {
   // What another instance changed must be seen before a request is decided: only when that is
   // known from memory can the request be decided here.
   if (method != "other" && shared_state_->in_sync_without_blocking()) {
-    auto route = std::make_shared<std::string>("unmatched");
-    http::Reply accounted = [this, route, method, received_at = request.received_at, reply](http::Response response) {
-      account(method, *route, response, received_at);
-      reply(std::move(response));
+    // The answer, accounted for where it is made.
+    struct Accounted final : http::Reply::Target {
+      VaultApp* app;
+      std::string_view method;
+      std::chrono::steady_clock::time_point received_at;
+      http::Reply inner;
+      std::string route = "unmatched";
+      Accounted(VaultApp* a, std::string_view m, std::chrono::steady_clock::time_point t, http::Reply r)
+          : app(a), method(m), received_at(t), inner(std::move(r)) {}
+      void send(http::Response response) override {
+        app->account(method, route, response, received_at);
+        inner(std::move(response));
+      }
+      void send_from(std::function<http::Response()> make) override {
+        inner.from([app = app, method = method, route = route, received_at = received_at, make = std::move(make)] {
+          http::Response response = make();
+          app->account(method, route, response, received_at);
+          return response;
+        });
+      }
     };
-    if (router_->dispatch_without_blocking(request, accounted, route.get())) return;
+    auto target = std::make_shared<Accounted>(this, method, request.received_at, reply);
+    if (router_->dispatch_without_blocking(request, http::Reply(target), &target->route)) return;
   }
   server_->post_work([this, &request, reply = std::move(reply)] { reply(handle(request)); });
 }

@@ -89,7 +89,7 @@ struct Pending {
 // The Reply given to a handler: posts the answer to the coroutine's executor, once. A reply that
 // is dropped unanswered answers 500 (a handler bug must not hang a connection).
 template <class Completion>
-class ReplyState {
+class ReplyState final : public Reply::Target {
  public:
   ReplyState(Completion completion, std::shared_ptr<Pending> pending)
       : completion_(std::move(completion)),
@@ -100,11 +100,18 @@ class ReplyState {
   }
   ReplyState(const ReplyState&) = delete;
   ReplyState& operator=(const ReplyState&) = delete;
-  ~ReplyState() {
-    if (!done_.load()) complete(Response::error(500, "internal", "internal error"));
+  ~ReplyState() override {
+    if (!done_.load()) send(Response::error(500, "internal", "internal error"));
   }
 
-  void complete(Response response) {
+  void send(Response response) override {
+    deliver([r = std::move(response)]() mutable { return std::move(r); });
+  }
+  void send_from(std::function<Response()> make) override { deliver(std::move(make)); }
+
+ private:
+  template <class Make>
+  void deliver(Make make) {
     if (done_.exchange(true)) return;
     std::lock_guard lock(pending_->mu);
     if (pending_->closed) {
@@ -112,13 +119,20 @@ class ReplyState {
       // would touch it. Left as it is (only at a shutdown that timed out).
       new Completion(std::move(completion_));
     } else {
-      asio::post(executor_, [c = std::move(completion_), r = std::move(response)]() mutable { std::move(c)(std::move(r)); });
+      asio::post(executor_, [c = std::move(completion_), make = std::move(make)]() mutable {
+        Response response;
+        try {
+          response = make();
+        } catch (const std::exception&) {
+          response = Response::error(500, "internal", "internal error");
+        }
+        std::move(c)(std::move(response));
+      });
     }
     executor_ = {};
     if (--pending_->count == 0) pending_->cv.notify_all();
   }
 
- private:
   Completion completion_;
   asio::any_io_executor executor_;
   std::shared_ptr<Pending> pending_;
@@ -231,8 +245,7 @@ struct HttpServer::Impl {
         // The handler answers now or later, from any thread; resume here on this connection's strand.
         response = co_await asio::async_initiate<decltype(use_awaitable), void(Response)>(
             [this, &request](auto completion) {
-              auto state = std::make_shared<ReplyState<decltype(completion)>>(std::move(completion), pending);
-              Reply reply = [state](Response r) { state->complete(std::move(r)); };
+              Reply reply(std::make_shared<ReplyState<decltype(completion)>>(std::move(completion), pending));
               try {
                 handler(request, reply);
               } catch (const std::exception&) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,8 +52,24 @@ struct Response {
   static Response redirect(const std::string& location, int status = 302);
 };
 
-/// Sends the answer to a request, now or later, from any thread. Called once.
-using Reply = std::function<void(Response)>;
+/// Sends the answer to a request, now or later, from any thread; the first answer counts, later
+/// ones are ignored. Copies share one answer.
+class Reply {
+ public:
+  struct Target {
+    virtual ~Target() = default;
+    virtual void send(Response response) = 0;
+    /// Runs `make` where the request is served (its connection's I/O thread), and sends what it
+    /// returns: the thread that completed the work (the group commit's) only hands it over.
+    virtual void send_from(std::function<Response()> make) = 0;
+  };
+  explicit Reply(std::shared_ptr<Target> target) : target_(std::move(target)) {}
+  void operator()(Response response) const { target_->send(std::move(response)); }
+  void from(std::function<Response()> make) const { target_->send_from(std::move(make)); }
+
+ private:
+  std::shared_ptr<Target> target_;
+};
 
 /// Escapes text for HTML element content and attribute values.
 std::string html_escape(std::string_view text);

@@ -69,22 +69,23 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
   return finish(std::move(*draft), std::move(written));
 }
 
-bool TokenBroker::decide_without_blocking(const TokenAsk& ask, std::function<void(Decided<TokenGrant>)> done) {
+bool TokenBroker::decide_without_blocking(const TokenAsk& ask, std::function<void(Decision decided)> done) {
   auto draft = this->draft(ask, Blocking::kNever);
   if (!draft) return false;
   metrics_.inc("alter_token_decision_path_total", "path=\"inline\"");
-  if (!draft->row) {
-    done(finish(std::move(*draft), {}));
-    return true;
-  }
-  auto row = std::move(*draft->row);
+  std::optional<audit::AuditEvent> row = std::move(draft->row);
   draft->row.reset();
   auto held = std::make_shared<Draft>(std::move(*draft));
+  auto decided = [this, held](Result<void> written) -> Decision {
+    return [this, held, written = std::move(written)] { return finish(std::move(*held), written); };
+  };
+  if (!row) {
+    done(decided({}));
+    return true;
+  }
   std::vector<audit::AuditEvent> rows;
-  rows.push_back(std::move(row));
-  audit_.record_async(std::move(rows), [this, held, done = std::move(done)](Result<void> written) {
-    done(finish(std::move(*held), std::move(written)));
-  });
+  rows.push_back(std::move(*row));
+  audit_.record_async(std::move(rows), [decided, done = std::move(done)](Result<void> written) { done(decided(std::move(written))); });
   return true;
 }
 

@@ -69,11 +69,13 @@ class TokenBroker {
   /// Blocks the calling thread on the store, a refresh and the audit commit as needed.
   Decided<TokenGrant> decide(const TokenAsk& ask);
   /// The same decision without blocking, when everything it needs is in memory (the app, the
-  /// connection lookup, the policy, a token that needs no refresh, no approval): then `done` runs
-  /// once the decision's row is durable (on the group commit's thread; it must not block) and
-  /// this returns true. Otherwise it returns false at once, having done and recorded nothing: the
-  /// caller runs decide() where blocking is allowed.
-  bool decide_without_blocking(const TokenAsk& ask, std::function<void(Decided<TokenGrant>)> done);
+  /// connection lookup, the policy, a token that needs no refresh, no approval): this returns
+  /// true, and once the decision's row is durable `done` is called (on the group commit's thread:
+  /// it must only hand over) with `decided`, which makes the answer where the caller runs it.
+  /// Otherwise it returns false at once, having done and recorded nothing: the caller runs
+  /// decide() where blocking is allowed.
+  using Decision = std::function<Decided<TokenGrant>()>;
+  bool decide_without_blocking(const TokenAsk& ask, std::function<void(Decision decided)> done);
 
  private:
   enum class Blocking { kMay, kNever };
