@@ -164,6 +164,9 @@ if $hold; then
   echo "Ctrl-C to stop (the setup stays up even if the vault is restarted by hand)."
   sleep infinity
 fi
+# Every user asked once first: phase a measures decisions on warm caches (a cold lookup reads the
+# store on a worker; how many did is reported below).
+wrk -t$threads -c$conns -d6s -s "$work/token.lua" "$vault/oauth/token" >/dev/null
 wrk_run nginx -t$threads -c$conns -d${dur}s --latency "http://127.0.0.1:$nginx_port/static.json"
 nginx_rps=$WRK_RPS nginx_p50=$WRK_P50 nginx_p99=$WRK_P99
 # The vault's own counters over phase a: where decisions were made, what the group commit cost.
