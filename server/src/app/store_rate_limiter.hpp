@@ -23,8 +23,6 @@ class StoreRateLimiter final : public policy::RateLimiter {
     return *count;
   }
 
-  bool blocks() const override { return true; }
-
  private:
   // Fixed windows aligned on the epoch, so every instance computes the same window.
   static TimePoint window_start(std::chrono::seconds window, TimePoint now) {

@@ -263,20 +263,27 @@ void VaultApp::serve(http::Request& request, http::Reply reply) {
   // What another instance changed must be seen before a request is decided: only when that is
   // known from memory can the request be decided here.
   if (method != "other" && shared_state_->in_sync_without_blocking()) {
-    // The answer, accounted for where it is made.
+    // The answer, accounted for where it is made: the first one only, as the Reply sends it; a
+    // Reply dropped unanswered is the 500 the server sends for it.
     struct Accounted final : http::Reply::Target {
       VaultApp* app;
       std::string_view method;
       std::chrono::steady_clock::time_point received_at;
       http::Reply inner;
       std::string route = "unmatched";
+      std::atomic<bool> sent{false};
       Accounted(VaultApp* a, std::string_view m, std::chrono::steady_clock::time_point t, http::Reply r)
           : app(a), method(m), received_at(t), inner(std::move(r)) {}
+      ~Accounted() override {
+        if (!sent.load()) app->account(method, route, http::Response::error(500, "internal", "internal error"), received_at);
+      }
       void send(http::Response response) override {
+        if (sent.exchange(true)) return;
         app->account(method, route, response, received_at);
         inner(std::move(response));
       }
       void send_from(std::function<http::Response()> make) override {
+        if (sent.exchange(true)) return;
         inner.from([app = app, method = method, route = route, received_at = received_at, make = std::move(make)] {
           http::Response response = make();
           app->account(method, route, response, received_at);
@@ -286,6 +293,7 @@ void VaultApp::serve(http::Request& request, http::Reply reply) {
     };
     auto target = std::make_shared<Accounted>(this, method, request.received_at, reply);
     if (router_->dispatch_without_blocking(request, http::Reply(target), &target->route)) return;
+    target->sent = true;  // not taken: handle() accounts for it
   }
   server_->post_work([this, &request, reply = std::move(reply)] { reply(handle(request)); });
 }

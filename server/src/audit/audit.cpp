@@ -213,6 +213,16 @@ bool AuditWriter::failing(std::chrono::steady_clock::duration window) const {
   return std::chrono::steady_clock::now().time_since_epoch().count() - failed < window.count();
 }
 
+void AuditWriter::complete(const Completion& done, Result<void> result) {
+  // A completion hands its answer over; if that fails, the request it belongs to is answered 500
+  // by its own Reply. The writer thread goes on committing.
+  try {
+    done(std::move(result));
+  } catch (const std::exception&) {
+    metrics_.inc("alter_audit_completion_failures_total");
+  }
+}
+
 void AuditWriter::loop() {
   std::unique_lock lock(mu_);
   for (;;) {
@@ -238,7 +248,7 @@ void AuditWriter::loop() {
     (result ? last_ok_ns_ : last_failure_ns_).store(finished);
     if (result) {
       metrics_.inc("alter_audit_rows_total", "", all.size());
-      for (auto& p : batch) p.done({});
+      for (auto& p : batch) complete(p.done, {});
     } else {
       metrics_.inc("alter_audit_failures_total");
       if (log_ && failure_log_.allow()) {
@@ -246,7 +256,7 @@ void AuditWriter::loop() {
                     {{"rows", all.size()}, {"error", result.error().message}});
       }
       const Error err = make_error(Errc::kUnavailable, "unavailable", "the audit trail cannot be written: " + result.error().message);
-      for (auto& p : batch) p.done(common::unexpected(err));
+      for (auto& p : batch) complete(p.done, common::unexpected(err));
     }
     lock.lock();
   }

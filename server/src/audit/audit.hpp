@@ -89,6 +89,7 @@ class AuditWriter {
     Completion done;
   };
   void loop();
+  void complete(const Completion& done, Result<void> result);
 
   Store& store_;
   Metrics& metrics_;

@@ -105,18 +105,20 @@ bool Router::dispatch_without_blocking(const Request& request, const Reply& repl
   const Route* route = find(request, params, allowed);
   if (route == nullptr || !route->fast || route->auth == Auth::kUnset) return false;
   Principal who;
+  std::optional<Result<Principal>> checked;
   if (route->auth != Auth::kPublic) {
     if (!hooks_.authenticate_without_blocking) return false;
-    auto checked = hooks_.authenticate_without_blocking(route->auth, request);
+    checked = hooks_.authenticate_without_blocking(route->auth, request);
     if (!checked) return false;
-    if (route_name != nullptr) *route_name = route->pattern;
+  }
+  if (route_name != nullptr) *route_name = route->pattern;
+  if (checked) {
     if (!*checked) {
       reply(hooks_.render_error(checked->error()));
       return true;
     }
     who = std::move(checked->value());
   }
-  if (route_name != nullptr) *route_name = route->pattern;
   try {
     return route->fast(request, params, who, reply);
   } catch (const std::exception& e) {

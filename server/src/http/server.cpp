@@ -115,9 +115,11 @@ class ReplyState final : public Reply::Target {
     if (done_.exchange(true)) return;
     std::lock_guard lock(pending_->mu);
     if (pending_->closed) {
-      // The io_context is gone with the coroutine's connection: destroying the completion now
-      // would touch it. Left as it is (only at a shutdown that timed out).
+      // The io_context is gone with the coroutine's connection: destroying the completion or the
+      // executor that tracks work on it would touch freed memory. Both are left as they are (only
+      // at a shutdown that timed out waiting for this answer).
       new Completion(std::move(completion_));
+      new asio::any_io_executor(std::move(executor_));
     } else {
       asio::post(executor_, [c = std::move(completion_), make = std::move(make)]() mutable {
         Response response;
@@ -248,7 +250,7 @@ struct HttpServer::Impl {
               Reply reply(std::make_shared<ReplyState<decltype(completion)>>(std::move(completion), pending));
               try {
                 handler(request, reply);
-              } catch (const std::exception&) {
+              } catch (...) {
                 reply(Response::error(500, "internal", "internal error"));
               }
             },

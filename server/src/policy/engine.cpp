@@ -800,7 +800,9 @@ std::optional<Result<Decision>> PolicyEngine::decide_cached(const PolicyRequest&
   }
   if (e->error) return common::unexpected(*e->error);
   if (!e->policy) return no_policy();
-  if (e->policy->counts_requests() && limiter_.blocks()) return std::nullopt;
+  // A rate-limited rule counts the request as it is evaluated: a caller that may still give up
+  // after this (and decide() again) would count it twice. Such policies are decided by decide().
+  if (e->policy->counts_requests()) return std::nullopt;
   Decision d = e->policy->evaluate(request, limiter_);
   d.policy_version = e->version;
   return d;

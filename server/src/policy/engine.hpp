@@ -91,8 +91,8 @@ class PolicyEngine {
   /// No policy for the app: Deny, no_matching_rule, policy_version 0. A stored version that no
   /// longer compiles: error 500 policy_invalid (the request is refused, never allowed).
   Result<Decision> decide(const PolicyRequest& request);
-  /// decide() when it can answer from memory (the app's policy loaded, and no rate-limit rule
-  /// counted by a limiter that blocks); std::nullopt otherwise.
+  /// decide() when it can answer from memory and consumes nothing: the app's policy loaded and
+  /// without rate limits (evaluating one counts the request); std::nullopt otherwise.
   std::optional<Result<Decision>> decide_cached(const PolicyRequest& request);
   /// explain() of the app's current policy (dry run with a trace).
   Result<Decision> explain(const PolicyRequest& request);

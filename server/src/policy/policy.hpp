@@ -80,9 +80,6 @@ class RateLimiter {
                                            TimePoint /*now*/) const {
     return std::nullopt;
   }
-  /// Whether hit() waits on something outside memory (a store): the token path then counts on a
-  /// thread that may block.
-  virtual bool blocks() const { return false; }
 };
 
 std::unique_ptr<RateLimiter> make_memory_rate_limiter();

@@ -234,7 +234,9 @@ inline std::array<const std::optional<std::string>*, 8> audit_text_filters(const
 // Token decisions and call events are nearly every audit row; the other kinds and decisions are
 // the rare rows people look for. Those are indexed by partial indexes (every audit insert touches
 // fewer B-trees), which a query uses when it states the index's condition: this returns it for
-// the filter's rare kind and decision (the same SQL in both stores).
+// the filter's rare kind and decision (the same SQL in both stores). The partial indexes are
+// created with these very conditions: SQLite migration 4, PostgreSQL migration 3; change them
+// together.
 inline constexpr const char* kAuditRareKindsSql = "kind NOT IN ('token', 'api_call')";
 inline constexpr const char* kAuditRareDecisionsSql = "decision NOT IN ('issued', 'called')";
 inline std::string audit_partial_index_terms(const AuditFilter& filter) {

@@ -1,5 +1,7 @@
 #include "vault/token_broker.hpp"
 
+#include <cassert>
+
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
 #include "vault/authenticator.hpp"
@@ -64,6 +66,7 @@ struct TokenBroker::Draft {
 Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
   metrics_.inc("alter_token_decision_path_total", "path=\"worker\"");
   auto draft = this->draft(ask, Blocking::kMay);
+  assert(draft.has_value());  // only kNever gives up
   Result<void> written;
   if (draft->row) written = audit_.record(std::move(*draft->row));
   return finish(std::move(*draft), std::move(written));

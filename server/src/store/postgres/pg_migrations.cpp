@@ -204,6 +204,8 @@ ALTER TABLE audit_events ADD COLUMN payload TEXT;
 // Version 3: fewer B-trees per audit insert (see the SQLite store's version 4): no app index, and
 // kind and decision indexed for their rare values only; the connection index goes too (a
 // connection's events are found through the time or user index with a filter, as in SQLite).
+// The two indexes are built inside the migration's transaction: on a large trail, audit inserts of
+// instances still running wait until it commits (upgrade in a quiet moment, or stop them first).
 constexpr const char* kV3 = R"sql(
 DROP INDEX IF EXISTS audit_events_by_app;
 DROP INDEX IF EXISTS audit_events_by_kind;
