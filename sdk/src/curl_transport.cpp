@@ -2,11 +2,20 @@
 
 #include <alter/common/secret.hpp>
 #include <alter/common/strings.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <curl/curl.h>
 
 #include <array>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace alter::internal {
@@ -69,6 +78,71 @@ TransportErrorKind classify(CURLcode code) {
   }
 }
 
+// One exchange's state while libcurl works on it: what the easy handle points at must live as
+// long as the transfer (the body, the header list, the error buffer, the write state).
+struct Exchange {
+  HttpRequest request;
+  HttpResponse response;
+  WriteState write{nullptr, 0};
+  SlistPtr headers;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  std::chrono::steady_clock::time_point started;
+  TransportCallback done;  // async only
+  CURL* handle = nullptr;  // async only
+};
+
+class CurlTransport;
+
+// libcurl's multi-socket interface driven by one Asio thread: every transfer in flight is a few
+// hundred bytes of state, not a thread. All curl_multi_* calls happen on that thread; callers
+// hand requests over with a post. The io_context runs on this one thread only, and every wait is
+// re-armed before its handler returns, so the reactor's edge-triggered readiness is never lost.
+class CurlMulti {
+ public:
+  explicit CurlMulti(CurlTransport& owner);
+  ~CurlMulti();
+  CurlMulti(const CurlMulti&) = delete;
+  CurlMulti& operator=(const CurlMulti&) = delete;
+
+  void submit(std::unique_ptr<Exchange> exchange);
+  void post_after(std::chrono::milliseconds delay, std::function<void()> task);
+
+ private:
+  struct Socket {
+    explicit Socket(boost::asio::io_context& io) : descriptor(io) {}
+    boost::asio::posix::stream_descriptor descriptor;
+    int want = 0;  // CURL_POLL_IN | CURL_POLL_OUT
+    bool reading = false;
+    bool writing = false;
+    bool closed = false;
+  };
+
+  static int on_socket(CURL*, curl_socket_t s, int what, void* user, void*);
+  static int on_timer(CURLM*, long timeout_ms, void* user);
+  void start(std::unique_ptr<Exchange> exchange);
+  void arm(curl_socket_t s, const std::shared_ptr<Socket>& socket);
+  void action(curl_socket_t s, int events);
+  void collect_done();
+  void complete(Exchange* exchange, TransportResult result);
+  void shutdown();
+
+  CurlTransport& owner_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer timer_;
+  CURLM* multi_ = nullptr;
+  std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets_;
+  std::unordered_map<CURL*, std::unique_ptr<Exchange>> transfers_;
+  std::vector<CURL*> idle_;  // easy handles for reuse, on the multi thread only
+  struct Delayed {
+    std::unique_ptr<boost::asio::steady_timer> timer;
+    std::function<void()> task;
+  };
+  std::map<std::uint64_t, Delayed> delayed_;  // post_after's tasks, run at shutdown if still waiting
+  std::uint64_t next_delayed_ = 0;
+  std::thread thread_;
+};
+
 class CurlTransport final : public Transport {
  public:
   explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {
@@ -82,16 +156,153 @@ class CurlTransport final : public Transport {
   }
 
   ~CurlTransport() override {
+    close_async();  // completes what is still in flight, before the share goes
     for (CURL* h : idle_) curl_easy_cleanup(h);
     curl_share_cleanup(share_);
   }
 
   TransportResult send(const HttpRequest& request) override {
     CURL* h = acquire();
-    auto result = perform(h, request);
+    Exchange x;
+    auto ready = prepare(h, request, x);
+    if (!ready) {
+      release(h);
+      return common::unexpected(std::move(ready.error()));
+    }
+    const CURLcode rc = curl_easy_perform(h);
+    auto result = collect(h, rc, x);
     release(h);
     return result;
   }
+
+  void send_async(HttpRequest request, TransportCallback done) override {
+    auto x = std::make_unique<Exchange>();
+    x->request = std::move(request);
+    x->done = std::move(done);
+    std::unique_lock lock(mu_);
+    if (closed_) {
+      lock.unlock();
+      x->done(common::unexpected(TransportError{TransportErrorKind::kOther, "the HTTP client is shutting down"}));
+      return;
+    }
+    if (!multi_) multi_ = std::make_unique<CurlMulti>(*this);  // its thread starts on first use
+    multi_->submit(std::move(x));
+  }
+
+  void post_after(std::chrono::milliseconds delay, std::function<void()> task) override {
+    std::unique_lock lock(mu_);
+    if (closed_) {
+      lock.unlock();
+      task();
+      return;
+    }
+    if (!multi_) multi_ = std::make_unique<CurlMulti>(*this);
+    multi_->post_after(delay, std::move(task));
+  }
+
+  void close_async() override {
+    std::unique_ptr<CurlMulti> multi;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      multi = std::move(multi_);
+    }
+    multi.reset();  // completes what is in flight, on its thread, and joins it
+  }
+
+  /// Points `h` at `req` (which must outlive the transfer) with the transport's rules. An error
+  /// means the request was not started.
+  common::Result<void, TransportError> prepare(CURL* h, const HttpRequest& req, Exchange& x) {
+    x.write = WriteState{&x.response.body, options_.max_response_bytes};
+    bool has_user_agent = false;
+    for (const auto& [name, value] : req.headers) {
+      if (common::iequals(name, "user-agent")) has_user_agent = true;
+      std::string line;
+      line.reserve(name.size() + value.size() + 2);
+      line.append(name).append(value.empty() ? ";" : ": ").append(value);
+      curl_slist* next = curl_slist_append(x.headers.get(), line.c_str());
+      common::secure_wipe(line);
+      if (next == nullptr) return common::unexpected(TransportError{TransportErrorKind::kOther, "out of memory"});
+      x.headers.release();
+      x.headers.reset(next);
+    }
+    // curl would add "Expect: 100-continue" to large bodies: one round trip more for nothing.
+    x.headers.reset(curl_slist_append(x.headers.release(), "Expect:"));
+
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x.error_buffer);
+    curl_easy_setopt(h, CURLOPT_SHARE, share_);
+    curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::min<std::int64_t>(req.timeout.count(), 10000)));
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_response_bytes));
+    if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (!has_user_agent && !options_.user_agent.empty()) {
+      curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, x.headers.get());
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x.write);
+
+    if (req.method == "GET" && !req.has_body) {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (req.method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      if (req.has_body || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
+      }
+    }
+    x.started = std::chrono::steady_clock::now();
+    return {};
+  }
+
+  /// The outcome of a finished transfer on `h`.
+  TransportResult collect(CURL* h, CURLcode rc, Exchange& x) {
+    HttpResponse& response = x.response;
+    response.elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - x.started);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    x.headers.reset();
+
+    if (rc != CURLE_OK) {
+      if (x.write.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        return common::unexpected(TransportError{TransportErrorKind::kTooLarge, "response body too large"});
+      }
+      std::string message = x.error_buffer[0] != '\0' ? x.error_buffer : curl_easy_strerror(rc);
+      return common::unexpected(TransportError{classify(rc), std::move(message)});
+    }
+
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    response.status = static_cast<int>(status);
+    long version = 0;
+    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+    switch (version) {
+      case CURL_HTTP_VERSION_1_0: response.http_version = 10; break;
+      case CURL_HTTP_VERSION_2_0: response.http_version = 20; break;
+      case CURL_HTTP_VERSION_3: response.http_version = 30; break;
+      default: response.http_version = 11; break;
+    }
+    // libcurl's own header API: no hand-written header parsing.
+    curl_header* prev = nullptr;
+    while (curl_header* hd = curl_easy_nextheader(h, CURLH_HEADER, -1, prev)) {
+      response.headers.emplace(hd->name, hd->value);
+      prev = hd;
+    }
+    return std::move(response);
+  }
+
+  const CurlTransportOptions& options() const { return options_; }
 
  private:
   static void lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
@@ -124,102 +335,205 @@ class CurlTransport final : public Transport {
     curl_easy_cleanup(h);
   }
 
-  TransportResult perform(CURL* h, const HttpRequest& req) {
-    HttpResponse response;
-    WriteState write{&response.body, options_.max_response_bytes};
-
-    SlistPtr headers;
-    bool has_user_agent = false;
-    for (const auto& [name, value] : req.headers) {
-      if (common::iequals(name, "user-agent")) has_user_agent = true;
-      std::string line;
-      line.reserve(name.size() + value.size() + 2);
-      line.append(name).append(value.empty() ? ";" : ": ").append(value);
-      curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-      common::secure_wipe(line);
-      if (next == nullptr) return common::unexpected(TransportError{TransportErrorKind::kOther, "out of memory"});
-      headers.release();
-      headers.reset(next);
-    }
-    // curl would add "Expect: 100-continue" to large bodies: one round trip more for nothing.
-    headers.reset(curl_slist_append(headers.release(), "Expect:"));
-
-    char error_buffer[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
-    curl_easy_setopt(h, CURLOPT_SHARE, share_);
-    curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(std::min<std::int64_t>(req.timeout.count(), 10000)));
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_response_bytes));
-    if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (!has_user_agent && !options_.user_agent.empty()) {
-      curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &write);
-
-    if (req.method == "GET" && !req.has_body) {
-      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else if (req.method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else {
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-      if (req.has_body || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
-      }
-    }
-
-    const auto start = std::chrono::steady_clock::now();
-    const CURLcode rc = curl_easy_perform(h);
-    response.elapsed =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-    headers.reset();
-
-    if (rc != CURLE_OK) {
-      if (write.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        return common::unexpected(TransportError{TransportErrorKind::kTooLarge, "response body too large"});
-      }
-      std::string message = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
-      return common::unexpected(TransportError{classify(rc), std::move(message)});
-    }
-
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    response.status = static_cast<int>(status);
-    long version = 0;
-    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
-    switch (version) {
-      case CURL_HTTP_VERSION_1_0: response.http_version = 10; break;
-      case CURL_HTTP_VERSION_2_0: response.http_version = 20; break;
-      case CURL_HTTP_VERSION_3: response.http_version = 30; break;
-      default: response.http_version = 11; break;
-    }
-    // libcurl's own header API: no hand-written header parsing.
-    curl_header* prev = nullptr;
-    while (curl_header* hd = curl_easy_nextheader(h, CURLH_HEADER, -1, prev)) {
-      response.headers.emplace(hd->name, hd->value);
-      prev = hd;
-    }
-    return response;
-  }
-
   CurlTransportOptions options_;
   CURLSH* share_ = nullptr;
   std::array<std::mutex, CURL_LOCK_DATA_LAST> share_locks_;
   std::mutex mu_;
   std::vector<CURL*> idle_;
+  std::unique_ptr<CurlMulti> multi_;
+  bool closed_ = false;
 };
+
+CurlMulti::CurlMulti(CurlTransport& owner)
+    : owner_(owner), work_(boost::asio::make_work_guard(io_)), timer_(io_) {
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::on_timer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  // HTTP/2 streams share one connection per host where the provider offers it (ALPN); idle
+  // connections are kept for keep-alive, up to this many.
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max<std::size_t>(owner.options().max_idle_handles, 16)));
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+CurlMulti::~CurlMulti() {
+  boost::asio::post(io_, [this] { shutdown(); });
+  thread_.join();
+  for (CURL* h : idle_) curl_easy_cleanup(h);
+  curl_multi_cleanup(multi_);
+}
+
+void CurlMulti::submit(std::unique_ptr<Exchange> exchange) {
+  // The unique_ptr travels in a shared_ptr: the posted handler must be copyable.
+  auto held = std::make_shared<std::unique_ptr<Exchange>>(std::move(exchange));
+  boost::asio::post(io_, [this, held] { start(std::move(*held)); });
+}
+
+void CurlMulti::post_after(std::chrono::milliseconds delay, std::function<void()> task) {
+  auto held = std::make_shared<std::function<void()>>(std::move(task));
+  boost::asio::post(io_, [this, delay, held] {
+    const std::uint64_t id = next_delayed_++;
+    auto& d = delayed_[id];
+    d.timer = std::make_unique<boost::asio::steady_timer>(io_, delay);
+    d.task = std::move(*held);
+    d.timer->async_wait([this, id](boost::system::error_code) {
+      auto node = delayed_.extract(id);
+      if (!node.empty()) node.mapped().task();
+    });
+  });
+}
+
+void CurlMulti::start(std::unique_ptr<Exchange> x) {
+  CURL* h = nullptr;
+  if (!idle_.empty()) {
+    h = idle_.back();
+    idle_.pop_back();
+  } else {
+    h = curl_easy_init();
+  }
+  if (h == nullptr) {
+    x->done(common::unexpected(TransportError{TransportErrorKind::kOther, "out of memory"}));
+    return;
+  }
+  auto ready = owner_.prepare(h, x->request, *x);
+  if (!ready) {
+    curl_easy_reset(h);
+    idle_.push_back(h);
+    x->done(common::unexpected(std::move(ready.error())));
+    return;
+  }
+  x->handle = h;
+  Exchange* raw = x.get();
+  transfers_.emplace(h, std::move(x));
+  if (const CURLMcode rc = curl_multi_add_handle(multi_, h); rc != CURLM_OK) {
+    complete(raw, common::unexpected(TransportError{TransportErrorKind::kOther, curl_multi_strerror(rc)}));
+  }
+}
+
+int CurlMulti::on_socket(CURL*, curl_socket_t s, int what, void* user, void*) {
+  auto* self = static_cast<CurlMulti*>(user);
+  if (what == CURL_POLL_REMOVE) {
+    // libcurl says so before it closes the socket: stop watching, and leave the fd to it.
+    if (auto it = self->sockets_.find(s); it != self->sockets_.end()) {
+      it->second->closed = true;
+      boost::system::error_code ignored;
+      it->second->descriptor.cancel(ignored);
+      (void)it->second->descriptor.release();
+      self->sockets_.erase(it);
+    }
+    return 0;
+  }
+  auto& socket = self->sockets_[s];
+  if (!socket) {
+    socket = std::make_shared<Socket>(self->io_);
+    boost::system::error_code ec;
+    socket->descriptor.assign(s, ec);
+    if (ec) {
+      self->sockets_.erase(s);
+      return -1;  // libcurl fails the transfers on this socket
+    }
+  }
+  socket->want = what;
+  self->arm(s, socket);
+  return 0;
+}
+
+void CurlMulti::arm(curl_socket_t s, const std::shared_ptr<Socket>& socket) {
+  using boost::asio::posix::descriptor_base;
+  if ((socket->want & CURL_POLL_IN) != 0 && !socket->reading) {
+    socket->reading = true;
+    socket->descriptor.async_wait(descriptor_base::wait_read, [this, s, socket](boost::system::error_code ec) {
+      socket->reading = false;
+      if (ec || socket->closed) return;
+      action(s, CURL_CSELECT_IN);
+      if (!socket->closed) arm(s, socket);
+    });
+  }
+  if ((socket->want & CURL_POLL_OUT) != 0 && !socket->writing) {
+    socket->writing = true;
+    socket->descriptor.async_wait(descriptor_base::wait_write, [this, s, socket](boost::system::error_code ec) {
+      socket->writing = false;
+      if (ec || socket->closed) return;
+      action(s, CURL_CSELECT_OUT);
+      if (!socket->closed) arm(s, socket);
+    });
+  }
+}
+
+int CurlMulti::on_timer(CURLM*, long timeout_ms, void* user) {
+  auto* self = static_cast<CurlMulti*>(user);
+  if (timeout_ms < 0) {
+    self->timer_.cancel();
+    return 0;
+  }
+  // Never call back into libcurl from its own callback: even a zero timeout goes through the loop.
+  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  self->timer_.async_wait([self](boost::system::error_code ec) {
+    if (!ec) self->action(CURL_SOCKET_TIMEOUT, 0);
+  });
+  return 0;
+}
+
+void CurlMulti::action(curl_socket_t s, int events) {
+  int running = 0;
+  curl_multi_socket_action(multi_, s, events, &running);
+  collect_done();
+}
+
+void CurlMulti::collect_done() {
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CURL* h = msg->easy_handle;
+    const CURLcode rc = msg->data.result;
+    auto it = transfers_.find(h);
+    if (it == transfers_.end()) continue;
+    Exchange* x = it->second.get();
+    complete(x, owner_.collect(h, rc, *x));
+  }
+}
+
+void CurlMulti::complete(Exchange* x, TransportResult result) {
+  CURL* h = x->handle;
+  curl_multi_remove_handle(multi_, h);
+  auto node = transfers_.extract(h);
+  common::secure_wipe(x->request.body);
+  for (auto& [name, value] : x->request.headers) common::secure_wipe(value);
+  curl_easy_reset(h);
+  if (idle_.size() < owner_.options().max_idle_handles) {
+    idle_.push_back(h);
+  } else {
+    curl_easy_cleanup(h);
+  }
+  TransportCallback done = std::move(x->done);
+  node.mapped().reset();
+  done(std::move(result));
+}
+
+void CurlMulti::shutdown() {
+  // Transfers still in flight end now, each with an error its caller can map.
+  while (!transfers_.empty()) {
+    complete(transfers_.begin()->second.get(),
+             common::unexpected(TransportError{TransportErrorKind::kOther, "the HTTP client is shutting down"}));
+  }
+  // Delayed tasks run now (they find the client closed and end with its error).
+  while (!delayed_.empty()) {
+    auto node = delayed_.extract(delayed_.begin());
+    node.mapped().timer->cancel();
+    node.mapped().task();
+  }
+  timer_.cancel();
+  for (auto& [s, socket] : sockets_) {
+    socket->closed = true;
+    boost::system::error_code ignored;
+    socket->descriptor.cancel(ignored);
+    (void)socket->descriptor.release();
+  }
+  sockets_.clear();
+  work_.reset();
+}
 
 }  // namespace
 

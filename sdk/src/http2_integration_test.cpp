@@ -11,7 +11,11 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+
+#include "curl_transport.hpp"
 
 namespace alter {
 namespace {
@@ -79,6 +83,32 @@ TEST_F(Http2, ProviderCallsUseHttp2OverTls) {
   Vault strict({.api_key = "alter_key_h2test", .base_url = fake_vault.base_url()});
   EXPECT_THROW(strict.request("github", HttpMethod::Get, "https://127.0.0.1:" + std::to_string(port_) + "/events.json"),
                NetworkError);
+}
+
+// The asynchronous client speaks HTTP/2 where the provider offers it: fifty requests at once over
+// TLS, each answered over HTTP/2 (multiplexed as streams: CURLPIPE_MULTIPLEX).
+TEST_F(Http2, AsynchronousRequestsShareOneHttp2Connection) {
+  auto transport = internal::make_curl_transport({(dir_.path() / "cert.pem").string(), "alter-tests", 1 << 20, 8});
+  constexpr int kRequests = 50;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  int http2 = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    internal::HttpRequest req;
+    req.method = "GET";
+    req.url = "https://127.0.0.1:" + std::to_string(port_) + "/events.json";
+    req.timeout = std::chrono::seconds(10);
+    transport->send_async(std::move(req), [&](internal::TransportResult r) {
+      std::lock_guard lock(mu);
+      if (r && r->status == 200 && r->http_version == 20) ++http2;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == kRequests; }));
+  EXPECT_EQ(http2, kRequests);
 }
 
 }  // namespace

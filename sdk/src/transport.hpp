@@ -5,6 +5,7 @@
 #include <alter/response.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,8 @@ struct TransportError {
 };
 
 using TransportResult = common::Result<HttpResponse, TransportError>;
+/// Called once with the outcome of send_async.
+using TransportCallback = std::function<void(TransportResult)>;
 
 class Transport {
  public:
@@ -43,6 +46,21 @@ class Transport {
   /// Performs one exchange. Thread-safe. Header values of `request` may hold a secret: an
   /// implementation must not log them and must wipe its own copies.
   virtual TransportResult send(const HttpRequest& request) = 0;
+  /// Starts one exchange and returns at once, holding no thread while it is in flight. `done` runs
+  /// once, on the transport's own thread: it must only hand the result over, never block. The
+  /// default (for test fakes) performs the exchange with send() on the calling thread.
+  virtual void send_async(HttpRequest request, TransportCallback done) { done(send(request)); }
+  /// Ends every asynchronous exchange still in flight with an error (their callbacks run before
+  /// this returns) and fails later ones at once: for a shutdown, while what the callbacks reach
+  /// is still alive.
+  virtual void close_async() {}
+  /// Runs `task` after `delay` on the transport's thread (a retry's back-off), holding no thread
+  /// meanwhile; close_async() runs the tasks still waiting at once, so none is lost. The default
+  /// (for test fakes) runs it now.
+  virtual void post_after(std::chrono::milliseconds delay, std::function<void()> task) {
+    (void)delay;
+    task();
+  }
 };
 
 }  // namespace alter::internal

@@ -45,16 +45,17 @@ struct HttpTestServer::Impl {
       rec.body = req.body();
       rec.connection = connection;
       Handler h;
+      std::uint64_t generation = 0;  // read with the request's arrival: a release after it lets it go
       {
         std::lock_guard lock(mu);
         requests.push_back(rec);
         h = handler;
+        generation = release_generation;
       }
       cv.notify_all();
       CannedResponse canned = h ? h(rec) : CannedResponse{};
       if (canned.hold) {
         std::unique_lock lock(mu);
-        const auto generation = release_generation;
         cv.wait(lock, [&] { return stopping || release_generation != generation; });
         if (stopping) return;
       }

@@ -11,6 +11,7 @@
 #include <future>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "vault_test_fixture.hpp"
 
@@ -390,7 +391,7 @@ TEST_F(OneWorker, DecisionsFromMemoryAreNotHeldUpByABlockedWorker) {
     return own.send("POST", "/oauth/token", ask("bob").dump(), {{"x-api-key", api_key_}, {"Content-Type", "application/json"}});
   });
   ASSERT_TRUE(fake_.wait_for_token_calls(1, std::chrono::seconds(10))) << "the refresh did not reach the provider";
-  // The only worker waits on the provider now.
+  // The provider holds the refresh: no thread waits for it, and decisions from memory go on.
   auto decided = std::async(std::launch::async, [&] {
     HttpClient own(server_->url());
     int ok = 0;
@@ -409,6 +410,71 @@ TEST_F(OneWorker, DecisionsFromMemoryAreNotHeldUpByABlockedWorker) {
   auto refreshed = refreshing.get();
   EXPECT_EQ(refreshed.status, 200) << refreshed.body;
   EXPECT_EQ(fake_.refresh_calls(), 1);
+}
+
+// A refresh holds no thread while the provider answers: with one worker, twenty refreshes of
+// twenty connections reach the provider at once (a blocking refresh would let one through), and
+// each request is answered with its refreshed token once the provider lets them go.
+TEST_F(OneWorker, RefreshesInFlightHoldNoThread) {
+  constexpr int kUsers = 20;
+  for (int i = 0; i < kUsers; ++i) import({{"user_id", "due-" + std::to_string(i)}}, /*expires_in=*/10);
+  auto ask = [&](int i) {
+    return nlohmann::json{{"provider_id", "fake"}, {"attributes", {{"user_id", "due-" + std::to_string(i)}}},
+                          {"method", "GET"}, {"url", api("/items")}};
+  };
+  // The API key's first use reads the store on the worker: done before, as any running app has.
+  import({{"user_id", "warm"}});
+  ASSERT_EQ(token({{"provider_id", "fake"}, {"attributes", {{"user_id", "warm"}}}, {"method", "GET"}, {"url", api("/items")}}).status, 200);
+  const long refresh_path_before = path_count(*http_, "refresh");
+  fake_.hold_token_calls(true);
+  std::vector<std::future<HttpAnswer>> answers;
+  for (int i = 0; i < kUsers; ++i) {
+    answers.push_back(std::async(std::launch::async, [&, i] {
+      HttpClient own(server_->url());
+      return own.send("POST", "/oauth/token", ask(i).dump(), {{"x-api-key", api_key_}, {"Content-Type", "application/json"}});
+    }));
+  }
+  const bool all_in_flight = fake_.wait_for_token_calls(kUsers, std::chrono::seconds(20));
+  fake_.release();
+  fake_.hold_token_calls(false);
+  ASSERT_TRUE(all_in_flight) << "only " << fake_.token_calls() << " refreshes reached the provider at once";
+  std::set<std::string> tokens;
+  for (auto& f : answers) {
+    auto a = f.get();
+    ASSERT_EQ(a.status, 200) << a.body;
+    tokens.insert(a.json.value("access_token", ""));
+    auto rows = admin("GET", "/v1/admin/audit?request_id=" + a.json.value("request_id", "") + "&kind=token");
+    ASSERT_EQ(rows.json["events"].size(), 1u) << rows.body;
+    EXPECT_EQ(rows.json["events"][0].value("decision", ""), "issued");
+    EXPECT_EQ(rows.json["events"][0]["details"].value("refreshed", false), true) << rows.body;
+  }
+  EXPECT_EQ(tokens.size(), static_cast<std::size_t>(kUsers)) << "each connection got its own refreshed token";
+  EXPECT_EQ(fake_.refresh_calls(), kUsers);
+  EXPECT_EQ(path_count(*http_, "refresh"), refresh_path_before + kUsers);
+  auto verify = admin("GET", "/v1/admin/audit/verify");
+  EXPECT_TRUE(verify.json.value("ok", false)) << verify.body;
+}
+
+// The asynchronous refresh retries a transient failure after its back-off (a timer, not a
+// sleeping thread) and gives up after the configured attempts with the same answer as before.
+TEST_F(OneWorker, AnAsynchronousRefreshRetriesTransientFailuresThenGivesUp) {
+  import({{"user_id", "flaky"}}, /*expires_in=*/10);
+  import({{"user_id", "down"}}, /*expires_in=*/-10);
+  auto ask = [&](const std::string& user) {
+    return nlohmann::json{{"provider_id", "fake"}, {"attributes", {{"user_id", user}}}, {"method", "GET"}, {"url", api("/items")}};
+  };
+  fake_.fail_token_calls(503, 1);
+  auto recovered = token(ask("flaky"));
+  EXPECT_EQ(recovered.status, 200) << recovered.body;
+  EXPECT_EQ(fake_.token_calls(), 2) << "one failure, one retry";
+  fake_.fail_token_calls(503, 100);
+  auto failed = token(ask("down"));
+  fake_.fail_token_calls(503, 0);
+  EXPECT_EQ(failed.status, 502) << failed.body;
+  EXPECT_EQ(failed.json.value("error", ""), "token_expired") << failed.body;
+  EXPECT_EQ(fake_.token_calls(), 5) << "three attempts for the expired token";
+  auto rows = admin("GET", "/v1/admin/audit?kind=refresh&decision=refresh_failed");
+  ASSERT_EQ(rows.json["events"].size(), 1u) << rows.body;
 }
 
 class StrictRotation : public VaultFixture {

@@ -237,6 +237,9 @@ Result<void> VaultApp::register_sandbox() {
 VaultApp::~VaultApp() {
   if (refresher_) refresher_->stop();
   if (rotation_) rotation_->stop();
+  // Provider calls still in flight end now, with an error, while what they report to is alive;
+  // the answers they owe are sent before the server goes.
+  if (transport_) transport_->close_async();
   server_.reset();
 }
 
@@ -369,6 +372,12 @@ Result<void> VaultApp::start() {
         log_->info("malformed request", {{"error", what}, {"status", status}});
       });
   if (auto r = server_->start(); !r) return r;
+  // Steps that read or write the store run on the server's bounded worker pool; a refresh holds no
+  // thread while the provider answers. (The raw pointer stays valid while ~HttpServer joins the pool.)
+  http::HttpServer* server = server_.get();
+  auto blocking = [server](std::function<void()> task) { server->post_work(std::move(task)); };
+  tokens_->set_blocking_executor(blocking);
+  broker_->set_blocking_executor(blocking);
   log_->info("connection limits", {{"max_connections", server_->max_connections()},
                                    {"max_connections_per_ip", server_->max_connections_per_ip()}});
   std::string pub = config_.public_url;

@@ -44,6 +44,14 @@ std::string basic_auth(const ClientCredentials& client) {
 
 // Client authentication ("basic": an Authorization header; "body": id and secret as parameters;
 // "none") and the body in the provider's format (form or JSON). Wipes the parameters after use.
+// The request's body and Authorization header hold the client secret or a grant.
+void wipe_request(alter::internal::HttpRequest& req) {
+  common::secure_wipe(req.body);
+  for (auto& [k, v] : req.headers) {
+    if (k == "Authorization") common::secure_wipe(v);
+  }
+}
+
 void finish_request(alter::internal::HttpRequest& req, const ProviderDef& p, const ClientCredentials& client,
                     const std::string& auth, std::vector<std::pair<std::string, std::string>>& params) {
   if (auth == "basic") {
@@ -231,9 +239,9 @@ OAuthResult<TokenSet> OAuthClient::parse_token_response(const ProviderDef& p, in
   return t;
 }
 
-OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const ClientCredentials& client,
-                                              std::vector<std::pair<std::string, std::string>> params,
-                                              const std::string& endpoint) const {
+OAuthResult<alter::internal::HttpRequest> OAuthClient::token_request(const ProviderDef& p, const ClientCredentials& client,
+                                                                     std::vector<std::pair<std::string, std::string>> params,
+                                                                     const std::string& endpoint) const {
   auto url = substitute(endpoint, client.variables);
   if (!url) return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", url.error().message));
   if (auto ok = guard::check_endpoint_url(*url, dev_mode_, "token_url"); !ok) {
@@ -246,12 +254,12 @@ OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const Client
   req.has_body = true;
   req.headers.emplace_back("Accept", "application/json");
   finish_request(req, p, client, p.client_auth, params);
-  const TimePoint sent_at = clock_.wall();
-  auto res = transport_->send(req);
-  common::secure_wipe(req.body);
-  for (auto& [k, v] : req.headers) {
-    if (k == "Authorization") common::secure_wipe(v);
-  }
+  for (auto& [k, v] : params) common::secure_wipe(v);
+  return req;
+}
+
+OAuthResult<TokenSet> OAuthClient::token_answer(const ProviderDef& p, alter::internal::TransportResult res,
+                                                TimePoint sent_at) const {
   if (!res) {
     return common::unexpected(failure(OAuthFailure::Kind::kTransient, 0, "",
                                       "the token endpoint could not be reached: " + res.error().message));
@@ -259,6 +267,32 @@ OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const Client
   std::string content_type;
   if (auto it = res->headers.find("content-type"); it != res->headers.end()) content_type = it->second;
   return parse_token_response(p, res->status, content_type, res->body, sent_at);
+}
+
+OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const ClientCredentials& client,
+                                              std::vector<std::pair<std::string, std::string>> params,
+                                              const std::string& endpoint) const {
+  auto req = token_request(p, client, std::move(params), endpoint);
+  if (!req) return common::unexpected(std::move(req.error()));
+  const TimePoint sent_at = clock_.wall();
+  auto res = transport_->send(*req);
+  wipe_request(*req);
+  return token_answer(p, std::move(res), sent_at);
+}
+
+void OAuthClient::refresh_async(std::shared_ptr<const ProviderDef> p, const ClientCredentials& client,
+                                std::string_view refresh_token, std::function<void(OAuthResult<TokenSet>)> done) const {
+  auto req = token_request(*p, client, {{"grant_type", "refresh_token"}, {"refresh_token", std::string(refresh_token)}},
+                           p->refresh_url.empty() ? p->token_url : p->refresh_url);
+  if (!req) {
+    done(common::unexpected(std::move(req.error())));
+    return;
+  }
+  const TimePoint sent_at = clock_.wall();
+  // The transport wipes its copy of the body and headers once the exchange is over.
+  transport_->send_async(std::move(*req), [this, p = std::move(p), sent_at, done = std::move(done)](alter::internal::TransportResult res) {
+    done(token_answer(*p, std::move(res), sent_at));
+  });
 }
 
 OAuthResult<TokenSet> OAuthClient::exchange_code(const ProviderDef& p, const ClientCredentials& client,

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,9 +16,7 @@
 #include "core/types.hpp"
 #include "oauth/catalog.hpp"
 
-namespace alter::internal {
-class Transport;
-}
+#include "transport.hpp"  // the SDK's internal HTTP interface
 
 namespace alter::server::oauth {
 
@@ -72,6 +71,13 @@ class OAuthClient {
                                       const std::string& code_verifier) const;
   OAuthResult<TokenSet> refresh(const ProviderDef& provider, const ClientCredentials& client,
                                 std::string_view refresh_token) const;
+  /// The same refresh without holding a thread while the provider answers: `done` runs once, on
+  /// the HTTP client's thread (it must only hand the result over).
+  void refresh_async(std::shared_ptr<const ProviderDef> provider, const ClientCredentials& client,
+                     std::string_view refresh_token, std::function<void(OAuthResult<TokenSet>)> done) const;
+  /// Runs `task` after `delay` on the HTTP client's thread, holding no thread meanwhile (a retry's
+  /// back-off); at shutdown, at once.
+  void after(std::chrono::milliseconds delay, std::function<void()> task) const { transport_->post_after(delay, std::move(task)); }
   /// Revokes one token; a provider without a revocation URL is a no-op success.
   OAuthResult<bool> revoke(const ProviderDef& provider, const ClientCredentials& client, std::string_view token,
                            std::string_view token_type_hint) const;
@@ -82,6 +88,11 @@ class OAuthClient {
                                              std::string& body, std::optional<TimePoint> sent_at = std::nullopt) const;
 
  private:
+  OAuthResult<alter::internal::HttpRequest> token_request(const ProviderDef& provider, const ClientCredentials& client,
+                                                          std::vector<std::pair<std::string, std::string>> params,
+                                                          const std::string& endpoint) const;
+  OAuthResult<TokenSet> token_answer(const ProviderDef& provider, alter::internal::TransportResult response,
+                                     TimePoint sent_at) const;
   OAuthResult<TokenSet> token_call(const ProviderDef& provider, const ClientCredentials& client,
                                    std::vector<std::pair<std::string, std::string>> params,
                                    const std::string& endpoint) const;

@@ -193,6 +193,9 @@ class Store {
   /// lock cannot be taken within `timeout`.
   virtual StoreResult<void> with_connection_lock(const std::string& connection_id, std::chrono::milliseconds timeout,
                                                  const std::function<void()>& fn) = 0;
+  /// True when with_connection_lock only orders this process's callers (SQLite: one vault per
+  /// file), so an in-process single flight gives the same guarantee without holding a thread.
+  virtual bool connection_lock_is_local() const { return false; }
   /// Counts one hit for `key` in the fixed window starting at `window_start` (lasting `window`) and
   /// returns the count including this hit; windows that ended are pruned now and then.
   virtual StoreResult<std::int64_t> rate_limit_hit(const std::string& key, TimePoint window_start,

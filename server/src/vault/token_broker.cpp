@@ -73,23 +73,68 @@ Decided<TokenGrant> TokenBroker::decide(const TokenAsk& ask) {
 }
 
 bool TokenBroker::decide_without_blocking(const TokenAsk& ask, std::function<void(Decision decided)> done) {
-  auto draft = this->draft(ask, Blocking::kNever);
-  if (!draft) return false;
-  metrics_.inc("alter_token_decision_path_total", "path=\"inline\"");
-  std::optional<audit::AuditEvent> row = std::move(draft->row);
-  draft->row.reset();
-  auto held = std::make_shared<Draft>(std::move(*draft));
+  const auto started = std::chrono::steady_clock::now();
+  const bool asynchronous = blocking_ && tokens_.refreshes_asynchronously();
+  std::optional<Connection> due;
+  auto draft = this->draft(ask, Blocking::kNever, nullptr, asynchronous ? &due : nullptr);
+  if (draft) {
+    metrics_.inc("alter_token_decision_path_total", "path=\"inline\"");
+    commit(std::move(*draft), std::move(done));
+    return true;
+  }
+  if (!asynchronous) return false;
+  if (due) {
+    metrics_.inc("alter_token_decision_path_total", "path=\"refresh\"");
+    await_refresh(ask, std::move(*due), started, std::move(done));
+    return true;
+  }
+  // A step reads the store (a lookup not cached yet, an approval): it runs on the pool allowed to
+  // block, and a refresh it finds due still holds no thread while the provider answers.
+  metrics_.inc("alter_token_decision_path_total", "path=\"worker\"");
+  blocking_([this, ask, started, done = std::move(done)]() mutable {
+    std::optional<Connection> due_then;
+    auto drafted = this->draft(ask, Blocking::kMay, nullptr, &due_then);
+    if (drafted) {
+      commit(std::move(*drafted), std::move(done));
+      return;
+    }
+    metrics_.inc("alter_token_decision_path_total", "path=\"refresh\"");
+    await_refresh(ask, std::move(*due_then), started, std::move(done));
+  });
+  return true;
+}
+
+void TokenBroker::await_refresh(const TokenAsk& ask, Connection due, std::chrono::steady_clock::time_point started,
+                                std::function<void(Decision decided)> done) {
+  auto provider = catalog_->get(ask.provider_id);
+  assert(provider != nullptr);  // draft() found it a moment ago; providers are never removed
+  // The decision is made again with the refresh's outcome: a fresh decision, where the policy
+  // sees the connection as it is then.
+  Connection before = due;
+  tokens_.refresh_async(due, std::move(provider),
+                        [this, ask, before = std::move(before), started, done = std::move(done)](const Result<Connection>& result) mutable {
+                          // On a thread of the pool allowed to block: a cache miss may be read here.
+                          const Refreshed refreshed{std::move(before), result, started};
+                          auto again = this->draft(ask, Blocking::kNever, &refreshed);
+                          if (!again) again = this->draft(ask, Blocking::kMay, &refreshed);
+                          commit(std::move(*again), std::move(done));
+                        });
+}
+
+void TokenBroker::commit(Draft&& draft, std::function<void(Decision decided)> done) {
+  std::optional<audit::AuditEvent> row = std::move(draft.row);
+  draft.row.reset();
+  auto held = std::make_shared<Draft>(std::move(draft));
   auto decided = [this, held](Result<void> written) -> Decision {
     return [this, held, written = std::move(written)] { return finish(std::move(*held), written); };
   };
   if (!row) {
     done(decided({}));
-    return true;
+    return;
   }
   std::vector<audit::AuditEvent> rows;
   rows.push_back(std::move(*row));
   audit_.record_async(std::move(rows), [decided, done = std::move(done)](Result<void> written) { done(decided(std::move(written))); });
-  return true;
 }
 
 Decided<TokenGrant> TokenBroker::finish(Draft&& d, Result<void> written) {
@@ -113,10 +158,11 @@ Decided<TokenGrant> TokenBroker::finish(Draft&& d, Result<void> written) {
   return std::move(d.outcome);
 }
 
-std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocking blocking) {
+std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocking blocking, const Refreshed* refreshed,
+                                                     std::optional<Connection>* refresh_due) {
   const bool may_block = blocking == Blocking::kMay;
   Draft d;
-  d.started = std::chrono::steady_clock::now();
+  d.started = refreshed != nullptr ? refreshed->started : std::chrono::steady_clock::now();
   // A refusal made before there is anything to record.
   auto answer = [&](common::Unexpected<Refusal> r) -> std::optional<Draft> {
     d.outcome = std::move(r);
@@ -294,11 +340,20 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
     to_consume = check->approval;
   }
 
-  // ---- the token, refreshed first when due (a refresh only where blocking is allowed) ----
-  std::optional<Result<IssuedToken>> issued = tokens_.token_without_refresh(conn, *provider);
-  if (!issued) {
-    if (!may_block) return std::nullopt;
-    issued = tokens_.token_for(conn, *provider);
+  // ---- the token, refreshed first when due (a refresh waited for only where blocking is allowed) ----
+  std::optional<Result<IssuedToken>> issued;
+  if (refreshed != nullptr && refreshed->before.id == conn.id) {
+    issued = tokens_.token_after_refresh(refreshed->before, refreshed->result);
+  } else {
+    issued = tokens_.token_without_blocking(conn, *provider);
+    if (!issued) {
+      if (refresh_due != nullptr) {
+        *refresh_due = conn;  // the caller refreshes without holding a thread, then drafts again
+        return std::nullopt;
+      }
+      if (!may_block) return std::nullopt;
+      issued = tokens_.token_after_refresh(conn, tokens_.refresh(conn, *provider, false));
+    }
   }
   if (!*issued) {
     const Error& e = issued->error();

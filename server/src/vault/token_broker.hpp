@@ -69,20 +69,39 @@ class TokenBroker {
   /// Blocks the calling thread on the store, a refresh and the audit commit as needed.
   Decided<TokenGrant> decide(const TokenAsk& ask);
   /// The same decision without blocking, when everything it needs is in memory (the app, the
-  /// connection lookup, the policy, a token that needs no refresh, no approval): this returns
-  /// true, and once the decision's row is durable `done` is called (on the group commit's thread:
-  /// it must only hand over) with `decided`, which makes the answer where the caller runs it.
-  /// Otherwise it returns false at once, having done and recorded nothing: the caller runs
-  /// decide() where blocking is allowed.
+  /// connection lookup, the policy, no approval) or the one thing missing is a token refresh: this
+  /// returns true, and once the decision's row is durable `done` is called (on the group commit's
+  /// thread: it must only hand over) with `decided`, which makes the answer where the caller runs
+  /// it. A refresh runs asynchronously (TokenManager::refresh_async), holding no thread while the
+  /// provider answers; the decision is then made again with its outcome. Otherwise this returns
+  /// false at once, having done and recorded nothing: the caller runs decide() where blocking is
+  /// allowed.
   using Decision = std::function<Decided<TokenGrant>()>;
   bool decide_without_blocking(const TokenAsk& ask, std::function<void(Decision decided)> done);
+  /// The pool of threads allowed to block (the store's calls). With it and an asynchronous
+  /// TokenManager, decide_without_blocking takes every decision: the steps that read the store
+  /// run there, and a refresh holds no thread.
+  void set_blocking_executor(std::function<void(std::function<void()>)> run) { blocking_ = std::move(run); }
 
  private:
   enum class Blocking { kMay, kNever };
   struct Draft;
+  /// A refresh this decision waited for: the connection as it was, and the refresh's outcome.
+  struct Refreshed {
+    Connection before;
+    Result<Connection> result;
+    std::chrono::steady_clock::time_point started;  // when the decision began
+  };
   /// The decision and the row to record before answering; std::nullopt (with kNever only) when
-  /// a step would block.
-  std::optional<Draft> draft(const TokenAsk& ask, Blocking blocking);
+  /// a step would block. `refreshed`: the outcome of the refresh the token step needs. When the
+  /// one step that would block is a refresh, `refresh_due` (if given) receives the connection.
+  std::optional<Draft> draft(const TokenAsk& ask, Blocking blocking, const Refreshed* refreshed = nullptr,
+                             std::optional<Connection>* refresh_due = nullptr);
+  /// Refreshes `due` asynchronously, then drafts the decision again with the outcome and commits it.
+  void await_refresh(const TokenAsk& ask, Connection due, std::chrono::steady_clock::time_point started,
+                     std::function<void(Decision decided)> done);
+  /// Records the draft's row with the group commit and calls `done` once it is durable.
+  void commit(Draft&& draft, std::function<void(Decision decided)> done);
   /// The answer once the row was (or failed to be) recorded.
   Decided<TokenGrant> finish(Draft&& draft, Result<void> written);
   Result<std::shared_ptr<const App>> app(const std::string& id);
@@ -100,6 +119,7 @@ class TokenBroker {
   Logger& log_;
   LogThrottle failure_log_;  // the line for decisions the audit trail could not take
   const common::Clock& clock_;
+  std::function<void(std::function<void()>)> blocking_;
 };
 
 /// An app, through the cache.

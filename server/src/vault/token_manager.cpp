@@ -2,6 +2,7 @@
 
 
 #include <thread>
+#include <tuple>
 
 #include "core/time.hpp"
 #include "crypto/crypto.hpp"
@@ -117,8 +118,9 @@ Result<IssuedToken> TokenManager::open_fresh(Connection current, bool refreshed)
   return out;
 }
 
-Result<IssuedToken> TokenManager::token_for(const Connection& connection, const ProviderDef& provider) {
-  if (auto ready = token_without_refresh(connection, provider)) return std::move(*ready);
+std::optional<Result<IssuedToken>> TokenManager::token_without_blocking(const Connection& connection,
+                                                                        const ProviderDef& provider) const {
+  if (auto ready = token_without_refresh(connection, provider)) return ready;
   // A refresh is due.
   const bool expired = connection.expires_at && *connection.expires_at <= clock_.wall();
   if (auto wait = backing_off(connection.id)) {
@@ -132,31 +134,59 @@ Result<IssuedToken> TokenManager::token_for(const Connection& connection, const 
     if (!tokens) return common::unexpected(tokens.error());
     return IssuedToken{std::move(tokens->access_token), connection, false};
   }
-  auto r = refresh(connection, provider, false);
-  if (!r) return common::unexpected(r.error());
-  const bool refreshed = r->version != connection.version;
-  return open_fresh(std::move(r.value()), refreshed);
+  return std::nullopt;
+}
+
+Result<IssuedToken> TokenManager::token_after_refresh(const Connection& before, const Result<Connection>& refreshed) const {
+  if (!refreshed) return common::unexpected(refreshed.error());
+  return open_fresh(*refreshed, refreshed->version != before.version);
+}
+
+Result<IssuedToken> TokenManager::token_for(const Connection& connection, const ProviderDef& provider) {
+  if (auto ready = token_without_blocking(connection, provider)) return std::move(*ready);
+  return token_after_refresh(connection, refresh(connection, provider, false));
+}
+
+std::pair<std::shared_ptr<TokenManager::Flight>, bool> TokenManager::join_flight(const std::string& connection_id) {
+  // Called with mu_ held.
+  auto it = flights_.find(connection_id);
+  if (it != flights_.end()) return {it->second, false};
+  auto flight = std::make_shared<Flight>();
+  flights_[connection_id] = flight;
+  return {flight, true};
+}
+
+void TokenManager::land(const std::string& connection_id, const std::shared_ptr<Flight>& flight, Result<Connection> result) {
+  std::vector<std::function<void(const Result<Connection>&)>> waiters;
+  {
+    std::lock_guard lock(mu_);
+    flight->result = std::move(result);
+    flight->done = true;
+    if (auto it = flights_.find(connection_id); it != flights_.end() && it->second == flight) flights_.erase(it);
+    waiters.swap(flight->waiters);
+  }
+  cv_.notify_all();
+  for (auto& waiter : waiters) waiter(*flight->result);
 }
 
 Result<Connection> TokenManager::refresh(const Connection& connection, const ProviderDef& provider, bool force) {
   std::shared_ptr<Flight> flight;
-  bool leader = false;
   {
     std::unique_lock lock(mu_);
-    auto it = flights_.find(connection.id);
-    if (it == flights_.end()) {
-      flight = std::make_shared<Flight>();
-      flights_[connection.id] = flight;
-      leader = true;
-    } else {
-      flight = it->second;
-    }
+    bool leader = false;
+    std::tie(flight, leader) = join_flight(connection.id);
     if (!leader) {
       metrics_.inc("alter_refresh_waiters_total");
       cv_.wait(lock, [&] { return flight->done; });
       return *flight->result;
     }
   }
+  auto result = locked_refresh(connection, provider, force);
+  land(connection.id, flight, result);
+  return result;
+}
+
+Result<Connection> TokenManager::locked_refresh(const Connection& connection, const ProviderDef& provider, bool force) {
   // One refresh per connection across instances too: the store's lock (PostgreSQL: an advisory
   // lock), inside which do_refresh re-reads the row and skips the call if another instance did it.
   Result<Connection> result = common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the refresh lock was not taken"));
@@ -165,17 +195,68 @@ Result<Connection> TokenManager::refresh(const Connection& connection, const Pro
   if (!locked) {
     result = common::unexpected(make_error(Errc::kUnavailable, "unavailable", "cannot lock the connection for refresh: " + locked.error().message));
   }
-  {
-    std::lock_guard lock(mu_);
-    flight->result = result;
-    flight->done = true;
-    flights_.erase(connection.id);
-  }
-  cv_.notify_all();
   return result;
 }
 
-Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const ProviderDef& provider, bool force) {
+void TokenManager::refresh_async(const Connection& connection, std::shared_ptr<const ProviderDef> provider,
+                                 std::function<void(const Result<Connection>&)> done) {
+  std::shared_ptr<Flight> flight;
+  {
+    std::lock_guard lock(mu_);
+    bool leader = false;
+    std::tie(flight, leader) = join_flight(connection.id);
+    flight->waiters.push_back(std::move(done));
+    if (!leader) {
+      metrics_.inc("alter_refresh_waiters_total");
+      return;
+    }
+  }
+  if (!blocking_) {
+    land(connection.id, flight, locked_refresh(connection, *provider, false));
+    return;
+  }
+  blocking_([this, connection, provider = std::move(provider), flight]() mutable {
+    if (!store_.connection_lock_is_local()) {
+      // The lock spans instances and is held across the provider call: this thread waits for it.
+      land(connection.id, flight, locked_refresh(connection, *provider, false));
+      return;
+    }
+    auto prepared = prepare_refresh(connection, *provider, false);
+    if (auto* outcome = std::get_if<Result<Connection>>(&prepared)) {
+      land(connection.id, flight, std::move(*outcome));
+      return;
+    }
+    auto held = std::make_shared<Prepared>(std::move(std::get<Prepared>(prepared)));
+    call_async(std::move(held), std::move(provider), std::move(flight), 1, options_.retry_backoff);
+  });
+}
+
+void TokenManager::call_async(std::shared_ptr<Prepared> prepared, std::shared_ptr<const ProviderDef> provider,
+                              std::shared_ptr<Flight> flight, int attempt, std::chrono::milliseconds backoff) {
+  ++refresh_calls_;
+  const auto started = std::chrono::steady_clock::now();
+  const std::string refresh_token(prepared->refresh_token.reveal());
+  auto self_provider = provider;
+  client_.refresh_async(std::move(self_provider), prepared->client, refresh_token,
+                        [this, prepared, provider, flight, attempt, backoff, started](oauth::OAuthResult<TokenSet> answer) {
+                          metrics_.observe("alter_refresh_seconds", "provider=\"" + label_value(provider->id) + "\"",
+                                           std::chrono::steady_clock::now() - started);
+                          if (!answer && answer.error().kind == OAuthFailure::Kind::kTransient &&
+                              attempt < std::max(options_.refresh_attempts, 1)) {
+                            client_.after(backoff, [this, prepared, provider, flight, attempt, backoff] {
+                              call_async(prepared, provider, flight, attempt + 1, backoff * 2);
+                            });
+                            return;
+                          }
+                          // The answer holds the new tokens: moved into the step, not copied.
+                          auto held = std::make_shared<oauth::OAuthResult<TokenSet>>(std::move(answer));
+                          blocking_([this, prepared, provider, flight, held] {
+                            land(prepared->current.id, flight, apply_refresh(*prepared, *provider, std::move(*held)));
+                          });
+                        });
+}
+
+TokenManager::Preparation TokenManager::prepare_refresh(const Connection& snapshot, const ProviderDef& provider, bool force) {
   // Re-read: a refresh that finished a moment ago (here or on another instance) makes this one moot.
   auto fresh = store_.get_connection(snapshot.id);
   if (!fresh) {
@@ -206,13 +287,25 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
   if (!client) {
     return common::unexpected(expired_error(Errc::kBadGateway, current, "cannot refresh: " + client.error().message));
   }
+  Prepared prepared;
+  prepared.current = std::move(current);
+  prepared.refresh_token = std::move(tokens->refresh_token);
+  prepared.id_token = std::move(tokens->id_token);
+  prepared.client = std::move(client.value());
+  return prepared;
+}
+
+Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const ProviderDef& provider, bool force) {
+  auto preparation = prepare_refresh(snapshot, provider, force);
+  if (auto* outcome = std::get_if<Result<Connection>>(&preparation)) return std::move(*outcome);
+  const Prepared& prepared = std::get<Prepared>(preparation);
 
   OAuthResult<TokenSet> answer = common::unexpected(OAuthFailure{});
   auto backoff = options_.retry_backoff;
   for (int attempt = 1; attempt <= std::max(options_.refresh_attempts, 1); ++attempt) {
     ++refresh_calls_;
     const auto started = std::chrono::steady_clock::now();
-    answer = client_.refresh(provider, *client, tokens->refresh_token.reveal());
+    answer = client_.refresh(provider, prepared.client, prepared.refresh_token.reveal());
     metrics_.observe("alter_refresh_seconds", "provider=\"" + label_value(provider.id) + "\"",
                      std::chrono::steady_clock::now() - started);
     if (answer || answer.error().kind != OAuthFailure::Kind::kTransient) break;
@@ -221,7 +314,12 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
       backoff *= 2;
     }
   }
+  return apply_refresh(prepared, provider, std::move(answer));
+}
 
+Result<Connection> TokenManager::apply_refresh(const Prepared& prepared, const ProviderDef& provider,
+                                               OAuthResult<TokenSet> answer) {
+  const Connection& current = prepared.current;
   if (!answer) {
     const auto& f = answer.error();
     nlohmann::json event = {{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
@@ -259,15 +357,15 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
 
   TokenSet& t = answer.value();
   Connection updated = current;
-  const std::string_view refresh_token = t.refresh_token.empty() ? tokens->refresh_token.reveal() : t.refresh_token.reveal();
-  const std::string_view id_token = t.id_token.empty() ? tokens->id_token.reveal() : t.id_token.reveal();
+  const std::string_view refresh_token = t.refresh_token.empty() ? prepared.refresh_token.reveal() : t.refresh_token.reveal();
+  const std::string_view id_token = t.id_token.empty() ? prepared.id_token.reveal() : t.id_token.reveal();
   updated.tokens = sealed_.seal_tokens(current, t.access_token.reveal(), refresh_token, id_token);
   updated.token_type = t.token_type;
   if (!t.scopes.empty()) updated.scopes = t.scopes;
   updated.expires_at = t.expires_at;
   for (auto it = t.kept.begin(); it != t.kept.end(); ++it) updated.metadata[it.key()] = it.value();
   updated.updated_at = clock_.wall();
-  const bool rotated = !t.refresh_token.empty() && t.refresh_token.reveal() != tokens->refresh_token.reveal();
+  const bool rotated = !t.refresh_token.empty() && t.refresh_token.reveal() != prepared.refresh_token.reveal();
   audit::AuditEvent event{{{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
                            {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
                            {"details", {{"rotated", rotated}, {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}}};

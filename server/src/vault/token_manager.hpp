@@ -11,6 +11,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -66,6 +69,27 @@ class TokenManager {
   /// token_for would give; std::nullopt when a refresh is due.
   std::optional<Result<IssuedToken>> token_without_refresh(const Connection& connection, const ProviderDef& provider) const;
 
+  /// What token_for answers without calling the provider: token_without_refresh, and a connection
+  /// backing off after failed refreshes (its token while still valid, else the refusal).
+  /// std::nullopt: a refresh call is due.
+  std::optional<Result<IssuedToken>> token_without_blocking(const Connection& connection, const ProviderDef& provider) const;
+  /// What token_for answers once the refresh it needed ended with `refreshed`.
+  Result<IssuedToken> token_after_refresh(const Connection& before, const Result<Connection>& refreshed) const;
+
+  /// Where the asynchronous refresh runs the steps that read or write the store: the bounded pool
+  /// of threads allowed to block. Without it refresh_async runs refresh() inline. (The retry
+  /// back-off waits on the HTTP client's timers.)
+  using BlockingExecutor = std::function<void(std::function<void()>)>;
+  void set_blocking_executor(BlockingExecutor run) { blocking_ = std::move(run); }
+  bool refreshes_asynchronously() const { return static_cast<bool>(blocking_); }
+  /// refresh(connection, provider, false) without holding a thread while the provider answers: the
+  /// store steps before and after the call run on `blocking`, the call itself on the asynchronous
+  /// HTTP client. Single flight with refresh(): a refresh already in flight for this connection is
+  /// joined. `done` runs once, on a `blocking` thread. A store whose connection lock spans
+  /// instances (PostgreSQL's advisory lock, held across the call) runs refresh() on `blocking`.
+  void refresh_async(const Connection& connection, std::shared_ptr<const ProviderDef> provider,
+                     std::function<void(const Result<Connection>&)> done);
+
   /// Refreshes now (single flight). `force` refreshes even when the token is still fresh. Each
   /// outcome is audited with the change it makes (the new token set, the reauth_required status)
   /// in one transaction; a change that cannot be audited is not made.
@@ -86,7 +110,29 @@ class TokenManager {
   struct Flight {
     bool done = false;
     std::optional<Result<Connection>> result;
+    std::vector<std::function<void(const Result<Connection>&)>> waiters;  // refresh_async's
   };
+  /// What the provider call needs, read from the store (before the call).
+  struct Prepared {
+    Connection current;
+    common::SecretString refresh_token;
+    common::SecretString id_token;
+    ClientCredentials client;
+  };
+  using Preparation = std::variant<Result<Connection>, Prepared>;
+  /// Re-reads the connection: the refresh's outcome when no call is needed (or possible), else
+  /// what the call needs.
+  Preparation prepare_refresh(const Connection& snapshot, const ProviderDef& provider, bool force);
+  /// Records the provider's answer (the new token set or the failure) with its audit row.
+  Result<Connection> apply_refresh(const Prepared& prepared, const ProviderDef& provider,
+                                   oauth::OAuthResult<oauth::TokenSet> answer);
+  /// Joins the flight for this connection, or starts one (true: the caller leads it).
+  std::pair<std::shared_ptr<Flight>, bool> join_flight(const std::string& connection_id);
+  /// Ends a flight: the blocked waiters wake, the asynchronous ones are called here.
+  void land(const std::string& connection_id, const std::shared_ptr<Flight>& flight, Result<Connection> result);
+  Result<Connection> locked_refresh(const Connection& connection, const ProviderDef& provider, bool force);
+  void call_async(std::shared_ptr<Prepared> prepared, std::shared_ptr<const ProviderDef> provider,
+                  std::shared_ptr<Flight> flight, int attempt, std::chrono::milliseconds backoff);
   struct Backoff {
     int failures = 0;
     std::chrono::steady_clock::time_point until{};
@@ -107,6 +153,7 @@ class TokenManager {
   const common::Clock& clock_;
   const TokenManagerOptions options_;
   std::function<void(const Connection&)> on_update_;
+  BlockingExecutor blocking_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1004,6 +1004,7 @@ class SqliteStore final : public Store {
 
   StoreResult<std::int64_t> change_version() override { return change_version_.load(); }
   bool change_version_in_memory() const override { return true; }
+  bool connection_lock_is_local() const override { return true; }
   StoreResult<std::int64_t> bump_change_version() override { return ++change_version_; }
 
   // ---- housekeeping ----
