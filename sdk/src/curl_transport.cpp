@@ -355,6 +355,9 @@ CurlMulti::CurlMulti(CurlTransport& owner)
   // connections are kept for keep-alive, up to this many.
   curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max<std::size_t>(owner.options().max_idle_handles, 16)));
+  if (owner.options().max_connections > 0) {
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(owner.options().max_connections));
+  }
   thread_ = std::thread([this] { io_.run(); });
 }
 

@@ -13,6 +13,9 @@ struct CurlTransportOptions {
   std::size_t max_response_bytes = 64 * 1024 * 1024;
   /// Idle easy handles kept (each keeps its live connections for keep-alive).
   std::size_t max_idle_handles = 64;
+  /// Connections the asynchronous client opens at once (past it, exchanges wait for one to
+  /// free up); 0: no cap. Keeps the process inside its open-file limit.
+  std::size_t max_connections = 0;
 };
 
 /// A libcurl transport: a pool of easy handles, each keeping its connections alive, sharing DNS

@@ -1,5 +1,7 @@
 #include "app/vault_app.hpp"
 
+#include <sys/resource.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -101,6 +103,21 @@ Result<InitResult> init_vault(const Config& config, const common::Clock& clock) 
   return out;
 }
 
+namespace {
+
+// The provider calls in flight at once get the descriptors the incoming connections leave (the
+// server raises its soft limit to the hard one, up to 65,536, and takes three quarters by
+// default), less a margin for the database and files: past it, calls wait for a connection.
+std::size_t outgoing_connection_cap(const Config& config) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  const std::size_t fds = lim.rlim_max == RLIM_INFINITY ? 65536 : std::min<std::size_t>(lim.rlim_max, 65536);
+  const std::size_t incoming = config.max_connections != 0 ? config.max_connections : std::max<std::size_t>(fds * 3 / 4, 96) - 64;
+  return incoming + 192 < fds ? fds - incoming - 128 : 64;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, const common::Clock& clock) {
   if (auto v = validate(config); !v) return common::unexpected(v.error());
   std::unique_ptr<VaultApp> app(new VaultApp());
@@ -137,7 +154,8 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
   a.metrics_ = std::make_unique<Metrics>();
   a.audit_writer_ = std::make_unique<audit::AuditWriter>(*a.store_, *a.metrics_, config.audit_max_batch, &log);
   a.audit_log_ = std::make_unique<audit::AuditLog>(*a.store_, *a.audit_writer_, clock, *a.metrics_, log);
-  a.transport_ = alter::internal::make_curl_transport({"", "alter-vault/" + std::string(ALTER_VAULT_VERSION), 1024 * 1024, 64});
+  a.transport_ = alter::internal::make_curl_transport(
+      {"", "alter-vault/" + std::string(ALTER_VAULT_VERSION), 1024 * 1024, 64, outgoing_connection_cap(config)});
   a.oauth_ = std::make_unique<oauth::OAuthClient>(a.transport_, clock, std::chrono::seconds(15), config.dev_mode);
   // Counted in the store: with PostgreSQL, every instance shares the counts.
   a.limiter_ = std::make_unique<StoreRateLimiter>(*a.store_);
