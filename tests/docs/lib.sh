@@ -7,7 +7,8 @@ home=$work/home
 mkdir -p "$home"
 pids=()
 docs_cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # A function run in the background is a subshell: its children go too, not only the subshell.
+  for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
