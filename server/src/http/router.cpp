@@ -89,14 +89,21 @@ Response Router::dispatch(const Request& request, std::string* route_name) const
     if (!checked) return hooks_.render_error(checked.error());
     who = std::move(checked.value());
   }
+  std::optional<Response> answer;
+  guarded(*route, [&] { answer = route->handler(request, params, who); });
+  return answer ? std::move(*answer) : Response::error(500, "internal", "internal error");
+}
+
+bool Router::guarded(const Route& route, const std::function<void()>& call) const {
   try {
-    return route->handler(request, params, who);
+    call();
+    return true;
   } catch (const std::exception& e) {
-    if (hooks_.on_exception) hooks_.on_exception(route->pattern, &e);
+    if (hooks_.on_exception) hooks_.on_exception(route.pattern, &e);
   } catch (...) {
-    if (hooks_.on_exception) hooks_.on_exception(route->pattern, nullptr);
+    if (hooks_.on_exception) hooks_.on_exception(route.pattern, nullptr);
   }
-  return Response::error(500, "internal", "internal error");
+  return false;
 }
 
 bool Router::dispatch_without_blocking(const Request& request, const Reply& reply, std::string* route_name) const {
@@ -119,13 +126,8 @@ bool Router::dispatch_without_blocking(const Request& request, const Reply& repl
     }
     who = std::move(checked->value());
   }
-  try {
-    return route->fast(request, params, who, reply);
-  } catch (const std::exception& e) {
-    if (hooks_.on_exception) hooks_.on_exception(route->pattern, &e);
-  } catch (...) {
-    if (hooks_.on_exception) hooks_.on_exception(route->pattern, nullptr);
-  }
+  bool taken = false;
+  if (guarded(*route, [&] { taken = route->fast(request, params, who, reply); })) return taken;
   // A fast handler that threw may have replied already; the reply itself answers once at most.
   reply(Response::error(500, "internal", "internal error"));
   return true;

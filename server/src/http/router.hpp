@@ -78,6 +78,8 @@ class Router {
   };
   /// The route for this method and path, or nullptr (then `allowed` lists the path's methods).
   const Route* find(const Request& request, PathParams& params, std::string& allowed) const;
+  /// Runs a handler; false when it threw (reported to on_exception).
+  bool guarded(const Route& route, const std::function<void()>& call) const;
   static bool match(const Route& route, const std::vector<std::string>& segments, PathParams& params);
   RouterHooks hooks_;
   std::vector<Route> routes_;

@@ -183,6 +183,30 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
   }
   const AppSettings& settings = app->settings;
 
+  // ---- the subject: the one connection these attributes select (looked up before anything is
+  // built for the row, so a decision that must wait for the store costs nothing here) ----
+  ConnectionFilter filter;
+  filter.app_id = ask.caller.app_id;
+  filter.provider_id = ask.provider_id;
+  filter.attributes = ask.attributes;
+  filter.limit = 2;
+  std::vector<Connection> found;
+  const std::string cache_key = VaultCache::lookup_key(filter);
+  if (auto hit = cache_.lookup(cache_key)) {
+    for (const auto& c : *hit) found.push_back(*c);
+  } else {
+    if (!may_block) return std::nullopt;
+    const auto generation = cache_.connections_generation();
+    auto rows = store_.find_connections(filter);
+    if (!rows) {
+      d.request_id = crypto::new_uuid();
+      const nlohmann::json ids = {{"request_id", d.request_id}};
+      return answer(refuse(store_error(rows.error()), ids, ids));
+    }
+    cache_.put_lookup(cache_key, *rows, generation);
+    found = std::move(rows.value());
+  }
+
   d.request_id = crypto::new_uuid();
   const std::string& request_id = d.request_id;
   const nlohmann::json rid = {{"request_id", request_id}};
@@ -217,24 +241,6 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
     return recorded(decision, common::unexpected(std::move(r)), extra);
   };
 
-  // ---- the subject: the one connection these attributes select ----
-  ConnectionFilter filter;
-  filter.app_id = ask.caller.app_id;
-  filter.provider_id = ask.provider_id;
-  filter.attributes = ask.attributes;
-  filter.limit = 2;
-  std::vector<Connection> found;
-  const std::string cache_key = VaultCache::lookup_key(filter);
-  if (auto hit = cache_.lookup(cache_key)) {
-    for (const auto& c : *hit) found.push_back(*c);
-  } else {
-    if (!may_block) return std::nullopt;
-    const auto generation = cache_.connections_generation();
-    auto rows = store_.find_connections(filter);
-    if (!rows) return answer(refuse(store_error(rows.error()), rid, rid));
-    cache_.put_lookup(cache_key, *rows, generation);
-    found = std::move(rows.value());
-  }
   if (found.empty()) {
     return refused("not_found", Refusal{make_error(Errc::kNotFound, "connection_not_found",
                                                    "no " + ask.provider_id + " connection matches these user attributes: the user needs to connect"),
