@@ -4,10 +4,18 @@
 //   alter_bench direct   --url U --token TOKEN --threads T --seconds S
 //   alter_bench stampede --vault URL --api-key K --provider P --url U --user NAME --requests N
 //   alter_bench sdk-memory --vault URL --api-key K --provider P --url U --users N --requests N
+//   alter_bench inflight --vault URL --api-key K --provider P --url U --users N [--prefix user-]
+//     opens N keep-alive connections to the vault (each warmed with GET /healthz), then sends all N
+//     POST /oauth/token at once, one per connection, for N distinct users: how long until all answered
 // Prints one JSON object on stdout.
 #include <alter/alter.hpp>
 #include <curl/curl.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -221,6 +229,7 @@ int cmd_import(const std::map<std::string, std::string>& a) {
   const int users = std::stoi(arg(a, "--users"));
   const long expires_in = std::stol(arg(a, "--expires-in", "86400"));
   const int threads = std::stoi(arg(a, "--threads", "8"));
+  const std::string prefix = arg(a, "--prefix", "user-");
   std::atomic<int> next{0}, failed{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
@@ -228,7 +237,7 @@ int cmd_import(const std::map<std::string, std::string>& a) {
       CURL* h = curl_easy_init();
       curl_slist* headers = curl_slist_append(curl_slist_append(nullptr, auth.c_str()), "Content-Type: application/json");
       for (int i = next++; i < users; i = next++) {
-        nlohmann::json body = {{"provider_id", provider}, {"attributes", {{"user_id", a.count("--user") ? a.at("--user") : "user-" + std::to_string(i)}}},
+        nlohmann::json body = {{"provider_id", provider}, {"attributes", {{"user_id", a.count("--user") ? a.at("--user") : prefix + std::to_string(i)}}},
                                {"access_token", "bench-token-" + std::to_string(i)}, {"refresh_token", "bench-refresh-" + std::to_string(i)},
                                {"expires_in", expires_in}};
         const std::string text = body.dump();
@@ -250,11 +259,133 @@ int cmd_import(const std::map<std::string, std::string>& a) {
   return failed.load() == 0 ? 0 : 1;
 }
 
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+struct Inflight {
+  int connections = 0;
+  int ready = 0;
+  int connect_errors = 0;
+  int answered = 0;
+  int ok = 0;
+  std::map<int, int> statuses;
+  std::string first_error;
+  Clock::time_point fired;
+  rusage at_fire{};
+  long long fired_unix_ms = 0;  // wall clock, to set beside the provider's arrival times
+  std::vector<double> latencies_ms;
+  asio::steady_timer* go = nullptr;
+};
+
+// One connection: connect, GET /healthz (the connection is accepted and warm), wait for the signal,
+// then POST /oauth/token and read the answer.
+asio::awaitable<void> inflight_one(asio::ip::tcp::endpoint vault, std::string host, std::string key, std::string body,
+                                   Inflight& s) {
+  beast::error_code ec;
+  asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+  co_await socket.async_connect(vault, asio::redirect_error(asio::use_awaitable, ec));
+  beast::flat_buffer buffer;
+  if (!ec) {
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    http::request<http::empty_body> health{http::verb::get, "/healthz", 11};
+    health.set(http::field::host, host);
+    co_await http::async_write(socket, health, asio::redirect_error(asio::use_awaitable, ec));
+    http::response<http::string_body> res;
+    if (!ec) co_await http::async_read(socket, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && res.result_int() != 200) ec = beast::http::error::bad_status;
+  }
+  if (ec) {
+    ++s.connect_errors;
+    if (s.first_error.empty()) s.first_error = "warm-up: " + ec.message();
+  }
+  if (++s.ready == s.connections) {
+    s.fired = Clock::now();
+    getrusage(RUSAGE_SELF, &s.at_fire);
+    s.fired_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    s.go->cancel();
+  } else {
+    co_await s.go->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!socket.is_open()) co_return;
+  http::request<http::string_body> req{http::verb::post, "/oauth/token", 11};
+  req.set(http::field::host, host);
+  req.set(http::field::content_type, "application/json");
+  req.set("x-api-key", key);
+  req.set("x-alter-actor-type", "ai_agent");
+  req.set("x-alter-actor-id", "bench-inflight");
+  req.body() = std::move(body);
+  req.prepare_payload();
+  co_await http::async_write(socket, req, asio::redirect_error(asio::use_awaitable, ec));
+  http::response<http::string_body> res;
+  if (!ec) co_await http::async_read(socket, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
+  ++s.answered;
+  if (ec) {
+    if (s.first_error.empty()) s.first_error = "token: " + ec.message();
+    co_return;
+  }
+  s.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s.fired).count());
+  ++s.statuses[res.result_int()];
+  if (res.result_int() == 200) ++s.ok;
+  else if (s.first_error.empty()) s.first_error = std::to_string(res.result_int()) + " " + res.body().substr(0, 200);
+}
+
+int cmd_inflight(const std::map<std::string, std::string>& a) {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  std::string hostport = arg(a, "--vault");
+  if (hostport.rfind("http://", 0) == 0) hostport = hostport.substr(7);
+  const auto colon = hostport.rfind(':');
+  const asio::ip::tcp::endpoint vault(asio::ip::make_address(hostport.substr(0, colon)),
+                                      static_cast<unsigned short>(std::stoi(hostport.substr(colon + 1))));
+  const std::string key = arg(a, "--api-key"), provider = arg(a, "--provider"), url = arg(a, "--url");
+  const std::string prefix = arg(a, "--prefix", "user-");
+  Inflight s;
+  s.connections = std::stoi(arg(a, "--users"));
+  asio::io_context io(1);
+  asio::steady_timer go(io, std::chrono::hours(1));
+  s.go = &go;
+  const auto started = Clock::now();
+  for (int i = 0; i < s.connections; ++i) {
+    nlohmann::json body = {{"provider_id", provider}, {"attributes", {{"user_id", prefix + std::to_string(i)}}},
+                           {"method", "GET"}, {"url", url}};
+    asio::co_spawn(io, inflight_one(vault, hostport, key, body.dump(), s), asio::detached);
+  }
+  io.run();
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  // From the signal on: the burst itself, not the warm-up.
+  const double cpu_s = secs(after.ru_utime) + secs(after.ru_stime) - secs(s.at_fire.ru_utime) - secs(s.at_fire.ru_stime);
+  const double warm_s = std::chrono::duration<double>(s.fired - started).count();
+  std::sort(s.latencies_ms.begin(), s.latencies_ms.end());
+  auto pct = [&](double p) {
+    if (s.latencies_ms.empty()) return 0.0;
+    return s.latencies_ms[std::min(s.latencies_ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(s.latencies_ms.size())))];
+  };
+  nlohmann::json statuses = nlohmann::json::object();
+  for (auto [status, n] : s.statuses) statuses[std::to_string(status)] = n;
+  std::cout << nlohmann::json{{"requests", s.connections}, {"ok", s.ok}, {"errors", s.connections - s.ok},
+                              {"connect_errors", s.connect_errors}, {"statuses", statuses},
+                              {"first_error", s.first_error}, {"warm_up_seconds", warm_s}, {"fired_unix_ms", s.fired_unix_ms},
+                              {"driver_cpu_seconds", cpu_s},
+                              {"total_seconds", s.latencies_ms.empty() ? 0 : s.latencies_ms.back() / 1000},
+                              {"p50_ms", pct(0.5)}, {"p99_ms", pct(0.99)},
+                              {"max_ms", s.latencies_ms.empty() ? 0 : s.latencies_ms.back()}}
+                   .dump()
+            << "\n";
+  return s.ok == s.connections ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: alter_bench import|sdk|direct|stampede|sdk-memory --flag value ...\n";
+    std::cerr << "usage: alter_bench import|sdk|direct|stampede|sdk-memory|inflight --flag value ...\n";
     return 2;
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -265,6 +396,7 @@ int main(int argc, char** argv) {
   if (cmd == "direct") return cmd_direct(a);
   if (cmd == "stampede") return cmd_stampede(a);
   if (cmd == "sdk-memory") return cmd_sdk_memory(a);
+  if (cmd == "inflight") return cmd_inflight(a);
   std::cerr << "unknown command " << cmd << "\n";
   return 2;
 }

@@ -13,6 +13,11 @@
 #      threads (mean) and one request at a time (median)
 #   c. 1,000 concurrent SDK requests on one expired token: refreshes at the provider, slowest latency
 #   d. vault RSS before, during and after a sustained load; SDK RSS after 100,000 requests
+#   f. 10,000 POST /oauth/token in flight at once, each on its own keep-alive connection and each due
+#      a refresh, against a provider that holds every token answer 500 ms: how long until all are
+#      answered, the vault's threads and RSS while they are in flight
+# ALTER_BENCH_ONLY_INFLIGHT=1 runs the setup and phase f only; ALTER_BENCH_SKIP_INFLIGHT=1 skips f;
+# ALTER_BENCH_VAULT=PATH measures another build of the vault (the commit before a change).
 # --quick shortens every phase (a smoke run; the figures in docs/performance.md come from a full run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,10 +46,14 @@ export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
 scripts/install-deps.sh bench >/dev/null
 if [ "${ALTER_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cmake --preset release >/dev/null
-  cmake --build --preset release --target alter-vault alter_bench alter_micro_benchmark >/dev/null
+  cmake --build --preset release --target alter-vault alter_bench alter_slow_provider alter_micro_benchmark >/dev/null
 fi
-vault_bin=$root/build/release/cli/alter-vault
+vault_bin=${ALTER_BENCH_VAULT:-$root/build/release/cli/alter-vault}
 bench_bin=$root/build/release/bench/alter_bench
+slow_bin=$root/build/release/bench/alter_slow_provider
+only_inflight=${ALTER_BENCH_ONLY_INFLIGHT:-0}
+skip_inflight=${ALTER_BENCH_SKIP_INFLIGHT:-0}
+inflight_users=10000
 
 work=$(mktemp -d)
 chmod 755 "$work"  # nginx workers run as an unprivileged user when started as root
@@ -54,7 +63,7 @@ trap cleanup EXIT
 free_port() {
   local p
   for _ in $(seq 1 100); do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768-): outgoing connections never hold it
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
   done
   echo "no free port" >&2; exit 1
@@ -114,6 +123,9 @@ wait_http "http://127.0.0.1:$nginx_port/static.json"
 vault_port=$(free_port)
 export ALTER_VAULT_DEV_MODE=true  # the stand-in provider is plain http on loopback
 "$vault_bin" --data-dir "$work/vault" init >/dev/null
+# Phase f holds 10,000 connections from one address (the defaults allow half the descriptor budget per
+# address); the cap on outgoing connections follows from what these leave (docs/configuration.md).
+export ALTER_VAULT_MAX_CONNECTIONS=$(( inflight_users + 100 )) ALTER_VAULT_MAX_CONNECTIONS_PER_IP=$(( inflight_users + 100 ))
 "$vault_bin" --data-dir "$work/vault" serve --listen "127.0.0.1:$vault_port" --log-level warn >/dev/null 2>"$work/vault.log" &
 vault_pid=$!
 pids+=($vault_pid)
@@ -141,6 +153,68 @@ api_key=$("$vault_bin" keys create --name bench 2>/dev/null)
 "$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider bench --users "$users" --threads 8 >/dev/null
 api_url="http://127.0.0.1:$nginx_port/api/events"
 rss_before=$(rss_kib $vault_pid)
+
+inflight_phase() {  # sets INFLIGHT (JSON)
+  echo "== f. $inflight_users POST /oauth/token in flight, each due a refresh, provider holding 500 ms" >&2
+  local slow_port sampler
+  slow_port=$(free_port)
+  "$slow_bin" --port "$slow_port" --hold-ms 500 &
+  pids+=($!)
+  wait_http "http://127.0.0.1:$slow_port/stats"
+  sed -e 's/"id":"bench"/"id":"slow"/' -e 's/"Bench provider"/"Slow provider"/' \
+    -e "s#127.0.0.1:$nginx_port/token#127.0.0.1:$slow_port/token#" "$work/provider.json" > "$work/slow.json"
+  "$vault_bin" providers add --file "$work/slow.json" >/dev/null
+  "$vault_bin" providers set slow --client-id slow-client --client-secret-file "$work/secret" >/dev/null
+  printf '\n[[rules]]\nid = "slow-read"\neffect = "allow"\nproviders = ["slow"]\nmethods = ["GET"]\nhosts = ["127.0.0.1"]\npaths = ["/api/**"]\n' >> "$work/policy.toml"
+  "$vault_bin" policies apply "$work/policy.toml" >/dev/null
+  "$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider slow --users "$inflight_users" --prefix inflight- \
+    --expires-in -10 --threads 8 >/dev/null
+  local threads_before rss_before_f
+  threads_before=$(awk '/^Threads/ {print $2}' "/proc/$vault_pid/status")
+  rss_before_f=$(rss_kib $vault_pid)
+  : > "$work/inflight-samples"
+  (while kill -0 $vault_pid 2>/dev/null; do
+     awk '/^Threads/ {t = $2} /^VmRSS/ {r = $2} END {print t, r}' "/proc/$vault_pid/status" >> "$work/inflight-samples"
+     sleep 0.05
+   done) &
+  sampler=$!
+  local result rc=0 ticks_f
+  ticks_f=$(cpu_ticks $vault_pid)
+  result=$("$bench_bin" inflight --vault "$vault" --api-key "$api_key" --provider slow --url "$api_url" \
+    --users "$inflight_users" --prefix inflight-) || rc=$?
+  local cpu_s
+  cpu_s=$(awk -v t=$(( $(cpu_ticks $vault_pid) - ticks_f )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
+  kill $sampler 2>/dev/null; wait $sampler 2>/dev/null || true
+  local stats threads_max rss_max
+  stats=$(curl -s "http://127.0.0.1:$slow_port/stats")
+  threads_max=$(awk '$1 > m {m = $1} END {print m + 0}' "$work/inflight-samples")
+  rss_max=$(awk '$2 > m {m = $2} END {print m + 0}' "$work/inflight-samples")
+  # When the provider saw the first and the last refresh, counted from the moment all were sent:
+  # the part of the total spent before the provider call, and (total - last - hold) after it.
+  INFLIGHT=$(python3 -c '
+import json, sys
+r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+fired = r.get("fired_unix_ms", 0)
+print(json.dumps({"result": r, "provider": p,
+  "provider_first_after_ms": p.get("first_request_unix_ms", 0) - fired,
+  "provider_last_after_ms": p.get("last_request_unix_ms", 0) - fired,
+  "vault_cpu_seconds": float(sys.argv[7]),
+  # The three processes share the cores: their CPU over the cores is a floor for the total time.
+  "all_cpu_seconds": round(float(sys.argv[7]) + r.get("driver_cpu_seconds", 0) + p.get("cpu_seconds", 0), 2),
+  "cpu_floor_seconds": round((float(sys.argv[7]) + r.get("driver_cpu_seconds", 0) + p.get("cpu_seconds", 0)) / int(sys.argv[8]), 2),
+  "vault_threads_before": int(sys.argv[3]), "vault_threads_max": int(sys.argv[4]),
+  "vault_rss_kib_before": int(sys.argv[5]), "vault_rss_kib_max": int(sys.argv[6])}))' \
+    "$result" "$stats" "$threads_before" "$threads_max" "$rss_before_f" "$rss_max" "$cpu_s" "$(nproc)")
+  [ $rc = 0 ] || echo "phase f: not every request was answered 200: $result" >&2
+}
+if [ "$only_inflight" = 1 ]; then
+  inflight_phase
+  python3 -c "import json,sys; print(json.dumps({'commit': sys.argv[1], 'vault': sys.argv[2], 'inflight': json.loads(sys.argv[3])}, indent=2))" \
+    "$(git rev-parse HEAD 2>/dev/null || echo unknown)" "$vault_bin" "$INFLIGHT" > "$output"
+  cat "$output"
+  echo "results: $output"
+  exit 0
+fi
 
 echo "== a. POST /oauth/token vs nginx static JSON (wrk -t$threads -c$conns -d${dur}s)" >&2
 cat > "$work/token.lua" <<LUA
@@ -219,6 +293,8 @@ sleep 5
 rss_after=$(rss_kib $vault_pid)
 sdk_mem=$("$bench_bin" sdk-memory --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --requests $sdk_requests)
 verify=$("$vault_bin" audit verify)
+INFLIGHT=null
+[ "$skip_inflight" = 1 ] || inflight_phase
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 j() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
@@ -248,7 +324,8 @@ cat > "$output" <<JSON
   "audit_group_commit": {"commits": ${commits:-0}, "mean_ms": $commit_ms, "rows_per_commit": $rows_per_commit},
   "token_at_half_rate": {"target_rps": $half_rate, "rps": $half_rps, "p50_ms": $half_p50, "p99_ms": $half_p99},
   "stampede": {"result": $stampede, "refreshes_at_provider": $refreshes},
-  "memory": {"vault_rss_kib_before": $rss_before, "vault_rss_kib_during": [$(IFS=,; echo "${samples[*]}")], "vault_rss_kib_after": $rss_after, "sdk": $sdk_mem}
+  "memory": {"vault_rss_kib_before": $rss_before, "vault_rss_kib_during": [$(IFS=,; echo "${samples[*]}")], "vault_rss_kib_after": $rss_after, "sdk": $sdk_mem},
+  "inflight": $INFLIGHT
 }
 JSON
 
@@ -267,6 +344,14 @@ printf '%-48s %14s\n' "  slowest of those requests, ms" "$(j "$stampede" slowest
 printf '%-48s %14s\n' "vault RSS KiB before / peak during / after" "$rss_before / $rss_peak / $rss_after"
 printf '%-48s %14s\n' "SDK RSS KiB after 10k / after all requests" "$(j "$sdk_mem" rss_kib_after_10k) / $(j "$sdk_mem" rss_kib_after_all)"
 printf '%-48s %s\n' "audit chain after the run" "$verify"
+if [ "$INFLIGHT" != null ]; then
+  jf() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))" "$INFLIGHT" "$1"; }
+  printf '%-48s %14s\n' "$inflight_users refreshes in flight: all answered, s" "$(jf 'result["total_seconds"]')"
+  printf '%-48s %14s\n' "  ok / provider max in flight" "$(jf 'result["ok"]') / $(jf 'provider["max_in_flight"]')"
+  printf '%-48s %14s\n' "  provider saw the first / last refresh at, ms" "$(jf 'provider_first_after_ms') / $(jf 'provider_last_after_ms')"
+  printf '%-48s %14s\n' "  CPU s: vault / vault + driver + provider" "$(jf 'vault_cpu_seconds') / $(jf 'all_cpu_seconds')"
+  printf '%-48s %14s\n' "  vault threads before / max, RSS KiB max" "$(jf 'vault_threads_before') / $(jf 'vault_threads_max'), $(jf 'vault_rss_kib_max')"
+fi
 printf '\ntargets: token/nginx >= 0.5 (%s), SDK/direct one at a time < 2.0 (%s; 8 threads %s), CPU per decision <= 50 us (%s), p99 at half rate < 5 ms (%s), refreshes == 1 (%s)\n' \
   "$token_vs_nginx" "$sdk_vs_direct_1" "$sdk_vs_direct" "$cpu_us" "$half_p99" "$refreshes"
 echo "results: $output"
