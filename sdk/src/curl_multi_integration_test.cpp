@@ -104,6 +104,35 @@ TEST(AsyncTransport, KeepsConnectionsAlive) {
   EXPECT_EQ(server.connections_accepted(), 1);
 }
 
+// A burst spreads over the client's multi handles (each opens its own connections); calls one at
+// a time afterwards reuse those connections instead of opening new ones.
+TEST(AsyncTransport, ReusesConnectionsAfterABurst) {
+  HttpTestServer server([](const RecordedRequest&) {
+    auto c = CannedResponse::json(200, "{}");
+    c.hold = true;
+    return c;
+  });
+  auto transport = make_curl_transport({"", "alter-tests", 1 << 20, 64});
+  constexpr int kBurst = 40;
+  Outcomes burst;
+  for (int i = 0; i < kBurst; ++i) transport->send_async(get(server.base_url() + "/b"), burst.add());
+  ASSERT_TRUE(server.wait_for_requests(kBurst, std::chrono::seconds(20)));
+  server.release_held();
+  ASSERT_TRUE(burst.wait_for(kBurst, std::chrono::seconds(20)));
+  for (auto& r : burst.take()) ASSERT_TRUE(r) << r.error().message;
+  const int after_burst = server.connections_accepted();
+  EXPECT_EQ(after_burst, kBurst) << "held answers: one connection per exchange in flight";
+  server.set_handler([](const RecordedRequest&) { return CannedResponse::json(200, "{}"); });
+  for (int i = 0; i < 20; ++i) {
+    Outcomes one;
+    transport->send_async(get(server.base_url() + "/s"), one.add());
+    ASSERT_TRUE(one.wait_for(1, std::chrono::seconds(10)));
+    auto r = one.take();
+    ASSERT_TRUE(r[0]) << r[0].error().message;
+  }
+  EXPECT_EQ(server.connections_accepted(), after_burst) << "sequential calls opened new connections";
+}
+
 TEST(AsyncTransport, KeepsTheBlockingClientsRules) {
   HttpTestServer server([](const RecordedRequest& r) {
     if (r.target == "/slow") {

@@ -89,6 +89,7 @@ struct Exchange {
   std::chrono::steady_clock::time_point started;
   TransportCallback done;  // async only
   CURL* handle = nullptr;  // async only
+  void* shard = nullptr;   // async only: the multi handle it runs on
 };
 
 class CurlTransport;
@@ -97,6 +98,12 @@ class CurlTransport;
 // hundred bytes of state, not a thread. All curl_multi_* calls happen on that thread; callers
 // hand requests over with a post. The io_context runs on this one thread only, and every wait is
 // re-armed before its handler returns, so the reactor's edge-triggered readiness is never lost.
+//
+// The thread drives several multi handles (shards). libcurl looks for a reusable connection, and
+// for the oldest one to close when its cache is full, by walking every connection of the multi:
+// with 10,000 transfers in flight on one multi that walk, done per transfer, took most of the
+// thread's time. A new transfer goes to the shard with the fewest running, the first on a tie,
+// so one-at-a-time callers always land on the first shard and keep reusing its connections.
 class CurlMulti {
  public:
   explicit CurlMulti(CurlTransport& owner);
@@ -107,6 +114,8 @@ class CurlMulti {
   void submit(std::unique_ptr<Exchange> exchange);
   void post_after(std::chrono::milliseconds delay, std::function<void()> task);
 
+  static constexpr std::size_t kShards = 16;
+
  private:
   struct Socket {
     explicit Socket(boost::asio::io_context& io) : descriptor(io) {}
@@ -116,22 +125,29 @@ class CurlMulti {
     bool writing = false;
     bool closed = false;
   };
+  struct Shard {
+    Shard(CurlMulti& o, boost::asio::io_context& io) : owner(o), timer(io) {}
+    CurlMulti& owner;
+    CURLM* multi = nullptr;
+    boost::asio::steady_timer timer;
+    std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets;
+    std::size_t running = 0;  // transfers added and not completed
+  };
 
   static int on_socket(CURL*, curl_socket_t s, int what, void* user, void*);
   static int on_timer(CURLM*, long timeout_ms, void* user);
   void start(std::unique_ptr<Exchange> exchange);
-  void arm(curl_socket_t s, const std::shared_ptr<Socket>& socket);
-  void action(curl_socket_t s, int events);
-  void collect_done();
+  Shard& least_loaded();
+  void arm(Shard& shard, curl_socket_t s, const std::shared_ptr<Socket>& socket);
+  void action(Shard& shard, curl_socket_t s, int events);
+  void collect_done(Shard& shard);
   void complete(Exchange* exchange, TransportResult result);
   void shutdown();
 
   CurlTransport& owner_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  boost::asio::steady_timer timer_;
-  CURLM* multi_ = nullptr;
-  std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets_;
+  std::vector<std::unique_ptr<Shard>> shards_;
   std::unordered_map<CURL*, std::unique_ptr<Exchange>> transfers_;
   std::vector<CURL*> idle_;  // easy handles for reuse, on the multi thread only
   struct Delayed {
@@ -344,19 +360,25 @@ class CurlTransport final : public Transport {
   bool closed_ = false;
 };
 
-CurlMulti::CurlMulti(CurlTransport& owner)
-    : owner_(owner), work_(boost::asio::make_work_guard(io_)), timer_(io_) {
-  multi_ = curl_multi_init();
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::on_timer);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  // HTTP/2 streams share one connection per host where the provider offers it (ALPN); idle
-  // connections are kept for keep-alive, up to this many.
-  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max<std::size_t>(owner.options().max_idle_handles, 16)));
-  if (owner.options().max_connections > 0) {
-    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(owner.options().max_connections));
+CurlMulti::CurlMulti(CurlTransport& owner) : owner_(owner), work_(boost::asio::make_work_guard(io_)) {
+  const auto& o = owner.options();
+  // The caps are the transport's, split evenly: least_loaded() keeps the shards evenly loaded.
+  const long idle_per_shard = static_cast<long>(std::max<std::size_t>(o.max_idle_handles, 16 * kShards) / kShards);
+  const long total_per_shard = static_cast<long>((o.max_connections + kShards - 1) / kShards);
+  for (std::size_t i = 0; i < kShards; ++i) {
+    auto shard = std::make_unique<Shard>(*this, io_);
+    CURLM* m = curl_multi_init();
+    shard->multi = m;
+    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
+    curl_multi_setopt(m, CURLMOPT_SOCKETDATA, shard.get());
+    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &CurlMulti::on_timer);
+    curl_multi_setopt(m, CURLMOPT_TIMERDATA, shard.get());
+    // HTTP/2 streams share one connection per host where the provider offers it (ALPN); idle
+    // connections are kept for keep-alive, up to this many.
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, idle_per_shard);
+    if (o.max_connections > 0) curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, std::max(total_per_shard, 1L));
+    shards_.push_back(std::move(shard));
   }
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -365,7 +387,7 @@ CurlMulti::~CurlMulti() {
   boost::asio::post(io_, [this] { shutdown(); });
   thread_.join();
   for (CURL* h : idle_) curl_easy_cleanup(h);
-  curl_multi_cleanup(multi_);
+  for (auto& shard : shards_) curl_multi_cleanup(shard->multi);
 }
 
 void CurlMulti::submit(std::unique_ptr<Exchange> exchange) {
@@ -388,6 +410,14 @@ void CurlMulti::post_after(std::chrono::milliseconds delay, std::function<void()
   });
 }
 
+CurlMulti::Shard& CurlMulti::least_loaded() {
+  Shard* best = shards_.front().get();
+  for (auto& shard : shards_) {
+    if (shard->running < best->running) best = shard.get();
+  }
+  return *best;
+}
+
 void CurlMulti::start(std::unique_ptr<Exchange> x) {
   CURL* h = nullptr;
   if (!idle_.empty()) {
@@ -407,87 +437,90 @@ void CurlMulti::start(std::unique_ptr<Exchange> x) {
     x->done(common::unexpected(std::move(ready.error())));
     return;
   }
+  Shard& shard = least_loaded();
   x->handle = h;
+  x->shard = &shard;
   Exchange* raw = x.get();
   transfers_.emplace(h, std::move(x));
-  if (const CURLMcode rc = curl_multi_add_handle(multi_, h); rc != CURLM_OK) {
+  ++shard.running;
+  if (const CURLMcode rc = curl_multi_add_handle(shard.multi, h); rc != CURLM_OK) {
     complete(raw, common::unexpected(TransportError{TransportErrorKind::kOther, curl_multi_strerror(rc)}));
   }
 }
 
 int CurlMulti::on_socket(CURL*, curl_socket_t s, int what, void* user, void*) {
-  auto* self = static_cast<CurlMulti*>(user);
+  auto& shard = *static_cast<Shard*>(user);
   if (what == CURL_POLL_REMOVE) {
     // libcurl says so before it closes the socket: stop watching, and leave the fd to it.
-    if (auto it = self->sockets_.find(s); it != self->sockets_.end()) {
+    if (auto it = shard.sockets.find(s); it != shard.sockets.end()) {
       it->second->closed = true;
       boost::system::error_code ignored;
       it->second->descriptor.cancel(ignored);
       (void)it->second->descriptor.release();
-      self->sockets_.erase(it);
+      shard.sockets.erase(it);
     }
     return 0;
   }
-  auto& socket = self->sockets_[s];
+  auto& socket = shard.sockets[s];
   if (!socket) {
-    socket = std::make_shared<Socket>(self->io_);
+    socket = std::make_shared<Socket>(shard.owner.io_);
     boost::system::error_code ec;
     socket->descriptor.assign(s, ec);
     if (ec) {
-      self->sockets_.erase(s);
+      shard.sockets.erase(s);
       return -1;  // libcurl fails the transfers on this socket
     }
   }
   socket->want = what;
-  self->arm(s, socket);
+  shard.owner.arm(shard, s, socket);
   return 0;
 }
 
-void CurlMulti::arm(curl_socket_t s, const std::shared_ptr<Socket>& socket) {
+void CurlMulti::arm(Shard& shard, curl_socket_t s, const std::shared_ptr<Socket>& socket) {
   using boost::asio::posix::descriptor_base;
   if ((socket->want & CURL_POLL_IN) != 0 && !socket->reading) {
     socket->reading = true;
-    socket->descriptor.async_wait(descriptor_base::wait_read, [this, s, socket](boost::system::error_code ec) {
+    socket->descriptor.async_wait(descriptor_base::wait_read, [this, &shard, s, socket](boost::system::error_code ec) {
       socket->reading = false;
       if (ec || socket->closed) return;
-      action(s, CURL_CSELECT_IN);
-      if (!socket->closed) arm(s, socket);
+      action(shard, s, CURL_CSELECT_IN);
+      if (!socket->closed) arm(shard, s, socket);
     });
   }
   if ((socket->want & CURL_POLL_OUT) != 0 && !socket->writing) {
     socket->writing = true;
-    socket->descriptor.async_wait(descriptor_base::wait_write, [this, s, socket](boost::system::error_code ec) {
+    socket->descriptor.async_wait(descriptor_base::wait_write, [this, &shard, s, socket](boost::system::error_code ec) {
       socket->writing = false;
       if (ec || socket->closed) return;
-      action(s, CURL_CSELECT_OUT);
-      if (!socket->closed) arm(s, socket);
+      action(shard, s, CURL_CSELECT_OUT);
+      if (!socket->closed) arm(shard, s, socket);
     });
   }
 }
 
 int CurlMulti::on_timer(CURLM*, long timeout_ms, void* user) {
-  auto* self = static_cast<CurlMulti*>(user);
+  auto* shard = static_cast<Shard*>(user);
   if (timeout_ms < 0) {
-    self->timer_.cancel();
+    shard->timer.cancel();
     return 0;
   }
   // Never call back into libcurl from its own callback: even a zero timeout goes through the loop.
-  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-  self->timer_.async_wait([self](boost::system::error_code ec) {
-    if (!ec) self->action(CURL_SOCKET_TIMEOUT, 0);
+  shard->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+  shard->timer.async_wait([shard](boost::system::error_code ec) {
+    if (!ec) shard->owner.action(*shard, CURL_SOCKET_TIMEOUT, 0);
   });
   return 0;
 }
 
-void CurlMulti::action(curl_socket_t s, int events) {
+void CurlMulti::action(Shard& shard, curl_socket_t s, int events) {
   int running = 0;
-  curl_multi_socket_action(multi_, s, events, &running);
-  collect_done();
+  curl_multi_socket_action(shard.multi, s, events, &running);
+  collect_done(shard);
 }
 
-void CurlMulti::collect_done() {
+void CurlMulti::collect_done(Shard& shard) {
   int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+  while (CURLMsg* msg = curl_multi_info_read(shard.multi, &left)) {
     if (msg->msg != CURLMSG_DONE) continue;
     CURL* h = msg->easy_handle;
     const CURLcode rc = msg->data.result;
@@ -500,7 +533,9 @@ void CurlMulti::collect_done() {
 
 void CurlMulti::complete(Exchange* x, TransportResult result) {
   CURL* h = x->handle;
-  curl_multi_remove_handle(multi_, h);
+  auto& shard = *static_cast<Shard*>(x->shard);
+  curl_multi_remove_handle(shard.multi, h);
+  --shard.running;
   auto node = transfers_.extract(h);
   common::secure_wipe(x->request.body);
   for (auto& [name, value] : x->request.headers) common::secure_wipe(value);
@@ -527,14 +562,16 @@ void CurlMulti::shutdown() {
     node.mapped().timer->cancel();
     node.mapped().task();
   }
-  timer_.cancel();
-  for (auto& [s, socket] : sockets_) {
-    socket->closed = true;
-    boost::system::error_code ignored;
-    socket->descriptor.cancel(ignored);
-    (void)socket->descriptor.release();
+  for (auto& shard : shards_) {
+    shard->timer.cancel();
+    for (auto& [s, socket] : shard->sockets) {
+      socket->closed = true;
+      boost::system::error_code ignored;
+      socket->descriptor.cancel(ignored);
+      (void)socket->descriptor.release();
+    }
+    shard->sockets.clear();
   }
-  sockets_.clear();
   work_.reset();
 }
 

@@ -86,8 +86,9 @@ TEST_F(Http2, ProviderCallsUseHttp2OverTls) {
 }
 
 // The asynchronous client speaks HTTP/2 where the provider offers it: fifty requests at once over
-// TLS, each answered over HTTP/2 (multiplexed as streams: CURLPIPE_MULTIPLEX).
-TEST_F(Http2, AsynchronousRequestsShareOneHttp2Connection) {
+// TLS, each answered over HTTP/2 (multiplexed as streams on each shard's connection:
+// CURLPIPE_MULTIPLEX).
+TEST_F(Http2, AsynchronousRequestsUseHttp2) {
   auto transport = internal::make_curl_transport({(dir_.path() / "cert.pem").string(), "alter-tests", 1 << 20, 8});
   constexpr int kRequests = 50;
   std::mutex mu;
