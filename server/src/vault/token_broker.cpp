@@ -85,7 +85,7 @@ bool TokenBroker::decide_without_blocking(const TokenAsk& ask, std::function<voi
   if (!asynchronous) return false;
   if (due) {
     metrics_.inc("alter_token_decision_path_total", "path=\"refresh\"");
-    await_refresh(ask, std::move(*due), started, std::move(done));
+    await_refresh(ask, std::move(*due), started, std::move(done), false);
     return true;
   }
   // A step reads the store (a lookup not cached yet, an approval): it runs on the pool allowed to
@@ -99,13 +99,13 @@ bool TokenBroker::decide_without_blocking(const TokenAsk& ask, std::function<voi
       return;
     }
     metrics_.inc("alter_token_decision_path_total", "path=\"refresh\"");
-    await_refresh(ask, std::move(*due_then), started, std::move(done));
+    await_refresh(ask, std::move(*due_then), started, std::move(done), true);  // already on a worker
   });
   return true;
 }
 
 void TokenBroker::await_refresh(const TokenAsk& ask, Connection due, std::chrono::steady_clock::time_point started,
-                                std::function<void(Decision decided)> done) {
+                                std::function<void(Decision decided)> done, bool on_blocking_thread) {
   auto provider = catalog_->get(ask.provider_id);
   assert(provider != nullptr);  // draft() found it a moment ago; providers are never removed
   // The decision is made again with the refresh's outcome: a fresh decision, where the policy
@@ -118,7 +118,7 @@ void TokenBroker::await_refresh(const TokenAsk& ask, Connection due, std::chrono
                           auto again = this->draft(ask, Blocking::kNever, &refreshed);
                           if (!again) again = this->draft(ask, Blocking::kMay, &refreshed);
                           commit(std::move(*again), std::move(done));
-                        });
+                        }, on_blocking_thread);
 }
 
 void TokenBroker::commit(Draft&& draft, std::function<void(Decision decided)> done) {

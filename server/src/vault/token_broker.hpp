@@ -99,7 +99,7 @@ class TokenBroker {
                              std::optional<Connection>* refresh_due = nullptr);
   /// Refreshes `due` asynchronously, then drafts the decision again with the outcome and commits it.
   void await_refresh(const TokenAsk& ask, Connection due, std::chrono::steady_clock::time_point started,
-                     std::function<void(Decision decided)> done);
+                     std::function<void(Decision decided)> done, bool on_blocking_thread);
   /// Records the draft's row with the group commit and calls `done` once it is durable.
   void commit(Draft&& draft, std::function<void(Decision decided)> done);
   /// The answer once the row was (or failed to be) recorded.

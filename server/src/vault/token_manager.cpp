@@ -199,7 +199,7 @@ Result<Connection> TokenManager::locked_refresh(const Connection& connection, co
 }
 
 void TokenManager::refresh_async(const Connection& connection, std::shared_ptr<const ProviderDef> provider,
-                                 std::function<void(const Result<Connection>&)> done) {
+                                 std::function<void(const Result<Connection>&)> done, bool on_blocking_thread) {
   std::shared_ptr<Flight> flight;
   {
     std::lock_guard lock(mu_);
@@ -215,7 +215,7 @@ void TokenManager::refresh_async(const Connection& connection, std::shared_ptr<c
     land(connection.id, flight, locked_refresh(connection, *provider, false));
     return;
   }
-  blocking_([this, connection, provider = std::move(provider), flight]() mutable {
+  auto first_step = [this, connection, provider = std::move(provider), flight]() mutable {
     if (!store_.connection_lock_is_local()) {
       // The lock spans instances and is held across the provider call: this thread waits for it.
       land(connection.id, flight, locked_refresh(connection, *provider, false));
@@ -228,7 +228,12 @@ void TokenManager::refresh_async(const Connection& connection, std::shared_ptr<c
     }
     auto held = std::make_shared<Prepared>(std::move(std::get<Prepared>(prepared)));
     call_async(std::move(held), std::move(provider), std::move(flight), 1, options_.retry_backoff);
-  });
+  };
+  if (on_blocking_thread) {
+    first_step();
+    return;
+  }
+  blocking_(std::move(first_step));
 }
 
 void TokenManager::call_async(std::shared_ptr<Prepared> prepared, std::shared_ptr<const ProviderDef> provider,
@@ -248,7 +253,12 @@ void TokenManager::call_async(std::shared_ptr<Prepared> prepared, std::shared_pt
                             });
                             return;
                           }
-                          // The answer holds the new tokens: moved into the step, not copied.
+                          if (answer) {
+                            // Saved with the others that arrived meanwhile, in one transaction.
+                            land_later(Landing{prepared, provider, flight, std::move(answer.value())});
+                            return;
+                          }
+                          // A refusal: its own row (and for invalid_grant the status), as before.
                           auto held = std::make_shared<oauth::OAuthResult<TokenSet>>(std::move(answer));
                           blocking_([this, prepared, provider, flight, held] {
                             land(prepared->current.id, flight, apply_refresh(*prepared, *provider, std::move(*held)));
@@ -355,8 +365,30 @@ Result<Connection> TokenManager::apply_refresh(const Prepared& prepared, const P
     return common::unexpected(expired_error(Errc::kBadGateway, current, "the provider could not refresh the token now: " + f.message));
   }
 
-  TokenSet& t = answer.value();
-  Connection updated = current;
+  Staged staged = stage_refresh(prepared, provider, answer.value());
+  std::optional<Connection> saved;
+  bool conflict = false;
+  // Saved (compare-and-set) with its audit row before the new token is used: a rotated refresh
+  // token is never lost, and never stored unaudited.
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        auto r = store_.update_connection(staged.updated, current.version);
+        if (!r) {
+          conflict = r.error().code == StoreErrc::kConflict;
+          return common::unexpected(make_error(conflict ? Errc::kConflict : Errc::kUnavailable, conflict ? "conflict" : "unavailable",
+                                               "the refreshed token could not be saved: " + r.error().message));
+        }
+        saved = std::move(r.value());
+        return {};
+      },
+      std::move(staged.event), false);
+  return after_save(current, static_cast<bool>(committed), conflict, saved);
+}
+
+TokenManager::Staged TokenManager::stage_refresh(const Prepared& prepared, const ProviderDef& provider, TokenSet& t) {
+  const Connection& current = prepared.current;
+  Staged staged{current, audit::AuditEvent{nlohmann::json::object()}};
+  Connection& updated = staged.updated;
   const std::string_view refresh_token = t.refresh_token.empty() ? prepared.refresh_token.reveal() : t.refresh_token.reveal();
   const std::string_view id_token = t.id_token.empty() ? prepared.id_token.reveal() : t.id_token.reveal();
   updated.tokens = sealed_.seal_tokens(current, t.access_token.reveal(), refresh_token, id_token);
@@ -366,26 +398,15 @@ Result<Connection> TokenManager::apply_refresh(const Prepared& prepared, const P
   for (auto it = t.kept.begin(); it != t.kept.end(); ++it) updated.metadata[it.key()] = it.value();
   updated.updated_at = clock_.wall();
   const bool rotated = !t.refresh_token.empty() && t.refresh_token.reveal() != prepared.refresh_token.reveal();
-  audit::AuditEvent event{{{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
-                           {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
-                           {"details", {{"rotated", rotated}, {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}}};
-  // Saved (compare-and-set) with its audit row before the new token is used: a rotated refresh
-  // token is never lost, and never stored unaudited.
-  std::optional<Connection> saved;
-  bool conflict = false;
-  auto committed = audit_.commit(
-      [&]() -> Result<void> {
-        auto r = store_.update_connection(updated, current.version);
-        if (!r) {
-          conflict = r.error().code == StoreErrc::kConflict;
-          return common::unexpected(make_error(conflict ? Errc::kConflict : Errc::kUnavailable, conflict ? "conflict" : "unavailable",
-                                               "the refreshed token could not be saved: " + r.error().message));
-        }
-        saved = std::move(r.value());
-        return {};
-      },
-      event, false);
-  if (!committed) {
+  staged.event = audit::AuditEvent{{{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
+                                    {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
+                                    {"details", {{"rotated", rotated}, {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}}};
+  return staged;
+}
+
+Result<Connection> TokenManager::after_save(const Connection& current, bool committed, bool conflict,
+                                            std::optional<Connection>& saved) {
+  if (!committed || !saved) {
     if (conflict) {
       // Someone else saved a newer token set first; use theirs.
       auto again = store_.get_connection(current.id);
@@ -399,6 +420,75 @@ Result<Connection> TokenManager::apply_refresh(const Prepared& prepared, const P
   metrics_.inc("alter_refreshes_total", "result=\"ok\"");
   if (on_update_) on_update_(*saved);
   return *saved;
+}
+
+void TokenManager::land_later(Landing landing) {
+  bool start = false;
+  {
+    std::lock_guard lock(landing_mu_);
+    landings_.push_back(std::move(landing));
+    start = !landing_scheduled_;
+    landing_scheduled_ = true;
+  }
+  if (start) blocking_([this] { land_queued(); });
+}
+
+void TokenManager::land_queued() {
+  // One worker drains the queue: each pass saves every refresh that arrived meanwhile in one
+  // transaction (one commit for many rows instead of one each), then completes their waiters.
+  for (;;) {
+    std::vector<Landing> batch;
+    {
+      std::lock_guard lock(landing_mu_);
+      if (landings_.empty()) {
+        landing_scheduled_ = false;
+        return;
+      }
+      const std::size_t n = std::min(landings_.size(), kMaxLandingBatch);
+      batch.assign(std::make_move_iterator(landings_.begin()), std::make_move_iterator(landings_.begin() + static_cast<std::ptrdiff_t>(n)));
+      landings_.erase(landings_.begin(), landings_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    land_batch(batch);
+  }
+}
+
+void TokenManager::land_batch(std::vector<Landing>& batch) {
+  std::vector<Staged> staged;
+  staged.reserve(batch.size());
+  for (auto& l : batch) staged.push_back(stage_refresh(*l.prepared, *l.provider, l.tokens));
+  std::vector<std::optional<Connection>> saved(batch.size());
+  std::vector<char> conflict(batch.size(), 0);
+  std::vector<audit::AuditEvent> events;
+  // Each save is a compare-and-set of its own row: one that lost the race (conflict) writes
+  // nothing and leaves the others in; any other failure refuses the whole transaction, and then
+  // nothing of it was written.
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        events.clear();
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          saved[i].reset();
+          conflict[i] = 0;
+          auto r = store_.update_connection(staged[i].updated, batch[i].prepared->current.version);
+          if (!r) {
+            if (r.error().code == StoreErrc::kConflict) {
+              conflict[i] = 1;
+              continue;
+            }
+            return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the refreshed token could not be saved: " + r.error().message));
+          }
+          saved[i] = std::move(r.value());
+          events.push_back(staged[i].event);
+        }
+        return {};
+      },
+      events, false);
+  metrics_.inc("alter_refresh_landing_batches_total");
+  metrics_.inc("alter_refresh_landings_total", "", batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& l = batch[i];
+    if (!committed) saved[i].reset();
+    land(l.prepared->current.id, l.flight, after_save(l.prepared->current, static_cast<bool>(committed), conflict[i] != 0, saved[i]));
+  }
 }
 
 void TokenManager::note_failure(const std::string& id) {

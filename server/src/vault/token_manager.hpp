@@ -87,8 +87,9 @@ class TokenManager {
   /// HTTP client. Single flight with refresh(): a refresh already in flight for this connection is
   /// joined. `done` runs once, on a `blocking` thread. A store whose connection lock spans
   /// instances (PostgreSQL's advisory lock, held across the call) runs refresh() on `blocking`.
+  /// `on_blocking_thread`: the caller already runs on one, and the first step runs right there.
   void refresh_async(const Connection& connection, std::shared_ptr<const ProviderDef> provider,
-                     std::function<void(const Result<Connection>&)> done);
+                     std::function<void(const Result<Connection>&)> done, bool on_blocking_thread = false);
 
   /// Refreshes now (single flight). `force` refreshes even when the token is still fresh. Each
   /// outcome is audited with the change it makes (the new token set, the reauth_required status)
@@ -105,6 +106,12 @@ class TokenManager {
   /// Called after this manager stored a new version of a connection (refresh, re-authorization).
   void set_on_update(std::function<void(const Connection&)> hook) { on_update_ = std::move(hook); }
   std::uint64_t refresh_calls() const { return refresh_calls_; }
+  /// Refreshed token sets answered by the provider and waiting to be saved (batched, one
+  /// transaction per pass of the worker that drains them).
+  std::size_t landings_waiting() const {
+    std::lock_guard lock(landing_mu_);
+    return landings_.size();
+  }
 
  private:
   struct Flight {
@@ -127,6 +134,24 @@ class TokenManager {
   Result<Connection> apply_refresh(const Prepared& prepared, const ProviderDef& provider,
                                    oauth::OAuthResult<oauth::TokenSet> answer);
   /// Joins the flight for this connection, or starts one (true: the caller leads it).
+  // A refreshed token set, sealed and with its audit row, ready to be saved.
+  struct Staged {
+    Connection updated;
+    audit::AuditEvent event;
+  };
+  Staged stage_refresh(const Prepared& prepared, const ProviderDef& provider, oauth::TokenSet& tokens);
+  Result<Connection> after_save(const Connection& current, bool committed, bool conflict, std::optional<Connection>& saved);
+  // An asynchronous refresh's successful answer, waiting to be saved (land_queued).
+  struct Landing {
+    std::shared_ptr<Prepared> prepared;
+    std::shared_ptr<const ProviderDef> provider;
+    std::shared_ptr<Flight> flight;
+    oauth::TokenSet tokens;
+  };
+  static constexpr std::size_t kMaxLandingBatch = 256;
+  void land_later(Landing landing);
+  void land_queued();
+  void land_batch(std::vector<Landing>& batch);
   std::pair<std::shared_ptr<Flight>, bool> join_flight(const std::string& connection_id);
   /// Ends a flight: the blocked waiters wake, the asynchronous ones are called here.
   void land(const std::string& connection_id, const std::shared_ptr<Flight>& flight, Result<Connection> result);
@@ -160,6 +185,9 @@ class TokenManager {
   std::map<std::string, std::shared_ptr<Flight>> flights_;
   std::map<std::string, Backoff> backoff_;
   std::atomic<std::uint64_t> refresh_calls_{0};
+  mutable std::mutex landing_mu_;
+  std::vector<Landing> landings_;
+  bool landing_scheduled_ = false;  // a worker is draining landings_
 };
 
 }  // namespace alter::server::vault

@@ -6,7 +6,10 @@
 #include <alter/testing/temp_dir.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <latch>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "curl_transport.hpp"
@@ -268,6 +271,69 @@ TEST_F(TokenManagerTest, SealedTokensAreBoundToTheirConnection) {
   Connection swapped = b;
   swapped.tokens = a.tokens;  // alice's ciphertext pasted into bob's row
   EXPECT_FALSE(sealed_->open_tokens(swapped).ok());
+}
+
+// Refreshes answered together are saved together: thirty answers that arrive while no worker is
+// free land in one transaction, each with its audit row; one whose row changed meanwhile loses its
+// compare-and-set alone, and its waiter gets the stored row, not an error.
+TEST_F(TokenManagerTest, AsynchronousRefreshesAnsweredTogetherAreSavedInOneTransaction) {
+  setup({});
+  // The worker pool, run by hand: tasks wait here until the test runs them.
+  std::mutex mu;
+  std::vector<std::function<void()>> queued;
+  manager_->set_blocking_executor([&](std::function<void()> task) {
+    std::lock_guard lock(mu);
+    queued.push_back(std::move(task));
+  });
+  auto run_queued = [&] {
+    std::vector<std::function<void()>> now;
+    {
+      std::lock_guard lock(mu);
+      now.swap(queued);
+    }
+    for (auto& t : now) t();
+    return now.size();
+  };
+  constexpr int kConnections = 30;
+  std::vector<Connection> connections;
+  for (int i = 0; i < kConnections; ++i) connections.push_back(connect("batch-" + std::to_string(i), true, 10s));
+  auto provider = std::make_shared<const ProviderDef>(provider_);
+  std::mutex results_mu;
+  std::map<std::string, Result<Connection>> results;
+  for (const auto& c : connections) {
+    manager_->refresh_async(c, provider, [&, id = c.id](const Result<Connection>& r) {
+      std::lock_guard lock(results_mu);
+      results.emplace(id, r);
+    });
+  }
+  EXPECT_EQ(run_queued(), static_cast<std::size_t>(kConnections)) << "one preparation per connection";
+  ASSERT_TRUE(fake_->wait_for_token_calls(kConnections, 10s));
+  for (int i = 0; i < 10000 && manager_->landings_waiting() < kConnections; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(manager_->landings_waiting(), static_cast<std::size_t>(kConnections));
+  // Meanwhile one row changes under the refresh (another writer saved it first).
+  Connection moved = store_->get_connection(connections[7].id).value();
+  moved.updated_at = clock_.wall();
+  const Connection theirs = store_->update_connection(moved, moved.version).value();
+  EXPECT_EQ(run_queued(), 1u) << "one worker drains them all";
+  EXPECT_EQ(metrics_.counter_value("alter_refresh_landing_batches_total"), 1u);
+  EXPECT_EQ(metrics_.counter_value("alter_refresh_landings_total"), static_cast<std::uint64_t>(kConnections));
+  ASSERT_EQ(results.size(), static_cast<std::size_t>(kConnections));
+  for (int i = 0; i < kConnections; ++i) {
+    const auto& c = connections[static_cast<std::size_t>(i)];
+    const auto& r = results.at(c.id);
+    ASSERT_TRUE(r) << r.error().message;
+    if (i == 7) {
+      EXPECT_EQ(r->version, theirs.version) << "the lost compare-and-set hands over the stored row";
+      EXPECT_EQ(store_->get_connection(c.id).value().tokens.bytes, theirs.tokens.bytes) << "the newer row was overwritten";
+      continue;
+    }
+    EXPECT_EQ(r->version, c.version + 1);
+    EXPECT_GT(r->expires_at.value(), clock_.wall() + 600s) << "the refreshed expiry was saved";
+    EXPECT_EQ(store_->get_connection(c.id).value().version, c.version + 1);
+  }
+  const auto refreshed = decisions("refresh");
+  EXPECT_EQ(std::count(refreshed.begin(), refreshed.end(), "refreshed"), kConnections - 1) << "a row per saved refresh";
+  EXPECT_EQ(fake_->refresh_calls(), kConnections);
 }
 
 }  // namespace
