@@ -448,7 +448,22 @@ void TokenManager::land_queued() {
       batch.assign(std::make_move_iterator(landings_.begin()), std::make_move_iterator(landings_.begin() + static_cast<std::ptrdiff_t>(n)));
       landings_.erase(landings_.begin(), landings_.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    land_batch(batch);
+    try {
+      land_batch(batch);
+    } catch (const std::exception&) {
+      // Nothing may leave a waiter waiting, nor the queue without its worker.
+      for (auto& l : batch) {
+        bool done = false;
+        {
+          std::lock_guard lock(mu_);
+          done = l.flight->done;
+        }
+        if (!done) {
+          land(l.prepared->current.id, l.flight,
+               common::unexpected(make_error(Errc::kInternal, "internal", "the refreshed token could not be saved: nothing was changed")));
+        }
+      }
+    }
   }
 }
 
@@ -456,22 +471,23 @@ void TokenManager::land_batch(std::vector<Landing>& batch) {
   std::vector<Staged> staged;
   staged.reserve(batch.size());
   for (auto& l : batch) staged.push_back(stage_refresh(*l.prepared, *l.provider, l.tokens));
+  enum : char { kSaved, kConflict, kGone };
   std::vector<std::optional<Connection>> saved(batch.size());
-  std::vector<char> conflict(batch.size(), 0);
+  std::vector<char> outcome(batch.size(), kSaved);
   std::vector<audit::AuditEvent> events;
-  // Each save is a compare-and-set of its own row: one that lost the race (conflict) writes
-  // nothing and leaves the others in; any other failure refuses the whole transaction, and then
-  // nothing of it was written.
+  // Each save is a compare-and-set of its own row: one that lost the race (conflict), or whose
+  // connection was deleted meanwhile, writes nothing and leaves the others in; any other failure
+  // refuses the whole transaction, and then nothing of it was written.
   auto committed = audit_.commit(
       [&]() -> Result<void> {
         events.clear();
         for (std::size_t i = 0; i < batch.size(); ++i) {
           saved[i].reset();
-          conflict[i] = 0;
+          outcome[i] = kSaved;
           auto r = store_.update_connection(staged[i].updated, batch[i].prepared->current.version);
           if (!r) {
-            if (r.error().code == StoreErrc::kConflict) {
-              conflict[i] = 1;
+            if (r.error().code == StoreErrc::kConflict || r.error().code == StoreErrc::kNotFound) {
+              outcome[i] = r.error().code == StoreErrc::kConflict ? kConflict : kGone;
               continue;
             }
             return common::unexpected(make_error(Errc::kUnavailable, "unavailable", "the refreshed token could not be saved: " + r.error().message));
@@ -487,7 +503,7 @@ void TokenManager::land_batch(std::vector<Landing>& batch) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& l = batch[i];
     if (!committed) saved[i].reset();
-    land(l.prepared->current.id, l.flight, after_save(l.prepared->current, static_cast<bool>(committed), conflict[i] != 0, saved[i]));
+    land(l.prepared->current.id, l.flight, after_save(l.prepared->current, static_cast<bool>(committed), outcome[i] == kConflict, saved[i]));
   }
 }
 

@@ -275,7 +275,8 @@ TEST_F(TokenManagerTest, SealedTokensAreBoundToTheirConnection) {
 
 // Refreshes answered together are saved together: thirty answers that arrive while no worker is
 // free land in one transaction, each with its audit row; one whose row changed meanwhile loses its
-// compare-and-set alone, and its waiter gets the stored row, not an error.
+// compare-and-set alone, and its waiter gets the stored row, not an error; one deleted meanwhile
+// fails alone, and writes nothing.
 TEST_F(TokenManagerTest, AsynchronousRefreshesAnsweredTogetherAreSavedInOneTransaction) {
   setup({});
   // The worker pool, run by hand: tasks wait here until the test runs them.
@@ -314,6 +315,8 @@ TEST_F(TokenManagerTest, AsynchronousRefreshesAnsweredTogetherAreSavedInOneTrans
   Connection moved = store_->get_connection(connections[7].id).value();
   moved.updated_at = clock_.wall();
   const Connection theirs = store_->update_connection(moved, moved.version).value();
+  // And one is deleted (the user disconnected while the provider answered).
+  ASSERT_TRUE(store_->delete_connection(connections[12].id).ok());
   EXPECT_EQ(run_queued(), 1u) << "one worker drains them all";
   EXPECT_EQ(metrics_.counter_value("alter_refresh_landing_batches_total"), 1u);
   EXPECT_EQ(metrics_.counter_value("alter_refresh_landings_total"), static_cast<std::uint64_t>(kConnections));
@@ -321,6 +324,12 @@ TEST_F(TokenManagerTest, AsynchronousRefreshesAnsweredTogetherAreSavedInOneTrans
   for (int i = 0; i < kConnections; ++i) {
     const auto& c = connections[static_cast<std::size_t>(i)];
     const auto& r = results.at(c.id);
+    if (i == 12) {
+      ASSERT_FALSE(r) << "a deleted connection was saved";
+      EXPECT_EQ(r.error().code, "unavailable");
+      EXPECT_FALSE(store_->get_connection(c.id).ok());
+      continue;
+    }
     ASSERT_TRUE(r) << r.error().message;
     if (i == 7) {
       EXPECT_EQ(r->version, theirs.version) << "the lost compare-and-set hands over the stored row";
@@ -332,7 +341,7 @@ TEST_F(TokenManagerTest, AsynchronousRefreshesAnsweredTogetherAreSavedInOneTrans
     EXPECT_EQ(store_->get_connection(c.id).value().version, c.version + 1);
   }
   const auto refreshed = decisions("refresh");
-  EXPECT_EQ(std::count(refreshed.begin(), refreshed.end(), "refreshed"), kConnections - 1) << "a row per saved refresh";
+  EXPECT_EQ(std::count(refreshed.begin(), refreshed.end(), "refreshed"), kConnections - 2) << "a row per saved refresh";
   EXPECT_EQ(fake_->refresh_calls(), kConnections);
 }
 
