@@ -365,24 +365,8 @@ Result<Connection> TokenManager::apply_refresh(const Prepared& prepared, const P
     return common::unexpected(expired_error(Errc::kBadGateway, current, "the provider could not refresh the token now: " + f.message));
   }
 
-  Staged staged = stage_refresh(prepared, provider, answer.value());
-  std::optional<Connection> saved;
-  bool conflict = false;
-  // Saved (compare-and-set) with its audit row before the new token is used: a rotated refresh
-  // token is never lost, and never stored unaudited.
-  auto committed = audit_.commit(
-      [&]() -> Result<void> {
-        auto r = store_.update_connection(staged.updated, current.version);
-        if (!r) {
-          conflict = r.error().code == StoreErrc::kConflict;
-          return common::unexpected(make_error(conflict ? Errc::kConflict : Errc::kUnavailable, conflict ? "conflict" : "unavailable",
-                                               "the refreshed token could not be saved: " + r.error().message));
-        }
-        saved = std::move(r.value());
-        return {};
-      },
-      std::move(staged.event), false);
-  return after_save(current, static_cast<bool>(committed), conflict, saved);
+  const ToSave one{&prepared, &provider, &answer.value()};
+  return std::move(save_refreshed(std::span<const ToSave>(&one, 1)).front());
 }
 
 TokenManager::Staged TokenManager::stage_refresh(const Prepared& prepared, const ProviderDef& provider, TokenSet& t) {
@@ -402,24 +386,6 @@ TokenManager::Staged TokenManager::stage_refresh(const Prepared& prepared, const
                                     {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
                                     {"details", {{"rotated", rotated}, {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}}};
   return staged;
-}
-
-Result<Connection> TokenManager::after_save(const Connection& current, bool committed, bool conflict,
-                                            std::optional<Connection>& saved) {
-  if (!committed || !saved) {
-    if (conflict) {
-      // Someone else saved a newer token set first; use theirs.
-      auto again = store_.get_connection(current.id);
-      if (again) return again.value();
-    }
-    metrics_.inc("alter_refreshes_total", "result=\"store_failed\"");
-    return common::unexpected(make_error(Errc::kUnavailable, "unavailable",
-                                         "the refreshed token could not be saved with its audit row: nothing was changed"));
-  }
-  note_success(current.id);
-  metrics_.inc("alter_refreshes_total", "result=\"ok\"");
-  if (on_update_) on_update_(*saved);
-  return *saved;
 }
 
 void TokenManager::land_later(Landing landing) {
@@ -468,23 +434,35 @@ void TokenManager::land_queued() {
 }
 
 void TokenManager::land_batch(std::vector<Landing>& batch) {
+  std::vector<ToSave> items;
+  items.reserve(batch.size());
+  for (auto& l : batch) items.push_back({l.prepared.get(), l.provider.get(), &l.tokens});
+  auto results = save_refreshed(items);
+  metrics_.inc("alter_refresh_landing_batches_total");
+  metrics_.inc("alter_refresh_landings_total", "", batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) land(batch[i].prepared->current.id, batch[i].flight, std::move(results[i]));
+}
+
+std::vector<Result<Connection>> TokenManager::save_refreshed(std::span<const ToSave> items) {
   std::vector<Staged> staged;
-  staged.reserve(batch.size());
-  for (auto& l : batch) staged.push_back(stage_refresh(*l.prepared, *l.provider, l.tokens));
+  staged.reserve(items.size());
+  for (const auto& item : items) staged.push_back(stage_refresh(*item.prepared, *item.provider, *item.tokens));
   enum : char { kSaved, kConflict, kGone };
-  std::vector<std::optional<Connection>> saved(batch.size());
-  std::vector<char> outcome(batch.size(), kSaved);
+  std::vector<std::optional<Connection>> saved(items.size());
+  std::vector<char> outcome(items.size(), kSaved);
   std::vector<audit::AuditEvent> events;
-  // Each save is a compare-and-set of its own row: one that lost the race (conflict), or whose
-  // connection was deleted meanwhile, writes nothing and leaves the others in; any other failure
-  // refuses the whole transaction, and then nothing of it was written.
+  // Saved (compare-and-set) with their audit rows before a new token is used: a rotated refresh
+  // token is never lost, and never stored unaudited. Each save is a compare-and-set of its own
+  // row: one that lost the race (conflict), or whose connection was deleted meanwhile, writes
+  // nothing and leaves the others in; any other failure refuses the whole transaction, and then
+  // nothing of it was written.
   auto committed = audit_.commit(
       [&]() -> Result<void> {
         events.clear();
-        for (std::size_t i = 0; i < batch.size(); ++i) {
+        for (std::size_t i = 0; i < items.size(); ++i) {
           saved[i].reset();
           outcome[i] = kSaved;
-          auto r = store_.update_connection(staged[i].updated, batch[i].prepared->current.version);
+          auto r = store_.update_connection(staged[i].updated, items[i].prepared->current.version);
           if (!r) {
             if (r.error().code == StoreErrc::kConflict || r.error().code == StoreErrc::kNotFound) {
               outcome[i] = r.error().code == StoreErrc::kConflict ? kConflict : kGone;
@@ -498,13 +476,30 @@ void TokenManager::land_batch(std::vector<Landing>& batch) {
         return {};
       },
       events, false);
-  metrics_.inc("alter_refresh_landing_batches_total");
-  metrics_.inc("alter_refresh_landings_total", "", batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto& l = batch[i];
-    if (!committed) saved[i].reset();
-    land(l.prepared->current.id, l.flight, after_save(l.prepared->current, static_cast<bool>(committed), outcome[i] == kConflict, saved[i]));
+  std::vector<Result<Connection>> results;
+  results.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const Connection& current = items[i].prepared->current;
+    if (committed && saved[i]) {
+      note_success(current.id);
+      metrics_.inc("alter_refreshes_total", "result=\"ok\"");
+      if (on_update_) on_update_(*saved[i]);
+      results.emplace_back(std::move(*saved[i]));
+      continue;
+    }
+    if (outcome[i] == kConflict) {
+      // Someone else saved a newer token set first; use theirs.
+      auto again = store_.get_connection(current.id);
+      if (again) {
+        results.emplace_back(std::move(again.value()));
+        continue;
+      }
+    }
+    metrics_.inc("alter_refreshes_total", "result=\"store_failed\"");
+    results.emplace_back(common::unexpected(make_error(Errc::kUnavailable, "unavailable",
+                                                       "the refreshed token could not be saved with its audit row: nothing was changed")));
   }
+  return results;
 }
 
 void TokenManager::note_failure(const std::string& id) {

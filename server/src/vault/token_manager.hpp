@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -140,7 +141,14 @@ class TokenManager {
     audit::AuditEvent event;
   };
   Staged stage_refresh(const Prepared& prepared, const ProviderDef& provider, oauth::TokenSet& tokens);
-  Result<Connection> after_save(const Connection& current, bool committed, bool conflict, std::optional<Connection>& saved);
+  // A provider's successful answer to one refresh, to be saved.
+  struct ToSave {
+    const Prepared* prepared;
+    const ProviderDef* provider;
+    oauth::TokenSet* tokens;
+  };
+  // Saves them in one transaction, each with its audit row; a result for each, in order.
+  std::vector<Result<Connection>> save_refreshed(std::span<const ToSave> items);
   // An asynchronous refresh's successful answer, waiting to be saved (land_queued).
   struct Landing {
     std::shared_ptr<Prepared> prepared;
