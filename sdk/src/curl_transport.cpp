@@ -89,10 +89,38 @@ struct Exchange {
   std::chrono::steady_clock::time_point started;
   TransportCallback done;  // async only
   CURL* handle = nullptr;  // async only
-  void* shard = nullptr;   // async only: the multi handle it runs on
+  struct MultiShard* shard = nullptr;  // async only: the multi handle it runs on
 };
 
 class CurlTransport;
+class CurlMulti;
+
+// A socket libcurl asked the multi thread to watch.
+struct WatchedSocket {
+  explicit WatchedSocket(boost::asio::io_context& io) : descriptor(io) {}
+  // Stop watching and leave the descriptor to libcurl, which closes it.
+  void forget() {
+    closed = true;
+    boost::system::error_code ignored;
+    descriptor.cancel(ignored);
+    (void)descriptor.release();
+  }
+  boost::asio::posix::stream_descriptor descriptor;
+  int want = 0;  // CURL_POLL_IN | CURL_POLL_OUT
+  bool reading = false;
+  bool writing = false;
+  bool closed = false;
+};
+
+// One multi handle of the client thread, with its timer and the sockets it watches.
+struct MultiShard {
+  MultiShard(CurlMulti& o, boost::asio::io_context& io) : owner(o), timer(io) {}
+  CurlMulti& owner;
+  CURLM* multi = nullptr;
+  boost::asio::steady_timer timer;
+  std::unordered_map<curl_socket_t, std::shared_ptr<WatchedSocket>> sockets;
+  std::size_t running = 0;  // transfers added and not completed
+};
 
 // libcurl's multi-socket interface driven by one Asio thread: every transfer in flight is a few
 // hundred bytes of state, not a thread. All curl_multi_* calls happen on that thread; callers
@@ -117,22 +145,8 @@ class CurlMulti {
   static constexpr std::size_t kShards = 16;
 
  private:
-  struct Socket {
-    explicit Socket(boost::asio::io_context& io) : descriptor(io) {}
-    boost::asio::posix::stream_descriptor descriptor;
-    int want = 0;  // CURL_POLL_IN | CURL_POLL_OUT
-    bool reading = false;
-    bool writing = false;
-    bool closed = false;
-  };
-  struct Shard {
-    Shard(CurlMulti& o, boost::asio::io_context& io) : owner(o), timer(io) {}
-    CurlMulti& owner;
-    CURLM* multi = nullptr;
-    boost::asio::steady_timer timer;
-    std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets;
-    std::size_t running = 0;  // transfers added and not completed
-  };
+  using Shard = MultiShard;
+  using Socket = WatchedSocket;
 
   static int on_socket(CURL*, curl_socket_t s, int what, void* user, void*);
   static int on_timer(CURLM*, long timeout_ms, void* user);
@@ -453,10 +467,7 @@ int CurlMulti::on_socket(CURL*, curl_socket_t s, int what, void* user, void*) {
   if (what == CURL_POLL_REMOVE) {
     // libcurl says so before it closes the socket: stop watching, and leave the fd to it.
     if (auto it = shard.sockets.find(s); it != shard.sockets.end()) {
-      it->second->closed = true;
-      boost::system::error_code ignored;
-      it->second->descriptor.cancel(ignored);
-      (void)it->second->descriptor.release();
+      it->second->forget();
       shard.sockets.erase(it);
     }
     return 0;
@@ -533,7 +544,7 @@ void CurlMulti::collect_done(Shard& shard) {
 
 void CurlMulti::complete(Exchange* x, TransportResult result) {
   CURL* h = x->handle;
-  auto& shard = *static_cast<Shard*>(x->shard);
+  Shard& shard = *x->shard;
   curl_multi_remove_handle(shard.multi, h);
   --shard.running;
   auto node = transfers_.extract(h);
@@ -564,12 +575,7 @@ void CurlMulti::shutdown() {
   }
   for (auto& shard : shards_) {
     shard->timer.cancel();
-    for (auto& [s, socket] : shard->sockets) {
-      socket->closed = true;
-      boost::system::error_code ignored;
-      socket->descriptor.cancel(ignored);
-      (void)socket->descriptor.release();
-    }
+    for (auto& [s, socket] : shard->sockets) socket->forget();
     shard->sockets.clear();
   }
   work_.reset();
