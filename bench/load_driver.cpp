@@ -10,7 +10,6 @@
 // Prints one JSON object on stdout.
 #include <alter/alter.hpp>
 #include <curl/curl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -29,6 +28,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "process_stats.hpp"
 
 namespace {
 
@@ -273,7 +274,7 @@ struct Inflight {
   std::map<int, int> statuses;
   std::string first_error;
   Clock::time_point fired;
-  rusage at_fire{};
+  double cpu_at_fire = 0;
   long long fired_unix_ms = 0;  // wall clock, to set beside the provider's arrival times
   std::vector<double> latencies_ms;
   asio::steady_timer* go = nullptr;
@@ -302,8 +303,8 @@ asio::awaitable<void> inflight_one(asio::ip::tcp::endpoint vault, std::string ho
   }
   if (++s.ready == s.connections) {
     s.fired = Clock::now();
-    getrusage(RUSAGE_SELF, &s.at_fire);
-    s.fired_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    s.cpu_at_fire = alter::bench::cpu_seconds();
+    s.fired_unix_ms = alter::bench::unix_ms();
     s.go->cancel();
   } else {
     co_await s.go->async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -332,11 +333,7 @@ asio::awaitable<void> inflight_one(asio::ip::tcp::endpoint vault, std::string ho
 }
 
 int cmd_inflight(const std::map<std::string, std::string>& a) {
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
+  alter::bench::raise_open_file_limit();
   std::string hostport = arg(a, "--vault");
   if (hostport.rfind("http://", 0) == 0) hostport = hostport.substr(7);
   const auto colon = hostport.rfind(':');
@@ -356,11 +353,8 @@ int cmd_inflight(const std::map<std::string, std::string>& a) {
     asio::co_spawn(io, inflight_one(vault, hostport, key, body.dump(), s), asio::detached);
   }
   io.run();
-  rusage after{};
-  getrusage(RUSAGE_SELF, &after);
-  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   // From the signal on: the burst itself, not the warm-up.
-  const double cpu_s = secs(after.ru_utime) + secs(after.ru_stime) - secs(s.at_fire.ru_utime) - secs(s.at_fire.ru_stime);
+  const double cpu_s = alter::bench::cpu_seconds() - s.cpu_at_fire;
   const double warm_s = std::chrono::duration<double>(s.fired - started).count();
   std::sort(s.latencies_ms.begin(), s.latencies_ms.end());
   auto pct = [&](double p) {

@@ -195,13 +195,13 @@ inflight_phase() {  # sets INFLIGHT (JSON)
 import json, sys
 r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 fired = r.get("fired_unix_ms", 0)
+all_cpu = float(sys.argv[7]) + r.get("driver_cpu_seconds", 0) + p.get("cpu_seconds", 0)
 print(json.dumps({"result": r, "provider": p,
   "provider_first_after_ms": p.get("first_request_unix_ms", 0) - fired,
   "provider_last_after_ms": p.get("last_request_unix_ms", 0) - fired,
   "vault_cpu_seconds": float(sys.argv[7]),
   # The three processes share the cores: their CPU over the cores is a floor for the total time.
-  "all_cpu_seconds": round(float(sys.argv[7]) + r.get("driver_cpu_seconds", 0) + p.get("cpu_seconds", 0), 2),
-  "cpu_floor_seconds": round((float(sys.argv[7]) + r.get("driver_cpu_seconds", 0) + p.get("cpu_seconds", 0)) / int(sys.argv[8]), 2),
+  "all_cpu_seconds": round(all_cpu, 2), "cpu_floor_seconds": round(all_cpu / int(sys.argv[8]), 2),
   "vault_threads_before": int(sys.argv[3]), "vault_threads_max": int(sys.argv[4]),
   "vault_rss_kib_before": int(sys.argv[5]), "vault_rss_kib_max": int(sys.argv[6])}))' \
     "$result" "$stats" "$threads_before" "$threads_max" "$rss_before_f" "$rss_max" "$cpu_s" "$(nproc)")

@@ -6,8 +6,6 @@
 // GET  /stats   {"token_requests": N, "max_in_flight": M, "connections": C, "max_connections": D,
 //                "first_request_unix_ms": T0, "last_request_unix_ms": T1, "cpu_seconds": S}
 // Keep-alive HTTP/1.1 on 127.0.0.1, single-threaded (Asio + Beast, C++20 coroutines).
-#include <sys/resource.h>
-
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -18,7 +16,12 @@
 #include <iostream>
 #include <string>
 
+#include "process_stats.hpp"
+
 namespace {
+
+using alter::bench::cpu_seconds;
+using alter::bench::unix_ms;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -34,17 +37,6 @@ struct Stats {
   long long first_request_unix_ms = 0;  // when the first and the last POST /token arrived
   long long last_request_unix_ms = 0;
 };
-
-double cpu_seconds() {  // this process's user + system time
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return s(u.ru_utime) + s(u.ru_stime);
-}
-
-long long unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 asio::awaitable<void> serve(tcp::socket socket, Stats& stats, std::chrono::milliseconds hold) {
   ++stats.connections;
@@ -115,11 +107,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
+  alter::bench::raise_open_file_limit();
   asio::io_context io(1);
   tcp::acceptor acceptor(io);
   const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
