@@ -41,6 +41,7 @@ struct Opts {
   std::string audit_capture;
   std::vector<std::string> audit_capture_for;
   std::string url_less;
+  std::string token_handout;
   bool all = false;
   std::size_t limit = 100;
   std::string method = "GET";
@@ -101,8 +102,13 @@ void register_apps(CLI::App& app, GlobalOptions& g) {
   create->add_option("id", o.id, "app id: [a-z0-9][a-z0-9_-]*")->required();
   create->add_option("--name", o.name, "display name");
   create->add_option("--return-url", o.return_urls, "URL prefix allowed as connect return_url (repeatable)");
+  create->add_option("--token-handout", o.token_handout,
+                     "on: POST /oauth/token hands the app raw tokens (alter-sdk 0.1 clients need it); off (default): "
+                     "providers are called through the vault's proxy and the token never leaves the vault")
+      ->check(CLI::IsMember({"on", "off"}));
   create->callback(guarded(g, [&g] {
     json body = {{"id", o.id}, {"name", o.name.empty() ? o.id : o.name}, {"return_url_allowlist", o.return_urls}};
+    if (!o.token_handout.empty()) body["settings"] = {{"token_handout", o.token_handout == "on"}};
     auto a = g.client().call("POST", "/v1/admin/apps", &body);
     print(g, a.body, [&] { std::cout << "Created app " << a.body["id"].get<std::string>() << "\n"; });
   }));
@@ -121,6 +127,10 @@ void register_apps(CLI::App& app, GlobalOptions& g) {
                      "on: token requests without a URL (alter-sdk 0.1 clients) are decided, by rules with no host, path or "
                      "method criteria only; off (default): they are refused")
       ->check(CLI::IsMember({"on", "off"}));
+  update->add_option("--token-handout", o.token_handout,
+                     "on: POST /oauth/token hands the app raw tokens (alter-sdk 0.1 clients need it); off: 403 "
+                     "token_handout_disabled, and providers are called through the vault's proxy")
+      ->check(CLI::IsMember({"on", "off"}));
   update->callback(guarded(g, [&g] {
     json body = json::object();
     if (!o.name.empty()) body["name"] = o.name;
@@ -138,6 +148,7 @@ void register_apps(CLI::App& app, GlobalOptions& g) {
       settings["audit_capture_by_provider"] = by;
     }
     if (!o.url_less.empty()) settings["allow_url_less_token_requests"] = o.url_less == "on";
+    if (!o.token_handout.empty()) settings["token_handout"] = o.token_handout == "on";
     if (!settings.empty()) body["settings"] = settings;
     auto a = g.client().call("PATCH", "/v1/admin/apps/" + encode(o.id), &body);
     print(g, a.body, [&] { std::cout << a.body.dump(2) << "\n"; });

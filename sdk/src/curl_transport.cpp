@@ -243,7 +243,8 @@ class CurlTransport final : public Transport {
   /// Points `h` at `req` (which must outlive the transfer) with the transport's rules. An error
   /// means the request was not started.
   common::Result<void, TransportError> prepare(CURL* h, const HttpRequest& req, Exchange& x) {
-    x.write = WriteState{&x.response.body, options_.max_response_bytes};
+    const std::size_t max_body = req.max_response_bytes != 0 ? req.max_response_bytes : options_.max_response_bytes;
+    x.write = WriteState{&x.response.body, max_body};
     bool has_user_agent = false;
     for (const auto& [name, value] : req.headers) {
       if (common::iequals(name, "user-agent")) has_user_agent = true;
@@ -272,7 +273,7 @@ class CurlTransport final : public Transport {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(std::min<std::int64_t>(req.timeout.count(), 10000)));
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_response_bytes));
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_body));
     if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
     if (!has_user_agent && !options_.user_agent.empty()) {
       curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
@@ -288,8 +289,9 @@ class CurlTransport final : public Transport {
     } else {
       curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
       if (req.has_body || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
+        const std::string& body = req.shared_body ? *req.shared_body : req.body;
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
       }
     }
     x.started = std::chrono::steady_clock::now();

@@ -5,7 +5,9 @@
 #include <alter/response.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +21,11 @@ struct HttpRequest {
   std::string body;
   bool has_body = false;  // send a body (possibly empty) even for methods that usually carry none
   std::chrono::milliseconds timeout{30000};
+  /// When set, the body sent instead of `body`, shared and not copied (a proxied upload that may
+  /// be sent again after a refresh or a Retry-After).
+  std::shared_ptr<const std::string> shared_body;
+  /// Largest response body accepted (kTooLarge past it); 0: the transport's own limit.
+  std::size_t max_response_bytes = 0;
 };
 
 struct HttpResponse {

@@ -264,7 +264,55 @@ CannedResponse FakeOAuthProvider::api(const RecordedRequest& r) {
     return res;
   }
   const std::string user = access_tokens_.at(auth.substr(7));
+  if (throttle_count_ > 0) {
+    --throttle_count_;
+    CannedResponse res = CannedResponse::json(throttle_status_, R"({"error":"slow_down"})");
+    res.headers.emplace_back("Retry-After", throttle_retry_after_);
+    return res;
+  }
+  const std::string path = r.target.substr(0, r.target.find('?'));
+  if (path == "/api/echo") {
+    // The body back as it came, with what a proxy must not pass on.
+    CannedResponse res;
+    res.status = 200;
+    res.body = r.body;
+    const std::string type = r.header("content-type");
+    res.headers.emplace_back("Content-Type", type.empty() ? "application/octet-stream" : type);
+    res.headers.emplace_back("X-Echo-Method", r.method);
+    res.headers.emplace_back("X-Echo-Bytes", std::to_string(r.body.size()));
+    res.headers.emplace_back("X-Echo-Custom", r.header("x-custom"));
+    res.headers.emplace_back("Set-Cookie", "session=provider-session-cookie; HttpOnly");
+    res.headers.emplace_back("Keep-Alive", "timeout=5");
+    return res;
+  }
+  if (path == "/api/large") {
+    const auto at = r.target.find("bytes=");
+    const std::size_t n = at == std::string::npos ? 0 : std::stoul(r.target.substr(at + 6));
+    CannedResponse res;
+    res.status = 200;
+    res.body.resize(n);
+    for (std::size_t i = 0; i < n; ++i) res.body[i] = static_cast<char>('a' + i % 26);
+    res.headers.emplace_back("Content-Type", "text/plain");
+    return res;
+  }
+  if (path == "/api/hold") {
+    CannedResponse res = CannedResponse::json(200, "{}");
+    res.hold = true;
+    return res;
+  }
   return CannedResponse::json(200, nlohmann::json{{"sub", user}, {"path", r.target}, {"method", r.method}}.dump());
+}
+
+void FakeOAuthProvider::forget_access_tokens() {
+  std::lock_guard lock(mu_);
+  access_tokens_.clear();
+}
+
+void FakeOAuthProvider::throttle_api_calls(int count, int status, const std::string& retry_after) {
+  std::lock_guard lock(mu_);
+  throttle_count_ = count;
+  throttle_status_ = status;
+  throttle_retry_after_ = retry_after;
 }
 
 }  // namespace alter::testing

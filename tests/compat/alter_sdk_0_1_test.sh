@@ -19,5 +19,8 @@ mkdir -p "$home/.local/bin"
 ln -s "$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")" "$home/.local/bin/alter-vault"
 export PATH="$home/.local/bin:$PATH"
 start_dev "$work/dev"
+# alter-sdk 0.1 calls providers with the token it is handed: the app must hand tokens out (off for
+# new apps since the proxy; docs/protocol.md#compatibility).
+alter-vault apps update default --token-handout on > /dev/null
 connect_alice
 COMPAT_WORK=$work "$venv/bin/python" "$src/tests/compat/alter_sdk_0_1.py"

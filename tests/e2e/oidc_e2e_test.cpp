@@ -348,6 +348,9 @@ TEST_F(OidcProviderE2E, BrowserConnectThenUserinfoThroughTheVaultThenRealExpiryA
   auto cred = admin("PUT", "/v1/admin/apps/default/providers/oidc",
                     {{"client_id", client_id_}, {"client_secret", client_secret_}});
   ASSERT_EQ(cred.status, 200) << cred.body;
+  // The test reads the token the vault holds (to introspect it at the provider): the default app
+  // hands tokens out here. The SDK's calls below go through the proxy all the same.
+  ASSERT_EQ(admin("PATCH", "/v1/admin/apps/default", {{"settings", {{"token_handout", true}}}}).status, 200);
   auto key = admin("POST", "/v1/admin/apps/default/keys", {{"name", "e2e"}});
   ASSERT_EQ(key.status, 201) << key.body;
   api_key_ = key.json.value("key", "");
@@ -435,6 +438,16 @@ paths = ["/me"]
     ASSERT_EQ(me.status_code(), 200) << me.text();
     EXPECT_EQ(me.json().value("sub", ""), login) << me.text();
   }
+  // ... and through the vault's proxy: the vault makes the call, the token never leaves it.
+  {
+    auto me = sdk.proxy_request("oidc", alter::HttpMethod::Get, peer_url_ + "/me", {.user = {{"user_id", "alice"}}});
+    ASSERT_EQ(me.status_code(), 200) << me.text();
+    EXPECT_EQ(me.json().value("sub", ""), login) << me.text();
+    auto calls = admin("GET", "/v1/admin/audit?kind=api_call&request_id=" + me.request_id());
+    ASSERT_EQ(calls.json.value("events", json::array()).size(), 1u) << calls.body;
+    EXPECT_EQ(calls.json["events"][0].value("via", ""), "proxy");
+    EXPECT_EQ(calls.json["events"][0].value("response_status", 0), 200);
+  }
 
   // ---- the access token expires for real ----
   // The token the vault holds now, as the provider sees it.
@@ -469,7 +482,7 @@ paths = ["/me"]
 
   // ---- the next SDK call still works: the vault refreshed with the real refresh_token grant ----
   {
-    auto me = sdk.request("oidc", alter::HttpMethod::Get, peer_url_ + "/me", {.user = {{"user_id", "alice"}}});
+    auto me = sdk.proxy_request("oidc", alter::HttpMethod::Get, peer_url_ + "/me", {.user = {{"user_id", "alice"}}});
     ASSERT_EQ(me.status_code(), 200) << me.text();
     EXPECT_EQ(me.json().value("sub", ""), login) << me.text();
   }
@@ -511,6 +524,22 @@ paths = ["/me"]
   const auto new_expires_at = parse_iso8601(connection.json.value("expires_at", ""));
   ASSERT_TRUE(new_expires_at.has_value()) << connection.body;
   EXPECT_GT(*new_expires_at, *old_expires_at);
+
+  // ---- a token the provider dropped while the vault still thinks it fresh: the proxy's 401 path ----
+  {
+    // (RFC 7009 revocation of the access token would revoke the whole grant at oidc-provider.)
+    auto dropped = peer_http_->send("POST", "/test/drop-access-token", "token=" + form_escape(new_token),
+                                    {{"Content-Type", "application/x-www-form-urlencoded"}});
+    ASSERT_EQ(dropped.status, 200) << dropped.body;
+    ASSERT_EQ(dropped.json.value("dropped", false), true) << dropped.body;
+    ASSERT_EQ(introspect(new_token).value("active", true), false);
+    const int refreshes = grants(peer_stats(), "refresh_token", "ok");
+    auto me = sdk.proxy_request("oidc", alter::HttpMethod::Get, peer_url_ + "/me", {.user = {{"user_id", "alice"}}});
+    ASSERT_EQ(me.status_code(), 200) << me.text();
+    EXPECT_EQ(me.json().value("sub", ""), login) << me.text();
+    EXPECT_EQ(me.header("x-alter-attempts").value_or(""), "2");  // 401, refresh, sent again
+    EXPECT_EQ(grants(peer_stats(), "refresh_token", "ok"), refreshes + 1);
+  }
 
   // ---- disconnect: the vault revokes at the provider (RFC 7009) ----
   auto deleted = admin("DELETE", "/v1/admin/connections/" + connection_id);

@@ -73,7 +73,7 @@ Response create_app(Api& api, const Request& req, const Principal& who) {
   if (!name) return error_response(name.error());
   auto allowlist = allowlist_field(*body);
   if (!allowlist) return error_response(allowlist.error());
-  auto settings = settings_field(*body, AppSettings{});
+  auto settings = settings_field(*body, AppSettings::for_new_app());
   if (!settings) return error_response(settings.error());
   App app{**id, name->value_or(**id), *allowlist, {}, *settings};
   return render(api.admin.create_app(app, admin_of(who)), 201, app_json);

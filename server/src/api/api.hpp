@@ -17,6 +17,7 @@
 #include "vault/background.hpp"
 #include "vault/connections.hpp"
 #include "vault/policies.hpp"
+#include "vault/proxy.hpp"
 #include "vault/token_broker.hpp"
 
 namespace alter::server::api {
@@ -29,6 +30,7 @@ struct Api {
   std::shared_ptr<oauth::Catalog> catalog;
   vault::Authenticator& authenticator;
   vault::TokenBroker& broker;
+  vault::ProxyService& proxy;
   vault::AuditTrail& trail;
   vault::ConnectionService& connections;
   vault::ApprovalService& approvals;

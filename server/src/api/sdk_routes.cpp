@@ -3,6 +3,9 @@
 #include <alter/common/secret.hpp>
 #include <alter/common/strings.hpp>
 
+#include <future>
+#include <set>
+
 #include "api/api.hpp"
 #include "api/errors.hpp"
 #include "api/input.hpp"
@@ -130,6 +133,166 @@ bool token_without_blocking(Api& api, const Request& req, const Principal& who, 
   });
 }
 
+// ---- the proxy: the vault makes the call ----
+
+// Text of an x-alter-* header: UTF-8 without control characters, at most `max` bytes.
+Result<std::string> alter_header(const Request& req, const char* name, std::size_t max, bool required) {
+  std::string v = req.header(name);
+  if (v.empty()) {
+    if (required) return common::unexpected(bad(std::string("header ") + name + " is required"));
+    return v;
+  }
+  if (v.size() > max) return common::unexpected(bad(std::string("header ") + name + " is longer than " + std::to_string(max) + " bytes"));
+  if (!common::is_valid_utf8(v) ||
+      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return common::unexpected(bad(std::string("header ") + name + " must be UTF-8 text without control characters"));
+  }
+  return v;
+}
+
+// The request's headers the vault does not pass on: its own, the connection's, and what the
+// exchange with the provider sets itself. Authorization is refused rather than dropped: the vault
+// sets the credential, and a caller sending one has a bug worth saying.
+bool not_forwarded(const std::string& lower, const std::set<std::string>& connection_listed) {
+  return vault::is_hop_by_hop(lower) || lower == "host" || lower == "content-length" || lower == "expect" ||
+         lower == "x-api-key" || lower.rfind("x-alter-", 0) == 0 || connection_listed.count(lower) > 0;
+}
+
+Result<vault::ProxyAsk> parse_proxy_request(Request& req, const Principal& who) {
+  auto actor = actor_from(req);
+  if (!actor) return common::unexpected(actor.error());
+  vault::ProxyAsk p;
+  vault::TokenAsk& t = p.token;
+  t.caller = {who.app_id, who.key_id};
+  t.actor = actor->actor;
+  t.actor_record = actor->record;
+  t.source_ip = req.remote_ip;
+  t.proxied = true;
+  t.method = req.method;
+  struct F {
+    const char* header;
+    std::string* out;
+    std::size_t max;
+    bool required;
+  };
+  std::string user;
+  for (const F& f : {F{"x-alter-provider", &t.provider_id, 64, true}, F{"x-alter-url", &t.url, 8192, true},
+                     F{"x-alter-user", &user, 4096, true}, F{"x-alter-reason", &t.reason, 2000, false},
+                     F{"x-alter-run-id", &t.run_id, 256, false}, F{"x-alter-thread-id", &t.thread_id, 256, false},
+                     F{"x-alter-tool-call-id", &t.tool_call_id, 256, false}}) {
+    auto v = alter_header(req, f.header, f.max, f.required);
+    if (!v) return common::unexpected(v.error());
+    *f.out = std::move(*v);
+  }
+  auto attrs_json = nlohmann::json::parse(user, nullptr, false);
+  if (!attrs_json.is_object() || attrs_json.empty()) {
+    return common::unexpected(bad("header x-alter-user must be a JSON object of the user's attributes, e.g. {\"user_id\":\"alice\"}"));
+  }
+  for (auto it = attrs_json.begin(); it != attrs_json.end(); ++it) {
+    if (!it->is_string() || it.key().empty() || it.key().size() > 64 || it->get_ref<const std::string&>().size() > 512) {
+      return common::unexpected(bad("header x-alter-user must map attribute names to strings"));
+    }
+    t.attributes[it.key()] = it->get<std::string>();
+  }
+  auto approval = alter_header(req, "x-alter-approval-id", 128, false);
+  if (!approval) return common::unexpected(approval.error());
+  if (!approval->empty()) t.approval_id = *approval;
+  if (const std::string ms = req.header("x-alter-timeout-ms"); !ms.empty()) {
+    const bool digits = ms.size() <= 6 && std::all_of(ms.begin(), ms.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const long long v = digits ? std::stoll(ms) : 0;
+    if (v < 1 || v > 120000) return common::unexpected(bad("header x-alter-timeout-ms must be an integer from 1 to 120000"));
+    p.timeout = std::chrono::milliseconds(v);
+  }
+  std::set<std::string> connection_listed;  // RFC 9110 §7.6.1: headers the Connection header names
+  for (auto [it, end] = req.headers.equal_range("connection"); it != end; ++it) {
+    std::string name;
+    for (char c : it->second + ",") {
+      if (c == ',') {
+        if (!name.empty()) connection_listed.insert(common::to_lower(name));
+        name.clear();
+      } else if (c != ' ' && c != '\t') {
+        name.push_back(c);
+      }
+    }
+  }
+  for (const auto& [name, value] : req.headers) {
+    const std::string lower = common::to_lower(name);
+    if (lower == "authorization" || lower == "proxy-authorization") {
+      return common::unexpected(bad("header " + name + " cannot be sent through the proxy: the vault sets the provider's credential"));
+    }
+    if (not_forwarded(lower, connection_listed)) continue;
+    p.headers.emplace_back(name, value);
+  }
+  // The body is the request's (taken, not copied: the server keeps the request only to answer it).
+  p.has_body = !req.body.empty();
+  t.content_digest = vault::proxy_content_digest(p.headers, req.body);
+  t.shown = vault::proxy_shown(p.headers, req.body);
+  p.body = std::make_shared<const std::string>(std::move(req.body));
+  return p;
+}
+
+void add_source(Response& r, const char* source) { r.headers.emplace_back("x-alter-source", source); }
+
+Response proxy_answer(vault::ProxyOutcome outcome) {
+  if (!outcome) {
+    Response r = error_response(outcome.error());
+    add_source(r, "vault");
+    if (const auto& e = outcome.error().extra; e.contains("request_id")) r.headers.emplace_back("x-alter-request-id", e["request_id"].get<std::string>());
+    return r;
+  }
+  vault::ProxiedAnswer& a = *outcome;
+  Response r;
+  r.status = a.status;
+  r.content_type.clear();
+  for (auto& [k, v] : a.headers) {
+    if (common::iequals(k, "content-type")) {
+      r.content_type = std::move(v);
+      continue;
+    }
+    r.headers.emplace_back(std::move(k), std::move(v));
+  }
+  r.body = std::move(a.body);
+  add_source(r, "provider");
+  r.headers.emplace_back("x-alter-request-id", a.request_id);
+  r.headers.emplace_back("x-alter-connection-id", a.connection_id);
+  r.headers.emplace_back("x-alter-attempts", std::to_string(a.attempts));
+  // A call made whose row the trail could not take: the answer is the provider's, and says so.
+  r.headers.emplace_back("x-alter-audit", a.recorded ? "recorded" : "unrecorded");
+  return r;
+}
+
+// The request is the server's: the proxy takes its body instead of copying it.
+Request& taken(const Request& req) { return const_cast<Request&>(req); }
+
+bool proxy_without_blocking(Api& api, const Request& req, const Principal& who, const http::Reply& reply) {
+  auto ask = parse_proxy_request(taken(req), who);
+  if (!ask) {
+    Response r = error_response(ask.error());
+    add_source(r, "vault");
+    reply(std::move(r));
+    return true;
+  }
+  api.proxy.call(std::move(*ask), [reply](vault::ProxyOutcome outcome) {
+    auto held = std::make_shared<vault::ProxyOutcome>(std::move(outcome));
+    reply.from([held] { return proxy_answer(std::move(*held)); });
+  });
+  return true;
+}
+
+// On a worker (the API key was not in memory yet): the same, waited for here.
+Response proxy(Api& api, const Request& req, const Principal& who) {
+  auto ask = parse_proxy_request(taken(req), who);
+  if (!ask) {
+    Response r = error_response(ask.error());
+    add_source(r, "vault");
+    return r;
+  }
+  std::promise<vault::ProxyOutcome> answered;
+  auto future = answered.get_future();
+  api.proxy.call(std::move(*ask), [&answered](vault::ProxyOutcome outcome) { answered.set_value(std::move(outcome)); });
+  return proxy_answer(future.get());
+}
+
 // ---- the SDK's call events ----
 
 Result<vault::CallEvent> parse_call_event(const nlohmann::json& e, std::size_t index) {
@@ -251,6 +414,14 @@ void add_sdk_routes(http::Router& router, Api& api) {
       [&api](const Request& r, const PathParams&, const Principal& who, const http::Reply& reply) {
         return token_without_blocking(api, r, who, reply);
       });
+  for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    router.add(
+        method, "/v1/proxy", Auth::kApiKey,
+        [&api](const Request& r, const PathParams&, const Principal& who) { return proxy(api, r, who); },
+        [&api](const Request& r, const PathParams&, const Principal& who, const http::Reply& reply) {
+          return proxy_without_blocking(api, r, who, reply);
+        });
+  }
   router.add("POST", "/oauth/audit/api-call", Auth::kApiKey,
              [&api](const Request& r, const PathParams&, const Principal& who) { return audit_events(api, r, who, false); });
   router.add("POST", "/oauth/audit/batch", Auth::kApiKey,

@@ -31,7 +31,22 @@ Response approval_page(Api& api, const std::string& id, const std::string& notic
   body += "<table>" + row("Status", std::string(to_string(v.status))) + row("Agent", actor) +
           row("User", r.contains("user") ? r["user"].dump() : "{}") + row("Provider", text("provider_id")) +
           row("Request", text("method") + " " + text("url")) + row("Reason", text("reason")) +
-          row("Rule", v.rule_id) + row("Expires", iso8601(v.expires_at)) + "</table>";
+          row("Rule", v.rule_id) + row("Expires", iso8601(v.expires_at));
+  // A proxied call: the vault sends exactly this request once approved (headers as forwarded,
+  // credential headers shown redacted, and the start of the body).
+  if (r.value("proxied", false)) {
+    body += row("Sent by", "the vault (proxy): exactly this request, once");
+    if (r.contains("headers") && r["headers"].is_object()) {
+      for (auto it = r["headers"].begin(); it != r["headers"].end(); ++it) {
+        body += row("Header " + it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+      }
+    }
+    const std::string size = r.contains("body_bytes") ? std::to_string(r["body_bytes"].get<std::int64_t>()) + " bytes" : "none";
+    body += row("Body", size);
+    if (r.contains("body_preview") && r["body_preview"].is_string()) body += row("Body (start)", r["body_preview"].get<std::string>());
+    body += row("Body SHA-256", text("body_sha256"));
+  }
+  body += "</table>";
   if (v.status == ApprovalStatus::kPending) {
     body += "<form method=\"post\" action=\"/approvals/" + http::html_escape(v.id) + "\">"
             "<p><label>Admin credential <input type=\"password\" name=\"token\" autocomplete=\"off\" required></label></p>"

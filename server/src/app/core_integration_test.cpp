@@ -567,7 +567,7 @@ TEST_F(CoreRules, ACallEventMustNameATokenDecisionOfThisAppForTheSameConnection)
   const std::string denied_rid = denied.json.value("request_id", "");
   ASSERT_FALSE(denied_rid.empty()) << denied.body;
   // Another app's decision.
-  ASSERT_EQ(admin("POST", "/v1/admin/apps", {{"id", "other"}, {"name", "Other"}}).status, 201);
+  ASSERT_EQ(admin("POST", "/v1/admin/apps", {{"id", "other"}, {"name", "Other"}, {"settings", {{"token_handout", true}}}}).status, 201);
   ASSERT_EQ(admin("PUT", "/v1/admin/apps/other/providers/fake", {{"client_id", "fake-client"}, {"client_secret", "fake-secret-123"}}).status,
             200);
   const std::string other_key = new_key("other");

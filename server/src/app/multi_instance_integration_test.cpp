@@ -56,6 +56,8 @@ class MultiInstance : public ::testing::Test {
     ha_ = std::make_unique<HttpClient>(a_->url());
     hb_ = std::make_unique<HttpClient>(b_->url());
     ASSERT_EQ(admin(*ha_, "POST", "/v1/admin/providers", fake_.definition("fake")).status, 201);
+    // These tests drive the token handout (POST /oauth/token), off for a new app since the proxy.
+    ASSERT_EQ(admin(*ha_, "PATCH", "/v1/admin/apps/default", {{"settings", {{"token_handout", true}}}}).status, 200);
     ASSERT_EQ(admin(*ha_, "PUT", "/v1/admin/apps/default/providers/fake",
                     {{"client_id", "fake-client"}, {"client_secret", "fake-secret-123"}}).status, 200);
     auto key = admin(*ha_, "POST", "/v1/admin/apps/default/keys", {{"name", "t"}});

@@ -85,7 +85,7 @@ Result<InitResult> init_vault(const Config& config, const common::Clock& clock) 
   auto committed = (*store)->commit_with_audit(
       [&]() -> StoreResult<void> {
         if (auto r = (*store)->add_key(crypto::Keyring::make_entry(1, *master, now)); !r) return r;
-        if (auto r = (*store)->create_app(App{"default", "Default app", {}, now, {}}); !r && r.error().code != StoreErrc::kConflict) return r;
+        if (auto r = (*store)->create_app(App{"default", "Default app", {}, now, AppSettings::for_new_app()}); !r && r.error().code != StoreErrc::kConflict) return r;
         return (*store)->create_admin_credential(cred);
       },
       first, audit::chain_hash, true);
@@ -182,6 +182,10 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
   a.broker_ = std::make_unique<vault::TokenBroker>(vault::TokenBroker::Options{config.dev_mode}, a.catalog_, *a.store_, *a.cache_,
                                                    *a.engine_, *a.approvals_, *a.tokens_, *a.audit_log_, *a.issued_, *a.metrics_,
                                                    log, clock);
+  a.proxy_ = std::make_unique<vault::ProxyService>(
+      vault::ProxyOptions{.default_timeout = config.proxy_timeout, .max_timeout = std::chrono::seconds(120),
+                          .max_response_bytes = config.proxy_max_response_bytes},
+      a.catalog_, *a.broker_, *a.tokens_, a.transport_, *a.audit_log_, *a.metrics_, log);
   a.connections_ = std::make_unique<vault::ConnectionService>(vault::ConnectionService::Options{.dev_mode = config.dev_mode},
                                                               a.catalog_, *a.store_, *a.sealed_, *a.oauth_, *a.tokens_,
                                                               *a.audit_log_, *a.cache_, log, clock, public_url);
@@ -197,7 +201,7 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
 
   // ---- the routes, each declaring who may call it ----
   a.api_ = std::make_unique<api::Api>(api::Api{a.config_, *a.metrics_, log, a.catalog_,
-                                               *a.authenticator_, *a.broker_, *a.trail_, *a.connections_, *a.approvals_,
+                                               *a.authenticator_, *a.broker_, *a.proxy_, *a.trail_, *a.connections_, *a.approvals_,
                                                *a.admin_, *a.policies_, *a.rotation_,
                                                [raw = app.get()] { return raw->draining_.load(); }});
   a.router_ = std::make_unique<http::Router>(api::router_hooks(*a.api_));

@@ -24,6 +24,7 @@
 #include "vault/connections.hpp"
 #include "vault/issued.hpp"
 #include "vault/policies.hpp"
+#include "vault/proxy.hpp"
 #include "vault/token_broker.hpp"
 #include "vault/token_manager.hpp"
 
@@ -108,6 +109,7 @@ class VaultApp {
   std::unique_ptr<vault::TokenManager> tokens_;
   std::unique_ptr<vault::ApprovalService> approvals_;
   std::unique_ptr<vault::TokenBroker> broker_;
+  std::unique_ptr<vault::ProxyService> proxy_;
   std::unique_ptr<vault::ConnectionService> connections_;
   std::unique_ptr<vault::AdminService> admin_;
   std::unique_ptr<vault::PolicyService> policies_;

@@ -38,6 +38,9 @@ class VaultFixture : public ::testing::Test {
                     {{"client_id", "fake-client"}, {"client_secret", "fake-secret-123"}})
                   .status,
               200);
+    // These suites exercise the token handout (POST /oauth/token), off for a new app since the
+    // proxy: the default app turns it on, as an upgraded installation has it.
+    ASSERT_EQ(admin("PATCH", "/v1/admin/apps/default", {{"settings", {{"token_handout", true}}}}).status, 200);
     api_key_ = new_key("default");
     apply_policy("default", kPolicy);
   }

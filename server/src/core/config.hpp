@@ -24,6 +24,10 @@ struct Config {
   std::size_t io_threads = 0;  // 0: one per core
   std::size_t worker_threads = 32;
   std::size_t body_limit = 1024 * 1024;
+  /// The proxy (/v1/proxy): the provider call's timeout when the caller names none, and the
+  /// largest provider answer passed on (past it 502 provider_response_too_large).
+  std::chrono::milliseconds proxy_timeout{30000};
+  std::size_t proxy_max_response_bytes = 32 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds shutdown_timeout{30000};

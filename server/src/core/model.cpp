@@ -57,7 +57,7 @@ nlohmann::json AppSettings::to_json() const {
   nlohmann::json by_provider = nlohmann::json::object();
   for (const auto& [id, c] : audit_capture_by_provider) by_provider[id] = to_string(c);
   return {{"audit_capture", to_string(audit_capture)}, {"audit_capture_by_provider", by_provider},
-          {"allow_url_less_token_requests", allow_url_less_token_requests}};
+          {"allow_url_less_token_requests", allow_url_less_token_requests}, {"token_handout", token_handout}};
 }
 
 common::Result<AppSettings, std::string> AppSettings::from_json(const nlohmann::json& j) {
@@ -80,6 +80,9 @@ common::Result<AppSettings, std::string> AppSettings::from_json(const nlohmann::
     } else if (it.key() == "allow_url_less_token_requests") {
       if (!it->is_boolean()) return common::unexpected(std::string("allow_url_less_token_requests must be true or false"));
       out.allow_url_less_token_requests = it->get<bool>();
+    } else if (it.key() == "token_handout") {
+      if (!it->is_boolean()) return common::unexpected(std::string("token_handout must be true or false"));
+      out.token_handout = it->get<bool>();
     } else {
       return common::unexpected("unknown setting '" + it.key().substr(0, 64) + "'");
     }

@@ -49,6 +49,18 @@ struct AppSettings {
   /// refused (url_not_allowed). On: it is decided without the URL guard, matched only by rules with
   /// no methods, hosts or paths, and audited as url_less (docs/protocol.md).
   bool allow_url_less_token_requests = false;
+  /// POST /oauth/token hands the raw token to the app. Off: 403 token_handout_disabled, and the
+  /// app calls providers through the vault's proxy (/v1/proxy), where the token never leaves the
+  /// vault. Stored settings without the key (apps created before the proxy) keep handing tokens
+  /// out; apps created from then on start with it off (for_new_app()).
+  bool token_handout = true;
+
+  /// The settings a newly created app starts with: no token handout.
+  static AppSettings for_new_app() {
+    AppSettings s;
+    s.token_handout = false;
+    return s;
+  }
 
   AuditCapture capture_for(const std::string& provider_id) const {
     auto it = audit_capture_by_provider.find(provider_id);

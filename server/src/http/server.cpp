@@ -67,10 +67,18 @@ Response bad_request_for(const beast::error_code& ec, std::size_t body_limit, in
 bhttp::response<bhttp::string_body> to_beast(Response&& r, unsigned version, bool keep_alive) {
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
   res.set(bhttp::field::server, "alter-vault");
-  res.set(bhttp::field::content_type, r.content_type);
+  // Empty: the answer has no type (a provider's answer passed on by the proxy may have none).
+  if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
   res.set(bhttp::field::cache_control, "no-store");
   res.set("X-Content-Type-Options", "nosniff");
-  for (auto& [name, value] : r.headers) res.insert(name, value);
+  for (auto& [name, value] : r.headers) {
+    // A header the answer sets itself replaces the server's default rather than doubling it.
+    if (beast::iequals(name, "cache-control") || beast::iequals(name, "x-content-type-options")) {
+      res.set(name, value);
+    } else {
+      res.insert(name, value);
+    }
+  }
   res.body() = std::move(r.body);
   res.keep_alive(keep_alive);
   res.prepare_payload();

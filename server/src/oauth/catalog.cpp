@@ -58,6 +58,9 @@ nlohmann::json ProviderDef::to_json() const {
   if (!userinfo_url.empty()) j["userinfo_url"] = userinfo_url;
   if (!authorization_params.empty()) j["authorization_params"] = authorization_params;
   if (!keep_fields.empty()) j["keep_fields"] = keep_fields;
+  if (proxy.retries != ProxySettings{}.retries || proxy.max_retry_after != ProxySettings{}.max_retry_after) {
+    j["proxy"] = {{"retries", proxy.retries}, {"max_retry_after_seconds", proxy.max_retry_after.count()}};
+  }
   if (!api_hosts_from_fields.empty()) j["api_hosts_from_fields"] = api_hosts_from_fields;
   if (!token_response_paths.empty()) j["token_response_paths"] = token_response_paths;
   if (!variables.empty()) {
@@ -87,7 +90,7 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
       "revocation_auth", "scope_param", "token_header", "keep_callback_params", "issuer",
       "userinfo_url", "default_scopes", "scope_separator", "pkce", "client_auth", "token_request_format",
       "authorization_params", "api_hosts", "refresh", "keep_fields", "api_hosts_from_fields",
-      "token_response_paths", "variables", "notes"};
+      "token_response_paths", "variables", "notes", "proxy"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.count(it.key())) return common::unexpected(field_error(d.id, it.key(), "is not a known field"));
   }
@@ -146,6 +149,19 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
                    string_map("authorization_params", d.authorization_params),
                    string_map("token_response_paths", d.token_response_paths)}) {
     if (err) return common::unexpected(*err);
+  }
+  if (auto px = j.find("proxy"); px != j.end()) {
+    if (!px->is_object()) return common::unexpected(field_error(d.id, "proxy", "must be an object"));
+    for (auto it = px->begin(); it != px->end(); ++it) {
+      const bool known_key = it.key() == "retries" || it.key() == "max_retry_after_seconds";
+      if (!known_key) return common::unexpected(field_error(d.id, "proxy." + it.key(), "is not a known field"));
+      if (!it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > (it.key() == "retries" ? 5 : 300)) {
+        return common::unexpected(field_error(d.id, "proxy." + it.key(), it.key() == "retries" ? "must be an integer from 0 to 5"
+                                                                                              : "must be an integer from 0 to 300"));
+      }
+    }
+    d.proxy.retries = static_cast<int>(px->value("retries", std::int64_t{d.proxy.retries}));
+    d.proxy.max_retry_after = std::chrono::seconds(px->value("max_retry_after_seconds", std::int64_t{d.proxy.max_retry_after.count()}));
   }
   auto pkce = j.find("pkce");
   if (pkce == j.end() || !pkce->is_boolean()) return common::unexpected(field_error(d.id, "pkce", "must be true or false"));

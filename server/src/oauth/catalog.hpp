@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,15 @@ struct Variable {
   std::string pattern;
   std::string default_value;
   std::string description;
+};
+
+/// How the vault's proxy treats this provider's answers (the catalog's `proxy` object).
+struct ProxySettings {
+  /// Retries of an idempotent call (GET, HEAD, OPTIONS, PUT, DELETE) answered 429 or 503 with a
+  /// Retry-After; never for POST or PATCH. 0: none.
+  int retries = 2;
+  /// A Retry-After longer than this is not waited for: the answer is passed on as it is.
+  std::chrono::seconds max_retry_after{10};
 };
 
 struct ProviderDef {
@@ -56,6 +66,7 @@ struct ProviderDef {
   std::string notes;
   bool custom = false;
   bool dev_only = false;  // the dev sandbox
+  ProxySettings proxy;
 
   nlohmann::json to_json() const;
 };

@@ -459,11 +459,12 @@ class Validator {
 
   void conditions(const json& j, const Path& at, RuleSpec& rule) const {
     expect_object(j, at, "conditions");
-    check_keys(j, at, {"time_window", "reason_required", "reason_matches", "rate_limit", "source_ips", "max_token_lifetime"});
+    check_keys(j, at, {"time_window", "reason_required", "reason_matches", "rate_limit", "source_ips", "max_token_lifetime",
+                       "proxy_required"});
     ConditionsSpec& c = rule.conditions;
     if (rule.effect == Effect::kDeny) {
       // A deny rule's conditions say when it applies; these only make sense as requirements.
-      for (const char* key : {"reason_required", "reason_matches", "rate_limit", "max_token_lifetime"}) {
+      for (const char* key : {"reason_required", "reason_matches", "rate_limit", "max_token_lifetime", "proxy_required"}) {
         if (j.contains(key)) {
           fail(at.key(key), "is not a condition of deny rules (a deny rule's conditions say when it applies: "
                             "use time_window or source_ips)");
@@ -474,6 +475,10 @@ class Validator {
     if (const auto it = j.find("reason_required"); it != j.end()) {
       if (!it->is_boolean()) fail(at.key("reason_required"), "must be true or false, not " + type_name(*it));
       c.reason_required = it->get<bool>();
+    }
+    if (const auto it = j.find("proxy_required"); it != j.end()) {
+      if (!it->is_boolean()) fail(at.key("proxy_required"), "must be true or false, not " + type_name(*it));
+      c.proxy_required = it->get<bool>();
     }
     if (const auto it = j.find("reason_matches"); it != j.end()) {
       const Path p = at.key("reason_matches");

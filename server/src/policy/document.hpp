@@ -79,10 +79,12 @@ struct ConditionsSpec {
   std::optional<RateLimitSpec> rate_limit;
   std::vector<std::string> source_ips;        // canonical CIDR blocks
   std::optional<std::chrono::seconds> max_token_lifetime;
+  /// The rule grants only calls the vault makes itself (the proxy), never a token handout.
+  bool proxy_required = false;
 
   bool empty() const {
     return !time_window && !reason_required && !reason_matches && !rate_limit && source_ips.empty() &&
-           !max_token_lifetime;
+           !max_token_lifetime && !proxy_required;
   }
 };
 

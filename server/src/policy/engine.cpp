@@ -296,6 +296,14 @@ std::string_view check_conditions(const CompiledRule& rule, Prepared& q, const C
       return first_failure;
     }
   }
+  if (c.proxy_required) {
+    const bool ok = q.request.proxied;
+    if (record("proxy_required", "proxy_required", ok, [&]() -> std::string {
+          return ok ? "the vault makes the call (proxy)" : "a token handout, and the rule grants only proxied calls";
+        })) {
+      return first_failure;
+    }
+  }
   if (c.reason_required) {
     const std::string& reason = q.request.reason;
     const bool given = !blank(reason);
@@ -343,6 +351,9 @@ std::string failure_message(const RuleSpec& rule, std::string_view code, const P
       return Rule_name(rule) + " requires a reason matching /" + *c.reason_matches + "/.";
     }
     return Rule_name(rule) + " requires a reason.";
+  }
+  if (code == "proxy_required") {
+    return Rule_name(rule) + " grants only calls the vault makes itself: send this request through the proxy (/v1/proxy).";
   }
   if (code == "token_lifetime_exceeded") {
     return Rule_name(rule) + " only grants tokens that expire within " + format_duration(*c.max_token_lifetime) + ".";

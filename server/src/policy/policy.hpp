@@ -43,6 +43,11 @@ struct PolicyRequest {
   TimePoint now{};
   /// When the token that would be handed out expires (none: it never does). For max_token_lifetime.
   std::optional<TimePoint> token_expires_at;
+  /// The vault makes the call (the proxy) rather than handing the token out. For proxy_required.
+  bool proxied = false;
+  /// Proxied calls: hex SHA-256 of the body and the forwarded headers, so that an approval binds
+  /// to the exact request. Empty for a token handout.
+  std::string content_digest;
 };
 
 struct ApprovalSettings {

@@ -22,12 +22,17 @@ Approval effective(Approval a, TimePoint now) {
 std::string approval_binding(const policy::PolicyRequest& r) {
   nlohmann::json j = {{"app_id", r.app_id}, {"actor_type", r.actor.type}, {"actor_id", r.actor.id},
                       {"user", r.user}, {"provider_id", r.provider_id}, {"method", r.method}, {"url", r.url}};
+  // A proxied call binds its body and forwarded headers too (a token handout has none to bind).
+  if (r.proxied) {
+    j["proxied"] = true;
+    j["content_digest"] = r.content_digest;
+  }
   return crypto::sha256_hex(j.dump());
 }
 
 Decided<ApprovalService::Check> ApprovalService::check(const policy::PolicyRequest& request, const policy::Decision& decision,
                                                        const std::optional<std::string>& approval_id,
-                                                       const std::string& request_id) const {
+                                                       const std::string& request_id, const nlohmann::json& shown) const {
   const TimePoint now = clock_.wall();
   const std::string binding = approval_binding(request);
   const nlohmann::json rule = {{"rule_id", decision.rule_id}};
@@ -67,6 +72,10 @@ Decided<ApprovalService::Check> ApprovalService::check(const policy::PolicyReque
                {"user", request.user}, {"provider_id", request.provider_id}, {"method", request.method},
                {"url", request.url}, {"reason", request.reason}, {"request_id", request_id},
                {"window_seconds", decision.approval.window ? decision.approval.window->count() : 0}};
+  if (request.proxied) {
+    a.request["proxied"] = true;
+    for (auto it = shown.begin(); it != shown.end(); ++it) a.request[it.key()] = it.value();
+  }
   a.rule_id = decision.rule_id;
   a.created_at = now;
   a.expires_at = now + decision.approval.ttl;

@@ -32,8 +32,11 @@ class ApprovalService {
   /// What a require_approval decision finds for this request (read only): an approved approval
   /// to use, a pending one to wait for, or a new one to create. Refusals: approval_not_found,
   /// approval_mismatch, approval_denied, approval_used, approval_expired.
+  /// `shown`: more of the request for the approver to see (a proxied call's headers, redacted, and
+  /// the start of its body), kept with a new approval.
   Decided<Check> check(const policy::PolicyRequest& request, const policy::Decision& decision,
-                       const std::optional<std::string>& approval_id, const std::string& request_id) const;
+                       const std::optional<std::string>& approval_id, const std::string& request_id,
+                       const nlohmann::json& shown = nlohmann::json::object()) const;
   /// Uses a granted approval (compare-and-set): call inside the commit of the decision's row.
   Result<void> consume(const Approval& approval) const;
   Result<void> create(const Approval& approval) const;

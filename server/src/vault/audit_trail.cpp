@@ -54,6 +54,31 @@ IssuedDecisions::Issued issued_from_row(const std::string& app_id, const AuditRe
 
 }  // namespace
 
+nlohmann::json call_payload(AuditCapture capture, const oauth::ProviderDef* provider, const nlohmann::json& request_headers,
+                            const nlohmann::json& response_headers, const std::optional<nlohmann::json>& request_body,
+                            const std::optional<nlohmann::json>& response_body) {
+  nlohmann::json payload = nlohmann::json::object();
+  if (capture != AuditCapture::kNone) {
+    payload["request_headers"] = sanitized_headers(request_headers, provider);
+    payload["response_headers"] = sanitized_headers(response_headers, provider);
+  }
+  if (capture == AuditCapture::kBodies) {
+    if (request_body) payload["request_body"] = capped_body(*request_body);
+    if (response_body) payload["response_body"] = capped_body(*response_body);
+  }
+  return payload;
+}
+
+nlohmann::json body_for_audit(std::string_view body) {
+  std::string_view head = body.substr(0, kAuditBodyCap);
+  // A cut may split a UTF-8 sequence: step back to a boundary before checking.
+  while (head.size() < body.size() && !head.empty() && (static_cast<unsigned char>(body[head.size()]) & 0xC0) == 0x80) {
+    head.remove_suffix(1);
+  }
+  if (common::is_valid_utf8(head)) return std::string(head);
+  return "(binary, " + std::to_string(body.size()) + " bytes)";
+}
+
 AuditTrail::AuditTrail(std::shared_ptr<oauth::Catalog> catalog, Store& store, audit::AuditLog& audit, IssuedDecisions& issued,
                        VaultCache& cache, const common::Clock& clock)
     : catalog_(std::move(catalog)), store_(store), audit_(audit), issued_(issued), cache_(cache), clock_(clock) {}
@@ -122,16 +147,8 @@ Result<audit::AuditEvent> AuditTrail::call_row(const AppCaller& caller, const nl
   const auto provider = provider_id.empty() ? nullptr : catalog_->get(provider_id);
   // What the app keeps of a call (docs/security.md): headers and bodies only as its settings say,
   // as a payload beside the hashed row (purgeable), never inside it.
-  const AuditCapture capture = settings.capture_for(provider_id);
-  nlohmann::json payload = nlohmann::json::object();
-  if (capture != AuditCapture::kNone) {
-    payload["request_headers"] = sanitized_headers(e.request_headers, provider.get());
-    payload["response_headers"] = sanitized_headers(e.response_headers, provider.get());
-  }
-  if (capture == AuditCapture::kBodies) {
-    if (e.request_body) payload["request_body"] = capped_body(*e.request_body);
-    if (e.response_body) payload["response_body"] = capped_body(*e.response_body);
-  }
+  nlohmann::json payload = call_payload(settings.capture_for(provider_id), provider.get(), e.request_headers,
+                                        e.response_headers, e.request_body, e.response_body);
   content["decision"] = "called";
   return audit::AuditEvent{std::move(content), std::move(payload)};
 }

@@ -31,6 +31,16 @@ struct CallEvent {
   std::optional<nlohmann::json> response_body;
 };
 
+/// What the trail keeps of a call's headers and bodies beside its row, as `capture` says:
+/// credential headers never (the common class and the provider's own token header), values and
+/// bodies capped.
+nlohmann::json call_payload(AuditCapture capture, const oauth::ProviderDef* provider, const nlohmann::json& request_headers,
+                            const nlohmann::json& response_headers, const std::optional<nlohmann::json>& request_body,
+                            const std::optional<nlohmann::json>& response_body);
+/// Raw body bytes as the trail can keep them: UTF-8 text as it is, anything else as a note of
+/// its size (a JSON row holds text only).
+nlohmann::json body_for_audit(std::string_view body);
+
 class AuditTrail {
  public:
   AuditTrail(std::shared_ptr<oauth::Catalog> catalog, Store& store, audit::AuditLog& audit, IssuedDecisions& issued,

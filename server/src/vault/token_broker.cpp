@@ -224,6 +224,7 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
                           {"tool_call_id", ask.tool_call_id},
                           {"request_id", request_id},
                           {"source_ip", ask.source_ip}};
+  if (ask.proxied) event["via"] = "proxy";
   auto merge = [&](const std::string& decision, const nlohmann::json& extra) {
     event["decision"] = decision;
     for (auto it = extra.begin(); it != extra.end(); ++it) event[it.key()] = it.value();
@@ -258,9 +259,17 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
   if (ask.attributes != conn.attributes) event["requested_user"] = ask.attributes;
   event["user"] = conn.attributes;
 
+  // ---- token handout, a per-app choice: off, the token never leaves the vault ----
+  if (!ask.proxied && !settings.token_handout) {
+    return refused("denied", Refusal{make_error(Errc::kPermissionDenied, "token_handout_disabled",
+                                                "this app does not receive tokens: call the provider through the vault's proxy (/v1/proxy)"),
+                                     rid, rid},
+                   {{"policy_error", "token_handout_disabled"}});
+  }
+
   // ---- the exfiltration guard: this token only for https URLs on this connection's API hosts ----
   policy::PolicyRequest preq;
-  const bool url_less = ask.url.empty() && settings.allow_url_less_token_requests;
+  const bool url_less = ask.url.empty() && settings.allow_url_less_token_requests && !ask.proxied;
   std::string checked_url;
   if (url_less) {
     preq.url_less = true;
@@ -288,6 +297,8 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
   preq.source_ip = ask.source_ip;
   preq.now = clock_.wall();
   preq.token_expires_at = conn.expires_at;
+  preq.proxied = ask.proxied;
+  preq.content_digest = ask.content_digest;
   std::optional<Result<policy::Decision>> decision = policies_.decide_cached(preq);
   if (!decision) {
     if (!may_block) return std::nullopt;
@@ -310,7 +321,7 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
   std::optional<Approval> to_consume;
   if (decided.effect == policy::Effect::kRequireApproval) {
     if (!may_block) return std::nullopt;
-    auto check = approvals_.check(preq, decided, ask.approval_id, request_id);
+    auto check = approvals_.check(preq, decided, ask.approval_id, request_id, ask.shown);
     if (!check) {
       nlohmann::json extra = policy_fields;
       extra["policy_error"] = check.error().error.code;
@@ -391,7 +402,13 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
     grant.expires_in = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(*c.expires_at - clock_.wall()).count());
   }
   grant.audit_capture = settings.capture_for(ask.provider_id);
-  d.issued = IssuedDecisions::Issued{c.app_id, c.id, c.provider_id, request_id, c.attributes};
+  if (ask.proxied) {
+    grant.connection = std::make_shared<const Connection>(c);
+    grant.provider = provider;
+  } else {
+    // Only a token handed out is followed by the SDK's call events naming this decision.
+    d.issued = IssuedDecisions::Issued{c.app_id, c.id, c.provider_id, request_id, c.attributes};
+  }
 
   // ---- the decision row, before the token leaves ----
   if (!to_consume) return recorded("issued", std::move(grant), extra);

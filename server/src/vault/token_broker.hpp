@@ -41,6 +41,12 @@ struct TokenAsk {
   std::string tool_call_id;
   std::optional<std::string> approval_id;
   std::string source_ip;
+  /// The vault makes the call (the proxy): the token is injected, never answered. Then
+  /// `content_digest` binds an approval to the body and forwarded headers, and `shown` is what
+  /// an approver sees of them.
+  bool proxied = false;
+  std::string content_digest;
+  nlohmann::json shown = nlohmann::json::object();
 };
 
 struct TokenGrant {
@@ -54,6 +60,9 @@ struct TokenGrant {
   std::optional<TimePoint> expires_at;
   std::optional<std::int64_t> expires_in;  // seconds from now, by the vault's clock
   AuditCapture audit_capture = AuditCapture::kHeaders;
+  /// Proxied decisions: the connection and provider the call is made for (a 401 refreshes it).
+  std::shared_ptr<const Connection> connection;
+  std::shared_ptr<const ProviderDef> provider;
 };
 
 class TokenBroker {

@@ -199,7 +199,8 @@ Result<Connection> TokenManager::locked_refresh(const Connection& connection, co
 }
 
 void TokenManager::refresh_async(const Connection& connection, std::shared_ptr<const ProviderDef> provider,
-                                 std::function<void(const Result<Connection>&)> done, bool on_blocking_thread) {
+                                 std::function<void(const Result<Connection>&)> done, bool on_blocking_thread,
+                                 bool force) {
   std::shared_ptr<Flight> flight;
   {
     std::lock_guard lock(mu_);
@@ -212,16 +213,16 @@ void TokenManager::refresh_async(const Connection& connection, std::shared_ptr<c
     }
   }
   if (!blocking_) {
-    land(connection.id, flight, locked_refresh(connection, *provider, false));
+    land(connection.id, flight, locked_refresh(connection, *provider, force));
     return;
   }
-  auto first_step = [this, connection, provider = std::move(provider), flight]() mutable {
+  auto first_step = [this, connection, provider = std::move(provider), flight, force]() mutable {
     if (!store_.connection_lock_is_local()) {
       // The lock spans instances and is held across the provider call: this thread waits for it.
-      land(connection.id, flight, locked_refresh(connection, *provider, false));
+      land(connection.id, flight, locked_refresh(connection, *provider, force));
       return;
     }
-    auto prepared = prepare_refresh(connection, *provider, false);
+    auto prepared = prepare_refresh(connection, *provider, force);
     if (auto* outcome = std::get_if<Result<Connection>>(&prepared)) {
       land(connection.id, flight, std::move(*outcome));
       return;

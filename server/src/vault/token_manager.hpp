@@ -89,8 +89,11 @@ class TokenManager {
   /// joined. `done` runs once, on a `blocking` thread. A store whose connection lock spans
   /// instances (PostgreSQL's advisory lock, held across the call) runs refresh() on `blocking`.
   /// `on_blocking_thread`: the caller already runs on one, and the first step runs right there.
+  /// `force`: refresh even when the token looks fresh (the provider refused it with a 401); a
+  /// refresh already in flight, or one another caller finished since `connection` was read, counts.
   void refresh_async(const Connection& connection, std::shared_ptr<const ProviderDef> provider,
-                     std::function<void(const Result<Connection>&)> done, bool on_blocking_thread = false);
+                     std::function<void(const Result<Connection>&)> done, bool on_blocking_thread = false,
+                     bool force = false);
 
   /// Refreshes now (single flight). `force` refreshes even when the token is still fresh. Each
   /// outcome is audited with the change it makes (the new token set, the reauth_required status)

@@ -101,6 +101,16 @@ provider.use(async (ctx, next) => {
     ctx.body = stats;
     return;
   }
+  if (ctx.method === 'POST' && ctx.path === '/test/drop-access-token') {
+    let raw = '';
+    for await (const chunk of ctx.req) raw += chunk;
+    const token = new URLSearchParams(raw).get('token') ?? '';
+    const found = await provider.AccessToken.find(token);
+    if (found) await found.destroy();
+    ctx.type = 'json';
+    ctx.body = { dropped: Boolean(found) };
+    return;
+  }
   await next();
   if (ctx.method === 'POST' && ctx.path === '/token') {
     const grantType = ctx.oidc?.params?.grant_type ?? 'unknown';

@@ -54,6 +54,10 @@ class FakeOAuthProvider {
   bool wait_for_token_calls(int n, std::chrono::milliseconds timeout);
   /// The authorization endpoint answers error=access_denied.
   void set_deny_authorization(bool on);
+  /// Every access token issued so far stops working (the API answers 401); refresh tokens still do.
+  void forget_access_tokens();
+  /// The next `count` API calls answer `status` (429, 503) with `Retry-After: retry_after`.
+  void throttle_api_calls(int count, int status, const std::string& retry_after);
   void set_expires_in(long seconds);
 
   // ---- what happened ----
@@ -85,6 +89,9 @@ class FakeOAuthProvider {
   std::map<std::string, std::string> refresh_tokens_;  // live refresh token -> user
   std::set<std::string> retired_refresh_tokens_;       // rotated away: reuse kills the grant
   std::map<std::string, std::string> access_tokens_;   // live access token -> user
+  int throttle_count_ = 0;
+  int throttle_status_ = 0;
+  std::string throttle_retry_after_;
   int fail_status_ = 0;
   int fail_count_ = 0;
   bool invalid_grant_ = false;

@@ -1,0 +1,354 @@
+#include "vault/proxy.hpp"
+
+#include <alter/common/redact.hpp>
+#include <alter/common/strings.hpp>
+
+#include <algorithm>
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+#include "crypto/crypto.hpp"
+#include "vault/audit_trail.hpp"
+
+namespace alter::server::vault {
+namespace {
+
+using internal::HttpRequest;
+using internal::TransportErrorKind;
+using internal::TransportResult;
+
+constexpr std::size_t kPreviewBytes = 1024;
+
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
+}
+
+// RFC 9110 §10.2.3: delay-seconds or an HTTP-date. std::nullopt when it is neither.
+std::optional<std::chrono::seconds> retry_after(const Headers& headers) {
+  auto it = headers.find("retry-after");
+  if (it == headers.end()) return std::nullopt;
+  std::string_view v = it->second;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (!v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::chrono::seconds(std::stoll(std::string(v)));
+  }
+  std::tm tm{};
+  std::istringstream in{std::string(v)};
+  in.imbue(std::locale::classic());
+  in >> std::get_time(&tm, "%a, %d %b %Y %H:%M:%S GMT");
+  if (in.fail()) return std::nullopt;
+  const auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
+  const auto left = std::chrono::ceil<std::chrono::seconds>(at - std::chrono::system_clock::now());
+  return std::max(left, std::chrono::seconds(0));
+}
+
+nlohmann::json headers_json(const std::vector<std::pair<std::string, std::string>>& headers) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : headers) {
+    if (common::is_valid_utf8(v)) out[common::to_lower(k)] = v;
+  }
+  return out;
+}
+
+nlohmann::json headers_json(const Headers& headers) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : headers) {
+    if (common::is_valid_utf8(v)) out[common::to_lower(k)] = v;
+  }
+  return out;
+}
+
+Error provider_failure(const internal::TransportError& e) {
+  switch (e.kind) {
+    case TransportErrorKind::kTimeout:
+      return make_error(Errc::kGatewayTimeout, "provider_timeout", "the provider did not answer in time");
+    case TransportErrorKind::kTooLarge:
+      return make_error(Errc::kBadGateway, "provider_response_too_large", "the provider's answer is larger than the proxy passes on");
+    case TransportErrorKind::kConnect:
+      return make_error(Errc::kBadGateway, "provider_unreachable", "the provider cannot be reached");
+    case TransportErrorKind::kProtocol:
+    case TransportErrorKind::kOther:
+      break;
+  }
+  return make_error(Errc::kBadGateway, "provider_unreachable", "the exchange with the provider failed");
+}
+
+const char* failure_kind(TransportErrorKind k) {
+  switch (k) {
+    case TransportErrorKind::kConnect: return "connect";
+    case TransportErrorKind::kTimeout: return "timeout";
+    case TransportErrorKind::kTooLarge: return "too_large";
+    case TransportErrorKind::kProtocol: return "protocol";
+    case TransportErrorKind::kOther: break;
+  }
+  return "other";
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view n) {
+  return n == "connection" || n == "keep-alive" || n == "proxy-connection" || n == "proxy-authenticate" ||
+         n == "proxy-authorization" || n == "te" || n == "trailer" || n == "transfer-encoding" || n == "upgrade";
+}
+
+std::string proxy_content_digest(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body) {
+  std::vector<std::pair<std::string, std::string>> sorted;
+  sorted.reserve(headers.size());
+  for (const auto& [k, v] : headers) sorted.emplace_back(common::to_lower(k), v);
+  std::stable_sort(sorted.begin(), sorted.end());
+  // Every part length-prefixed, so that no two requests' parts run together into one text.
+  std::string text;
+  for (const auto& [k, v] : sorted) {
+    text += std::to_string(k.size()) + ":" + k + std::to_string(v.size()) + ":" + v + "\n";
+  }
+  text += "body:" + std::to_string(body.size()) + ":";
+  text.append(body);
+  return crypto::sha256_hex(text);
+}
+
+nlohmann::json proxy_shown(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body) {
+  nlohmann::json shown_headers = nlohmann::json::object();
+  for (const auto& [k, v] : headers) {
+    const std::string name = common::to_lower(k);
+    if (common::is_credential_header(name)) {
+      shown_headers[name] = "(redacted)";
+    } else {
+      shown_headers[name] = common::is_valid_utf8(v) ? v.substr(0, 512) : std::string("(binary)");
+    }
+  }
+  nlohmann::json out = {{"headers", shown_headers}, {"body_bytes", static_cast<std::int64_t>(body.size())},
+                        {"body_sha256", crypto::sha256_hex(body)}};
+  if (!body.empty()) {
+    const nlohmann::json preview = body_for_audit(body.substr(0, std::min(body.size(), kPreviewBytes)));
+    out["body_preview"] = preview;
+  }
+  return out;
+}
+
+struct ProxyService::Flight {
+  ProxyAsk ask;
+  std::function<void(ProxyOutcome)> done;
+  TokenGrant grant;
+  std::chrono::steady_clock::time_point started;
+  std::chrono::milliseconds timeout{0};
+  int attempts = 0;
+  int retries_left = 0;
+  bool refreshed = false;
+  std::optional<TransportResult> before_refresh;  // the 401 a refresh may not get past
+};
+
+ProxyService::ProxyService(ProxyOptions options, std::shared_ptr<oauth::Catalog> catalog, TokenBroker& broker,
+                           TokenManager& tokens, std::shared_ptr<internal::Transport> transport, audit::AuditLog& audit,
+                           Metrics& metrics, Logger& log)
+    : options_(options),
+      catalog_(std::move(catalog)),
+      broker_(broker),
+      tokens_(tokens),
+      transport_(std::move(transport)),
+      audit_(audit),
+      metrics_(metrics),
+      log_(log) {}
+
+void ProxyService::call(ProxyAsk ask, std::function<void(ProxyOutcome)> done) {
+  auto flight = std::make_shared<Flight>();
+  flight->started = std::chrono::steady_clock::now();
+  flight->ask = std::move(ask);
+  flight->ask.token.proxied = true;
+  flight->done = std::move(done);
+  flight->timeout = flight->ask.timeout.count() > 0 ? std::min(flight->ask.timeout, options_.max_timeout) : options_.default_timeout;
+  auto provider = catalog_->get(flight->ask.token.provider_id);
+  // The vault injects the credential: a caller's own would be sent beside it, or instead of it.
+  if (provider != nullptr && !provider->token_header.empty()) {
+    for (const auto& [k, v] : flight->ask.headers) {
+      if (common::iequals(k, provider->token_header)) {
+        flight->done(refuse(make_error(Errc::kInvalidArgument, "invalid_request",
+                                       "header " + provider->token_header + " is the provider's credential: the vault sets it")));
+        return;
+      }
+    }
+  }
+  flight->retries_left = provider != nullptr ? provider->proxy.retries : 0;
+  auto decided = [this, flight](TokenBroker::Decision decision) {
+    Decided<TokenGrant> grant = decision();
+    if (!grant) {
+      metrics_.inc("alter_proxy_calls_total", "outcome=\"refused\"");
+      flight->done(common::unexpected(std::move(grant.error())));
+      return;
+    }
+    flight->grant = std::move(grant.value());
+    send(flight);
+  };
+  if (!broker_.decide_without_blocking(flight->ask.token, decided)) {
+    // Only a broker without its pool of blocking threads declines (a test's): decide right here.
+    Decided<TokenGrant> grant = broker_.decide(flight->ask.token);
+    decided([&grant] { return std::move(grant); });
+  }
+}
+
+void ProxyService::send(std::shared_ptr<Flight> flight) {
+  ++flight->attempts;
+  const TokenGrant& g = flight->grant;
+  HttpRequest req;
+  req.method = flight->ask.token.method;
+  req.url = g.url;
+  req.headers.reserve(flight->ask.headers.size() + 1);
+  for (const auto& h : flight->ask.headers) req.headers.push_back(h);
+  if (!g.token_header.empty()) {
+    req.headers.emplace_back(g.token_header, std::string(g.access_token.reveal()));
+  } else {
+    std::string auth = g.token_type;
+    auth += ' ';
+    auth += g.access_token.reveal();
+    req.headers.emplace_back("Authorization", std::move(auth));
+    common::secure_wipe(auth);
+  }
+  req.shared_body = flight->ask.body;
+  req.has_body = flight->ask.has_body;
+  req.timeout = flight->timeout;
+  req.max_response_bytes = options_.max_response_bytes;
+  // The transport wipes its copies of the headers once the exchange ends.
+  transport_->send_async(std::move(req), [this, flight](TransportResult result) { on_answer(flight, std::move(result)); });
+}
+
+void ProxyService::on_answer(std::shared_ptr<Flight> flight, TransportResult result) {
+  // On the HTTP client's thread: only hand over from here.
+  if (result && result->status == 401 && !flight->refreshed && flight->grant.connection) {
+    // The provider refused the token (revoked, rotated elsewhere, expired early): refresh once,
+    // send once more.
+    flight->refreshed = true;
+    metrics_.inc("alter_proxy_refresh_retries_total");
+    flight->before_refresh = std::move(result);
+    refresh_then_send(flight, *flight->grant.connection, true);
+    return;
+  }
+  if (result && (result->status == 429 || result->status == 503) && flight->retries_left > 0 &&
+      idempotent(flight->ask.token.method) && flight->grant.provider) {
+    const auto wait = retry_after(result->headers);
+    const auto elapsed = std::chrono::steady_clock::now() - flight->started;
+    if (wait && *wait <= flight->grant.provider->proxy.max_retry_after && elapsed + *wait < flight->timeout) {
+      --flight->retries_left;
+      metrics_.inc("alter_proxy_retries_total", "status=\"" + std::to_string(result->status) + "\"");
+      transport_->post_after(std::max<std::chrono::milliseconds>(*wait, std::chrono::milliseconds(1)),
+                             [this, flight] { send(flight); });
+      return;
+    }
+  }
+  finish(flight, std::move(result));
+}
+
+void ProxyService::refresh_then_send(std::shared_ptr<Flight> flight, Connection snapshot, bool first) {
+  tokens_.refresh_async(
+      snapshot, flight->grant.provider,
+      [this, flight, snapshot, first](const Result<Connection>& refreshed) {
+        auto issued = tokens_.token_after_refresh(snapshot, refreshed);
+        if (issued && issued->access_token.reveal() != flight->grant.access_token.reveal()) {
+          flight->grant.access_token = std::move(issued->access_token);
+          flight->grant.connection = std::make_shared<const Connection>(issued->connection);
+          send(flight);
+          return;
+        }
+        if (issued && first && issued->connection.version != snapshot.version) {
+          // The stored connection had moved on (a newer version read by the refresh) holding the
+          // same token: refresh that one.
+          refresh_then_send(flight, issued->connection, false);
+          return;
+        }
+        // No new token (the grant is gone, the provider cannot refresh now): the 401 stands.
+        finish(flight, std::move(*flight->before_refresh));
+      },
+      false, true);
+}
+
+void ProxyService::finish(std::shared_ptr<Flight> flight, TransportResult result) {
+  flight->grant.access_token.wipe();
+  const TokenAsk& t = flight->ask.token;
+  const TokenGrant& g = flight->grant;
+  const auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - flight->started);
+  nlohmann::json content = {{"kind", "api_call"},
+                            {"decision", "called"},
+                            {"via", "proxy"},
+                            {"app_id", t.caller.app_id},
+                            {"key_id", t.caller.key_id},
+                            {"actor", t.actor_record},
+                            {"connection_id", g.connection_id},
+                            {"provider_id", t.provider_id},
+                            {"user", g.connection ? nlohmann::json(g.connection->attributes) : nlohmann::json(t.attributes)},
+                            {"method", t.method},
+                            {"url", g.url},
+                            {"reason", t.reason},
+                            {"request_id", g.request_id},
+                            {"run_id", t.run_id},
+                            {"thread_id", t.thread_id},
+                            {"tool_call_id", t.tool_call_id},
+                            {"latency_ms", latency.count()},
+                            {"request_bytes", static_cast<std::int64_t>(flight->ask.body->size())},
+                            {"attempts", flight->attempts}};
+  if (flight->refreshed) content["refreshed"] = true;
+  std::optional<nlohmann::json> response_headers_json;
+  std::optional<nlohmann::json> response_body;
+  if (result) {
+    content["response_status"] = result->status;
+    content["response_bytes"] = static_cast<std::int64_t>(result->body.size());
+    response_headers_json = headers_json(result->headers);
+    response_body = body_for_audit(result->body);
+  } else {
+    content["error"] = failure_kind(result.error().kind);
+  }
+  const AuditCapture capture = g.audit_capture;
+  nlohmann::json payload = call_payload(capture, g.provider.get(), headers_json(flight->ask.headers),
+                                        response_headers_json.value_or(nlohmann::json::object()),
+                                        std::optional<nlohmann::json>(body_for_audit(*flight->ask.body)), response_body);
+
+  // The answer as the caller gets it, made before the row is written (the row takes no body).
+  ProxyOutcome outcome = refuse(make_error(Errc::kInternal, "internal", "internal error"));
+  const nlohmann::json ids = {{"request_id", g.request_id}};
+  if (result) {
+    ProxiedAnswer a;
+    a.status = result->status;
+    for (auto& [k, v] : result->headers) {
+      const std::string name = common::to_lower(k);
+      // The body is passed on decoded and whole: its length and encoding are the vault's to say.
+      if (is_hop_by_hop(name) || name == "set-cookie" || name == "set-cookie2" || name == "content-length" ||
+          name == "content-encoding" || name.rfind("x-alter-", 0) == 0) {
+        continue;
+      }
+      a.headers.emplace_back(k, v);
+    }
+    a.body = std::move(result->body);
+    a.request_id = g.request_id;
+    a.connection_id = g.connection_id;
+    a.attempts = flight->attempts;
+    a.refreshed = flight->refreshed;
+    outcome = std::move(a);
+    metrics_.inc("alter_proxy_calls_total", "outcome=\"answered\"");
+  } else {
+    outcome = refuse(provider_failure(result.error()), ids, ids);
+    metrics_.inc("alter_proxy_calls_total", "outcome=\"" + std::string(failure_kind(result.error().kind)) + "\"");
+  }
+  metrics_.observe("alter_proxy_call_seconds", "", std::chrono::steady_clock::now() - flight->started);
+
+  std::vector<audit::AuditEvent> rows;
+  rows.push_back(audit::AuditEvent{std::move(content), std::move(payload)});
+  auto held = std::make_shared<ProxyOutcome>(std::move(outcome));
+  audit_.record_async(std::move(rows), [this, flight, held](Result<void> written) {
+    if (!written) {
+      // The call was made; its row could not be written. The answer says so (and the decision's
+      // row, written before the call, names it).
+      metrics_.inc("alter_proxy_calls_unrecorded_total");
+      if (unrecorded_log_.allow()) {
+        log_.error("proxied call made but not recorded: the audit trail cannot be written",
+                   {{"request_id", flight->grant.request_id}});
+      }
+      if (*held) {
+        (*held)->recorded = false;
+      } else {
+        held->error().details["recorded"] = false;
+      }
+    }
+    flight->done(std::move(*held));
+  });
+}
+
+}  // namespace alter::server::vault
