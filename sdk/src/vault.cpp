@@ -18,6 +18,9 @@ namespace {
 
 constexpr std::size_t kAuditBodyCap = 10 * 1024;
 constexpr const char* kDefaultBaseUrl = "http://127.0.0.1:8787";
+// A proxied call waits this much longer than the provider call may take, so that the vault's own
+// provider_timeout answer arrives before the SDK gives up on the vault.
+constexpr std::chrono::milliseconds kProxyMargin = std::chrono::seconds(5);
 
 bool is_sensitive_header(std::string_view name) { return common::is_credential_header(name); }
 
@@ -42,6 +45,39 @@ std::string iso8601(std::chrono::system_clock::time_point t) {
 
 std::string capped(const std::string& body) {
   return body.size() <= kAuditBodyCap ? body : body.substr(0, kAuditBodyCap);
+}
+
+// The caller's headers and body as they go to the provider: extra_headers (less `skip`, the header
+// the token travels in), then a Content-Type for a json or raw body unless the caller set one.
+void add_payload(HttpRequest& req, const RequestOptions& ro, std::string_view skip) {
+  bool has_content_type = false;
+  for (const auto& [name, value] : ro.extra_headers) {
+    if (!skip.empty() && common::iequals(name, skip)) continue;
+    if (common::iequals(name, "content-type")) has_content_type = true;
+    req.headers.emplace_back(name, value);
+  }
+  if (ro.json) {
+    req.body = ro.json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    req.has_body = true;
+    if (!has_content_type) req.headers.emplace_back("Content-Type", "application/json");
+  } else if (ro.body) {
+    req.body = *ro.body;
+    req.has_body = true;
+    if (!has_content_type) {
+      req.headers.emplace_back("Content-Type", ro.content_type.empty() ? "application/octet-stream" : ro.content_type);
+    }
+  }
+}
+
+SdkError provider_api_error(int status, std::string body, const std::string& method_name, const std::string& host,
+                            const std::string& request_id, const std::string& url) {
+  SdkError e;
+  e.kind = ErrorKind::kProviderApi;
+  e.status = status;
+  e.message = "the provider answered HTTP " + std::to_string(status) + " for " + method_name + " " + host;
+  e.response_body = std::move(body);
+  e.details = {{"request_id", request_id}, {"url", url}};
+  return e;
 }
 
 }  // namespace
@@ -125,29 +161,10 @@ SendOutcome VaultImpl::send_audit_batch(const std::string& body, std::chrono::mi
   return SendOutcome::kReject;
 }
 
-TokenGrant VaultImpl::fetch_token(TokenRequest& token_request, const RequestOptions& ro, std::chrono::milliseconds timeout) {
-  auto ask = [&]() {
-    HttpRequest vreq;
-    vreq.method = "POST";
-    vreq.url = options_.base_url + "/oauth/token";
-    vreq.headers = vault_headers(options_);
-    vreq.headers.emplace_back("Content-Type", "application/json");
-    vreq.body = token_request_body(token_request);
-    vreq.has_body = true;
-    vreq.timeout = timeout;
-    auto vres = deps_.vault_transport->send(vreq);
-    if (!vres) raise(map_transport_error(vres.error(), "the vault at " + options_.base_url));
-    return parse_token_response(vres->status, vres->body);
-  };
-  auto grant = ask();
-  if (grant || grant.error().kind != ErrorKind::kApprovalRequired || !ro.wait_for_approval) {
-    if (!grant) raise(grant.error());
-    return std::move(grant.value());
-  }
+void VaultImpl::await_approval(const SdkError& pending, std::chrono::milliseconds wait, std::chrono::milliseconds timeout) {
   // Wait for a person's decision: poll with backoff until approved, denied, expired or the deadline.
-  const SdkError pending = grant.error();
-  const std::string approval_id = pending.approval_id;
-  const auto deadline = deps_.clock->now() + *ro.wait_for_approval;
+  const std::string& approval_id = pending.approval_id;
+  const auto deadline = deps_.clock->now() + wait;
   auto backoff = std::chrono::milliseconds(250);
   for (;;) {
     const auto now = deps_.clock->now();
@@ -164,12 +181,7 @@ TokenGrant VaultImpl::fetch_token(TokenRequest& token_request, const RequestOpti
     auto status = parse_approval_status(res->status, res->body);
     if (!status) raise(status.error());
     if (*status == "pending") continue;
-    if (*status == "approved") {
-      token_request.approval_id = approval_id;
-      auto approved = ask();
-      if (!approved) raise(approved.error());
-      return std::move(approved.value());
-    }
+    if (*status == "approved") return;
     SdkError e;
     e.kind = ErrorKind::kPolicy;
     e.status = 403;
@@ -181,8 +193,46 @@ TokenGrant VaultImpl::fetch_token(TokenRequest& token_request, const RequestOpti
   }
 }
 
+std::optional<TokenGrant> VaultImpl::fetch_token(TokenRequest& token_request, const RequestOptions& ro,
+                                                 std::chrono::milliseconds timeout) {
+  auto ask = [&]() {
+    HttpRequest vreq;
+    vreq.method = "POST";
+    vreq.url = options_.base_url + "/oauth/token";
+    vreq.headers = vault_headers(options_);
+    vreq.headers.emplace_back("Content-Type", "application/json");
+    vreq.body = token_request_body(token_request);
+    vreq.has_body = true;
+    vreq.timeout = timeout;
+    auto vres = deps_.vault_transport->send(vreq);
+    if (!vres) raise(map_transport_error(vres.error(), "the vault at " + options_.base_url));
+    return parse_token_response(vres->status, vres->body);
+  };
+  // The vault hands out no token for this call but makes it itself: for the whole app (remembered,
+  // so later calls skip the question) or for the rule that matched (this call only).
+  auto use_proxy = [&](const SdkError& e) {
+    if (e.code == "token_handout_disabled") {
+      token_handout_disabled_.store(true, std::memory_order_relaxed);
+      return true;
+    }
+    return e.code == "proxy_required";
+  };
+  auto grant = ask();
+  if (!grant && use_proxy(grant.error())) return std::nullopt;
+  if (grant || grant.error().kind != ErrorKind::kApprovalRequired || !ro.wait_for_approval) {
+    if (!grant) raise(grant.error());
+    return std::move(grant.value());
+  }
+  await_approval(grant.error(), *ro.wait_for_approval, timeout);
+  token_request.approval_id = grant.error().approval_id;
+  auto approved = ask();
+  if (!approved && use_proxy(approved.error())) return std::nullopt;
+  if (!approved) raise(approved.error());
+  return std::move(approved.value());
+}
+
 Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::string_view url,
-                            const RequestOptions& ro) {
+                            const RequestOptions& ro, bool force_proxy) {
   InFlight guard(*this);
 
   // ---- validate everything before anything is sent ----
@@ -209,10 +259,16 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   if (timeout.count() <= 0) raise(validation_error("timeout must be positive"));
   const std::string method_name(to_string(method));
 
+  // ---- the vault makes the call: asked for, configured, or known to hand out no token ----
+  if (force_proxy || options_.always_proxy || token_handout_disabled_.load(std::memory_order_relaxed)) {
+    return proxy_call(provider, method_name, built->url, built->host, ro, timeout);
+  }
+
   // ---- 1. the token, from the vault ----
   TokenRequest token_request{provider.str(), ro.user,   ro.reason,    method_name,
                              built->url,     ro.run_id, ro.thread_id, ro.tool_call_id};
-  auto grant = std::make_optional(fetch_token(token_request, ro, timeout));
+  auto grant = fetch_token(token_request, ro, timeout);
+  if (!grant) return proxy_call(provider, method_name, built->url, built->host, ro, timeout);
 
   // ---- 2. the provider call; its connections never carry the vault key ----
   // The URL called is the one the vault checked (normalized by its guard), not our own spelling.
@@ -221,23 +277,7 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   preq.method = method_name;
   preq.url = call_url;
   preq.timeout = timeout;
-  bool has_content_type = false;
-  for (const auto& [name, value] : ro.extra_headers) {
-    if (!grant->token_header.empty() && common::iequals(name, grant->token_header)) continue;  // the token's header
-    if (common::iequals(name, "content-type")) has_content_type = true;
-    preq.headers.emplace_back(name, value);
-  }
-  if (ro.json) {
-    preq.body = ro.json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    preq.has_body = true;
-    if (!has_content_type) preq.headers.emplace_back("Content-Type", "application/json");
-  } else if (ro.body) {
-    preq.body = *ro.body;
-    preq.has_body = true;
-    if (!has_content_type) {
-      preq.headers.emplace_back("Content-Type", ro.content_type.empty() ? "application/octet-stream" : ro.content_type);
-    }
-  }
+  add_payload(preq, ro, grant->token_header);
   if (!grant->token_header.empty()) {
     preq.headers.emplace_back(grant->token_header, std::string(grant->access_token.reveal()));
   } else {
@@ -301,23 +341,73 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   audit_->enqueue(event);
 
   if (pres->status >= 400) {
-    SdkError e;
-    e.kind = ErrorKind::kProviderApi;
-    e.status = pres->status;
-    e.message = "the provider answered HTTP " + std::to_string(pres->status) + " for " + method_name + " " + built->host;
-    e.response_body = std::move(pres->body);
-    e.details = {{"request_id", grant->request_id}, {"url", call_url}};
-    raise(e);
+    raise(provider_api_error(pres->status, std::move(pres->body), method_name, built->host, grant->request_id, call_url));
   }
   return Response(pres->status, std::move(pres->headers), std::move(pres->body), call_url, pres->elapsed,
                   grant->request_id, pres->http_version);
 }
 
+Response VaultImpl::proxy_call(const ProviderId& provider, const std::string& method_name, const std::string& url,
+                               const std::string& host, const RequestOptions& ro, std::chrono::milliseconds timeout) {
+  // ---- what the proxy adds to the checks: these fields travel in headers to the vault ----
+  const std::pair<const char*, const std::string*> header_fields[] = {
+      {"reason", &ro.reason}, {"run_id", &ro.run_id}, {"thread_id", &ro.thread_id}, {"tool_call_id", &ro.tool_call_id}};
+  for (const auto& [label, field] : header_fields) {
+    if (has_control_char(*field)) {
+      raise(validation_error(std::string(label) + " holds a control character (CR, LF, tab, ...): it cannot travel to the vault"));
+    }
+  }
+  bool caller_user_agent = false;
+  for (const auto& [name, value] : ro.extra_headers) {
+    if (common::iequals(name, "x-api-key") ||
+        (name.size() >= 8 && common::iequals(std::string_view(name).substr(0, 8), "x-alter-"))) {
+      raise(validation_error("extra_headers must not set '" + name + "' on a call through the vault's proxy: the vault reads it"));
+    }
+    if (common::iequals(name, "user-agent")) caller_user_agent = true;
+  }
+
+  // ---- <method> /v1/proxy: the call's fields in x-alter-* headers, the caller's headers and body as they are ----
+  HttpRequest req;
+  req.method = method_name;
+  req.url = options_.base_url + "/v1/proxy";
+  req.timeout = timeout + kProxyMargin;
+  const ProxyCall call{provider.str(), ro.user, url, ro.reason, ro.run_id, ro.thread_id, ro.tool_call_id, timeout};
+  req.headers = proxy_headers(options_, call, !caller_user_agent);
+  add_payload(req, ro, {});
+
+  const std::string vault_peer = "the vault at " + options_.base_url;
+  auto res = deps_.vault_transport->send(req);
+  if (!res) raise(map_transport_error(res.error(), vault_peer));
+  if (is_proxy_vault_error(*res)) {
+    SdkError e = map_proxy_error(res->status, res->body);
+    if (e.kind != ErrorKind::kApprovalRequired || !ro.wait_for_approval || has_control_char(e.approval_id)) raise(e);
+    await_approval(e, *ro.wait_for_approval, timeout);
+    // The vault bound the approval to this exact request: send the same method, URL, headers and
+    // body bytes again, naming the approval.
+    req.headers.emplace_back("x-alter-approval-id", e.approval_id);
+    res = deps_.vault_transport->send(req);
+    if (!res) raise(map_transport_error(res.error(), vault_peer));
+    if (is_proxy_vault_error(*res)) raise(map_proxy_error(res->status, res->body));
+  }
+
+  // ---- the provider's answer, as a direct call would have returned it (the vault audited it) ----
+  HttpResponse& pres = *res;
+  std::string request_id;
+  if (const auto it = pres.headers.find("x-alter-request-id"); it != pres.headers.end()) request_id = it->second;
+  pres.headers.erase(std::string("x-alter-source"));
+  if (pres.body.size() > options_.max_response_bytes) {
+    raise(map_transport_error(TransportError{TransportErrorKind::kTooLarge, "response body too large"}, "the provider at " + host));
+  }
+  if (pres.status >= 400) raise(provider_api_error(pres.status, std::move(pres.body), method_name, host, request_id, url));
+  return Response(pres.status, std::move(pres.headers), std::move(pres.body), url, pres.elapsed, std::move(request_id),
+                  pres.http_version);
+}
+
 std::future<Response> VaultImpl::request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
-                                               std::string url, RequestOptions options) {
+                                               std::string url, RequestOptions options, bool force_proxy) {
   auto task = std::make_shared<std::packaged_task<Response()>>(
-      [self, provider = std::move(provider), method, url = std::move(url), options = std::move(options)] {
-        return self->request(provider, method, url, options);
+      [self, provider = std::move(provider), method, url = std::move(url), options = std::move(options), force_proxy] {
+        return self->request(provider, method, url, options, force_proxy);
       });
   auto future = task->get_future();
   {
@@ -358,7 +448,9 @@ Vault::Vault(VaultOptions options) {
   options = internal::validated_options(std::move(options));
   const std::string user_agent = std::string("alter-sdk-cpp/") + kSdkVersion;
   internal::VaultDeps deps;
-  deps.vault_transport = internal::make_curl_transport({options.ca_file, user_agent, 16 * 1024 * 1024, 64});
+  // The vault's answers are small, except a proxied provider answer: up to max_response_bytes.
+  deps.vault_transport = internal::make_curl_transport(
+      {options.ca_file, user_agent, std::max<std::size_t>(16 * 1024 * 1024, options.max_response_bytes), 64});
   deps.provider_transport =
       internal::make_curl_transport({options.ca_file, user_agent, options.max_response_bytes, 64});
   impl_ = std::make_shared<internal::VaultImpl>(std::move(options), std::move(deps));
@@ -389,6 +481,19 @@ std::future<Response> Vault::request_async(ProviderId provider, HttpMethod metho
                                            RequestOptions options) {
   if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
   return impl_->request_async(impl_, std::move(provider), method, std::move(url), std::move(options));
+}
+
+Response Vault::proxy_request(const ProviderId& provider, HttpMethod method, std::string_view url,
+                             RequestOptions options) {
+  if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
+  return impl_->request(provider, method, url, options, /*force_proxy=*/true);
+}
+
+std::future<Response> Vault::proxy_request_async(ProviderId provider, HttpMethod method, std::string url,
+                                                 RequestOptions options) {
+  if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
+  return impl_->request_async(impl_, std::move(provider), method, std::move(url), std::move(options),
+                              /*force_proxy=*/true);
 }
 
 bool Vault::flush(std::chrono::milliseconds timeout) { return impl_ ? impl_->flush(timeout) : true; }

@@ -2,9 +2,11 @@
 #include <alter/common/clock.hpp>
 #include <alter/vault.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "vault_protocol.hpp"
@@ -31,22 +33,33 @@ class VaultImpl {
   VaultImpl(VaultOptions options, VaultDeps deps);
   ~VaultImpl();
 
+  /// `force_proxy`: `proxy_request`, the call goes through the vault's proxy whatever happens.
   Response request(const ProviderId& provider, HttpMethod method, std::string_view url,
-                   const RequestOptions& options);
+                   const RequestOptions& options, bool force_proxy = false);
   std::future<Response> request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
-                                      std::string url, RequestOptions options);
+                                      std::string url, RequestOptions options, bool force_proxy = false);
   bool flush(std::chrono::milliseconds timeout) { return audit_->flush(timeout); }
   void close() noexcept;
   bool closed() const noexcept;
   AuditStats audit_stats() const { return audit_->stats(); }
   const std::string& base_url() const noexcept { return options_.base_url; }
   AuditSender& audit_sender() { return *audit_; }
+  /// True once the vault said it hands out no token (token_handout off): request() uses the proxy.
+  bool token_handout_disabled() const noexcept { return token_handout_disabled_.load(std::memory_order_relaxed); }
 
  private:
   class InFlight;
   void log(LogLevel level, const std::string& message) const;
-  /// POST /oauth/token, waiting for an approval when the request allows it.
-  TokenGrant fetch_token(TokenRequest& request, const RequestOptions& options, std::chrono::milliseconds timeout);
+  /// POST /oauth/token, waiting for an approval when the request allows it. Empty when the vault
+  /// wants this call made through its proxy (token handout off, or a rule requiring the proxy).
+  std::optional<TokenGrant> fetch_token(TokenRequest& request, const RequestOptions& options,
+                                        std::chrono::milliseconds timeout);
+  /// Polls the approval `pending` names until a person decides: returns once it is approved, raises
+  /// PolicyViolationError when it is denied, expired or used, and `pending` at the deadline.
+  void await_approval(const SdkError& pending, std::chrono::milliseconds wait, std::chrono::milliseconds timeout);
+  /// The call through the vault's proxy endpoint; the vault audits it, so nothing is queued here.
+  Response proxy_call(const ProviderId& provider, const std::string& method_name, const std::string& url,
+                      const std::string& host, const RequestOptions& options, std::chrono::milliseconds timeout);
   SendOutcome send_audit_batch(const std::string& body, std::chrono::milliseconds timeout);
 
   VaultOptions options_;
@@ -58,6 +71,9 @@ class VaultImpl {
   std::condition_variable idle_;
   std::size_t in_flight_ = 0;
   bool closed_ = false;
+  /// Set once the vault answers `token_handout_disabled`: this app never gets tokens, so every later
+  /// request() goes straight to the proxy instead of asking for one first.
+  std::atomic<bool> token_handout_disabled_{false};
 };
 
 /// Lets tests build a Vault over fake transports and an injected clock.

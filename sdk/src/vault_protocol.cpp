@@ -5,6 +5,8 @@
 #include <alter/common/json.hpp>
 #include <alter/common/strings.hpp>
 
+#include <algorithm>
+
 namespace alter::internal {
 namespace {
 
@@ -143,6 +145,54 @@ SdkError map_vault_error(int status, const std::string& body) {
     e.kind = ErrorKind::kTokenRetrieval;
   }
   return e;
+}
+
+std::vector<std::pair<std::string, std::string>> proxy_headers(const VaultOptions& o, const ProxyCall& c,
+                                                               bool with_user_agent) {
+  auto h = vault_headers(o);
+  // The vault forwards what it does not consume: our Accept is for the vault's JSON answers only,
+  // and the caller's own User-Agent wins over the SDK's, as on a direct call.
+  std::erase_if(h, [&](const auto& header) {
+    return common::iequals(header.first, "accept") || (!with_user_agent && common::iequals(header.first, "user-agent"));
+  });
+  h.emplace_back("x-alter-provider", c.provider_id);
+  h.emplace_back("x-alter-url", c.url);
+  h.emplace_back("x-alter-user", nlohmann::json(c.attributes).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto optional = [&](const char* name, const std::string& value) {
+    if (!value.empty()) h.emplace_back(name, value);
+  };
+  optional("x-alter-reason", c.reason);
+  optional("x-alter-run-id", c.run_id);
+  optional("x-alter-thread-id", c.thread_id);
+  optional("x-alter-tool-call-id", c.tool_call_id);
+  h.emplace_back("x-alter-timeout-ms", std::to_string(c.timeout.count()));
+  return h;
+}
+
+bool is_proxy_vault_error(const HttpResponse& r) {
+  const auto source = r.headers.find("x-alter-source");
+  if (source != r.headers.end() && common::iequals(source->second, "provider")) return false;
+  return r.status < 200 || r.status >= 300;
+}
+
+SdkError map_proxy_error(int status, const std::string& body) {
+  SdkError e = map_vault_error(status, body);
+  if (e.code == "provider_timeout") {
+    e.kind = ErrorKind::kTimeout;
+  } else if (e.code == "provider_unreachable" || e.code == "provider_response_too_large") {
+    e.kind = ErrorKind::kNetwork;
+  } else if (e.code == "request_too_large" || e.code == "payload_too_large") {
+    e.kind = ErrorKind::kValidation;
+  }
+  // audit_unavailable / unavailable (503) stay TokenRetrievalError, as from the token endpoint.
+  return e;
+}
+
+bool has_control_char(std::string_view value) noexcept {
+  return std::any_of(value.begin(), value.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
 }
 
 common::Result<std::string, SdkError> parse_approval_status(int status, const std::string& body) {

@@ -67,13 +67,23 @@ struct VaultOptions {
   AuditOptions audit;
   /// Threads serving `request_async`.
   std::size_t async_threads = 4;
-  /// Largest provider response body accepted; a larger one is a `NetworkError`.
+  /// Largest provider response body accepted (on a direct call and through the proxy); a larger
+  /// one is a `NetworkError`.
   std::size_t max_response_bytes = 64 * 1024 * 1024;
   /// Optional diagnostics sink.
   LogHandler logger;
+  /// true: `request()` and `request_async()` always go through the vault's proxy, as
+  /// `proxy_request()` does (the token never leaves the vault). false (the default): `request()`
+  /// asks for a token and calls the provider itself, and switches to the proxy on its own when the
+  /// vault says the app has token handout off (remembered for this `Vault`) or a policy rule
+  /// requires the proxy for the call (that call only).
+  bool always_proxy = false;
 };
 
-/// Per-call arguments of `Vault::request`, named as in the Python SDK.
+/// Per-call arguments of `Vault::request` and `Vault::proxy_request`, named as in the Python SDK.
+/// Through the proxy, `reason`, `run_id`, `thread_id` and `tool_call_id` travel in headers: a
+/// control character (CR, LF, tab, ...) in one of them is an `AlterSDKError` (UTF-8 is fine), and
+/// `extra_headers` must not set `x-api-key` or `x-alter-*`.
 struct RequestOptions {
   /// User attributes that select the connection, e.g. `{{"user_id", "alice"}}`.
   std::map<std::string, std::string> user;
@@ -96,12 +106,14 @@ struct RequestOptions {
   std::optional<std::string> body;
   /// ... and its content type (default `application/octet-stream`).
   std::string content_type;
-  /// Overrides `VaultOptions::timeout` for this call.
+  /// Overrides `VaultOptions::timeout` for this call. Through the proxy it is the vault's timeout
+  /// for the provider call; the SDK waits for the vault a few seconds longer.
   std::optional<std::chrono::milliseconds> timeout;
   /// When a policy requires a person's approval: unset, `request` throws ApprovalRequiredError at
   /// once; set, it waits up to this long (polling with backoff), then proceeds once approved, or
   /// throws PolicyViolationError when the approval is denied or expires (ApprovalRequiredError if
-  /// still pending at the deadline).
+  /// still pending at the deadline). Through the proxy, the approved call is the same request sent
+  /// again (same method, URL, headers and body bytes) naming the approval.
   std::optional<std::chrono::milliseconds> wait_for_approval;
 };
 

@@ -39,7 +39,8 @@ struct AuditStats {
 /// server). Each agent should have its own `Vault`, so audit and policies see distinct actors.
 ///
 /// Thread-safety: one `Vault` may be used from many threads at once; `request`, `request_async`,
-/// `flush`, `audit_stats` and `close` may be called concurrently.
+/// `proxy_request`, `proxy_request_async`, `flush`, `audit_stats` and `close` may be called
+/// concurrently.
 class Vault {
  public:
   /// Validates the options (api_key, or else `$ALTER_API_KEY`, starts with `alter_key_`, actor_type is `ai_agent` or
@@ -57,6 +58,11 @@ class Vault {
   /// audited), calls `url` with it, and queues an audit event of the call. The token never leaves
   /// the SDK.
   ///
+  /// Goes through the vault's proxy instead (see `proxy_request`) when `VaultOptions::always_proxy`
+  /// is set, when the vault answers that the app has token handout off (`token_handout_disabled`:
+  /// this call and every later one of this `Vault` go through the proxy, with no extra round trip),
+  /// or when a policy rule requires the proxy for this call (`proxy_required`: this call only).
+  ///
   /// Throws `AlterSDKError` on invalid arguments (before anything is sent) or after `close()`;
   /// `PolicyViolationError`, `ApprovalRequiredError`, `ConnectionNotFoundError`,
   /// `TokenExpiredError` or `TokenRetrievalError` when the vault refuses; `NetworkError` or
@@ -69,6 +75,24 @@ class Vault {
   /// `request` would have thrown.
   std::future<Response> request_async(ProviderId provider, HttpMethod method, std::string url,
                                       RequestOptions options = {});
+
+  /// Calls a provider's API on a user's behalf through the vault's proxy (`<method> /v1/proxy`):
+  /// the vault checks the policy, injects the credential, makes the call and audits it, so the
+  /// token never leaves the vault and the SDK queues no audit event of its own. Same arguments,
+  /// `Response` and exceptions as `request`: the provider's status >= 400 is `ProviderAPIError`;
+  /// the vault's refusals map as for a token request, plus `TimeoutError` when the provider did
+  /// not answer the vault in time (`provider_timeout`), `NetworkError` when the vault could not
+  /// reach it or its answer was too large (`provider_unreachable`, `provider_response_too_large`),
+  /// and `AlterSDKError` when the request is too large for the vault (`request_too_large`).
+  /// With `RequestOptions::wait_for_approval` set, an approved call is the same request (same
+  /// method, URL, headers and body bytes) sent again with `x-alter-approval-id`.
+  /// `Response::request_id()` is the vault's id of the call (its audit record).
+  Response proxy_request(const ProviderId& provider, HttpMethod method, std::string_view url,
+                         RequestOptions options = {});
+
+  /// `proxy_request` on one of the SDK's worker threads, as `request_async` is to `request`.
+  std::future<Response> proxy_request_async(ProviderId provider, HttpMethod method, std::string url,
+                                            RequestOptions options = {});
 
   /// Sends every queued audit event now and waits up to `timeout`. Returns true when the queue
   /// was emptied. Never throws.
