@@ -144,8 +144,10 @@ int cmd_direct(const std::map<std::string, std::string>& a) {
 }
 
 int cmd_sdk(const std::map<std::string, std::string>& a) {
-  alter::Vault vault({.api_key = arg(a, "--api-key"), .base_url = arg(a, "--vault"), .actor_type = "ai_agent",
-                      .actor_identifier = "bench-agent"});
+  alter::VaultOptions options{.api_key = arg(a, "--api-key"), .base_url = arg(a, "--vault"), .actor_type = "ai_agent",
+                              .actor_identifier = "bench-agent"};
+  options.always_proxy = arg(a, "--proxy", "0") == "1";  // the vault makes the call
+  alter::Vault vault(options);
   const std::string provider = arg(a, "--provider"), url = arg(a, "--url");
   const int users = std::stoi(arg(a, "--users", "1"));
   auto stats = run_for(std::stoi(arg(a, "--threads", "8")), std::stod(arg(a, "--seconds", "10")), [&](int t, std::size_t i) {
@@ -278,6 +280,9 @@ struct Inflight {
   long long fired_unix_ms = 0;  // wall clock, to set beside the provider's arrival times
   std::vector<double> latencies_ms;
   asio::steady_timer* go = nullptr;
+  bool proxy = false;  // GET /v1/proxy (the vault calls the provider) instead of POST /oauth/token
+  std::string provider;
+  std::string url;
 };
 
 // One connection: connect, GET /healthz (the connection is accepted and warm), wait for the signal,
@@ -310,20 +315,27 @@ asio::awaitable<void> inflight_one(asio::ip::tcp::endpoint vault, std::string ho
     co_await s.go->async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (!socket.is_open()) co_return;
-  http::request<http::string_body> req{http::verb::post, "/oauth/token", 11};
+  http::request<http::string_body> req{s.proxy ? http::verb::get : http::verb::post, s.proxy ? "/v1/proxy" : "/oauth/token", 11};
   req.set(http::field::host, host);
-  req.set(http::field::content_type, "application/json");
   req.set("x-api-key", key);
   req.set("x-alter-actor-type", "ai_agent");
   req.set("x-alter-actor-id", "bench-inflight");
-  req.body() = std::move(body);
+  if (s.proxy) {
+    // The call itself: the vault decides, injects the token and calls the provider.
+    req.set("x-alter-provider", s.provider);
+    req.set("x-alter-url", s.url);
+    req.set("x-alter-user", body);
+  } else {
+    req.set(http::field::content_type, "application/json");
+    req.body() = std::move(body);
+  }
   req.prepare_payload();
   co_await http::async_write(socket, req, asio::redirect_error(asio::use_awaitable, ec));
   http::response<http::string_body> res;
   if (!ec) co_await http::async_read(socket, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
   ++s.answered;
   if (ec) {
-    if (s.first_error.empty()) s.first_error = "token: " + ec.message();
+    if (s.first_error.empty()) s.first_error = (s.proxy ? "proxy: " : "token: ") + ec.message();
     co_return;
   }
   s.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s.fired).count());
@@ -343,14 +355,17 @@ int cmd_inflight(const std::map<std::string, std::string>& a) {
   const std::string prefix = arg(a, "--prefix", "user-");
   Inflight s;
   s.connections = std::stoi(arg(a, "--users"));
+  s.proxy = arg(a, "--proxy", "0") == "1";
+  s.provider = provider;
+  s.url = url;
   asio::io_context io(1);
   asio::steady_timer go(io, std::chrono::hours(1));
   s.go = &go;
   const auto started = Clock::now();
   for (int i = 0; i < s.connections; ++i) {
-    nlohmann::json body = {{"provider_id", provider}, {"attributes", {{"user_id", prefix + std::to_string(i)}}},
-                           {"method", "GET"}, {"url", url}};
-    asio::co_spawn(io, inflight_one(vault, hostport, key, body.dump(), s), asio::detached);
+    const nlohmann::json user = {{"user_id", prefix + std::to_string(i)}};
+    nlohmann::json body = {{"provider_id", provider}, {"attributes", user}, {"method", "GET"}, {"url", url}};
+    asio::co_spawn(io, inflight_one(vault, hostport, key, s.proxy ? user.dump() : body.dump(), s), asio::detached);
   }
   io.run();
   // From the signal on: the burst itself, not the warm-up.

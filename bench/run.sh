@@ -16,7 +16,11 @@
 #   f. 10,000 POST /oauth/token in flight at once, each on its own keep-alive connection and each due
 #      a refresh, against a provider that holds every token answer 500 ms: how long until all are
 #      answered, the vault's threads and RSS while they are in flight
+#   g. 10,000 proxied calls (GET /v1/proxy) in flight at once against a provider API that holds every
+#      answer 500 ms: the same figures; and in b, the SDK's proxy_request() one at a time
 # ALTER_BENCH_ONLY_INFLIGHT=1 runs the setup and phase f only; ALTER_BENCH_SKIP_INFLIGHT=1 skips f;
+# ALTER_BENCH_ONLY_PROXY=1 runs the setup, phase b one at a time (direct, request(), proxy_request())
+# and phase g only;
 # ALTER_BENCH_VAULT=PATH measures another build of the vault (the commit before a change).
 # --quick shortens every phase (a smoke run; the figures in docs/performance.md come from a full run).
 set -euo pipefail
@@ -53,6 +57,7 @@ bench_bin=$root/build/release/bench/alter_bench
 slow_bin=$root/build/release/bench/alter_slow_provider
 only_inflight=${ALTER_BENCH_ONLY_INFLIGHT:-0}
 skip_inflight=${ALTER_BENCH_SKIP_INFLIGHT:-0}
+only_proxy=${ALTER_BENCH_ONLY_PROXY:-0}
 inflight_users=10000
 
 work=$(mktemp -d)
@@ -142,6 +147,8 @@ JSON
 printf 'bench-secret' > "$work/secret"
 "$vault_bin" providers set bench --client-id bench-client --client-secret-file "$work/secret" >/dev/null
 api_key=$("$vault_bin" keys create --name bench 2>/dev/null)
+# The token phases measure the handout (POST /oauth/token), off for a new app since the proxy.
+"$vault_bin" apps update default --token-handout on >/dev/null
 {
   echo "version = 1"
   for i in $(seq 1 99); do
@@ -207,6 +214,73 @@ print(json.dumps({"result": r, "provider": p,
     "$result" "$stats" "$threads_before" "$threads_max" "$rss_before_f" "$rss_max" "$cpu_s" "$(nproc)")
   [ $rc = 0 ] || echo "phase f: not every request was answered 200: $result" >&2
 }
+proxy_inflight_phase() {  # sets PROXY_INFLIGHT (JSON)
+  echo "== g. $inflight_users proxied calls in flight, provider API holding each answer 500 ms" >&2
+  local slow_port sampler
+  slow_port=$(free_port)
+  "$slow_bin" --port "$slow_port" --hold-ms 500 &
+  pids+=($!)
+  wait_http "http://127.0.0.1:$slow_port/stats"
+  sed -e 's/"id":"bench"/"id":"slowapi"/' -e 's/"Bench provider"/"Slow API provider"/' \
+    -e "s#127.0.0.1:$nginx_port/token#127.0.0.1:$slow_port/token#" "$work/provider.json" > "$work/slowapi.json"
+  "$vault_bin" providers add --file "$work/slowapi.json" >/dev/null
+  "$vault_bin" providers set slowapi --client-id slow-client --client-secret-file "$work/secret" >/dev/null
+  printf '\n[[rules]]\nid = "slowapi-read"\neffect = "allow"\nproviders = ["slowapi"]\nmethods = ["GET"]\nhosts = ["127.0.0.1"]\npaths = ["/api/**"]\n' >> "$work/policy.toml"
+  "$vault_bin" policies apply "$work/policy.toml" >/dev/null
+  "$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider slowapi --users "$inflight_users" --prefix proxied- \
+    --expires-in 3600 --threads 8 >/dev/null
+  local threads_before
+  threads_before=$(awk '/^Threads/ {print $2}' "/proc/$vault_pid/status")
+  : > "$work/proxy-samples"
+  (while kill -0 $vault_pid 2>/dev/null; do
+     awk '/^Threads/ {t = $2} /^VmRSS/ {r = $2} END {print t, r}' "/proc/$vault_pid/status" >> "$work/proxy-samples"
+     sleep 0.05
+   done) &
+  sampler=$!
+  local result rc=0 ticks_g cpu_s
+  ticks_g=$(cpu_ticks $vault_pid)
+  result=$("$bench_bin" inflight --proxy 1 --vault "$vault" --api-key "$api_key" --provider slowapi \
+    --url "http://127.0.0.1:$slow_port/api/hold" --users "$inflight_users" --prefix proxied-) || rc=$?
+  cpu_s=$(awk -v t=$(( $(cpu_ticks $vault_pid) - ticks_g )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
+  kill $sampler 2>/dev/null; wait $sampler 2>/dev/null || true
+  local stats
+  stats=$(curl -s "http://127.0.0.1:$slow_port/stats")
+  PROXY_INFLIGHT=$(python3 -c '
+import json, sys
+r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+samples = [l.split() for l in open(sys.argv[4]) if l.strip()]
+print(json.dumps({"result": r, "provider": p, "vault_cpu_seconds": float(sys.argv[5]),
+  "vault_threads_before": int(sys.argv[3]), "vault_threads_max": max([int(t) for t, _ in samples] or [0]),
+  "vault_rss_kib_max": max([int(m) for _, m in samples] or [0])}))' \
+    "$result" "$stats" "$threads_before" "$work/proxy-samples" "$cpu_s")
+  [ $rc = 0 ] || echo "phase g: not every proxied call was answered 200: $result" >&2
+}
+if [ "$only_proxy" = 1 ]; then
+  echo "== b. one at a time: direct libcurl, SDK request() (token handout), SDK proxy_request()" >&2
+  direct1=$("$bench_bin" direct --url "$api_url" --token bench-token-0 --threads 1 --seconds $dur)
+  sdk1=$("$bench_bin" sdk --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --threads 1 --seconds $dur)
+  sdkp1=$("$bench_bin" sdk --proxy 1 --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --threads 1 --seconds $dur)
+  proxy_inflight_phase
+  python3 -c '
+import json, sys
+d, s, p, g = (json.loads(a) for a in sys.argv[3:7])
+print(json.dumps({"commit": sys.argv[1], "vault": sys.argv[2], "direct_one_at_a_time": d, "sdk_one_at_a_time": s,
+  "sdk_proxy_one_at_a_time": p, "sdk_vs_direct_p50": round(s["p50_ms"] / d["p50_ms"], 3),
+  "proxy_vs_direct_p50": round(p["p50_ms"] / d["p50_ms"], 3), "proxy_inflight": g}, indent=2))' \
+    "$(git rev-parse HEAD 2>/dev/null || echo unknown)" "$vault_bin" "$direct1" "$sdk1" "$sdkp1" "$PROXY_INFLIGHT" > "$output"
+  python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+g = r["proxy_inflight"]
+print("one at a time, median ms: direct %.3f  request() %.3f (%.2fx)  proxy_request() %.3f (%.2fx)" % (
+  r["direct_one_at_a_time"]["p50_ms"], r["sdk_one_at_a_time"]["p50_ms"], r["sdk_vs_direct_p50"],
+  r["sdk_proxy_one_at_a_time"]["p50_ms"], r["proxy_vs_direct_p50"]))
+print("%d proxied in flight: %d ok, all answered in %.2f s, vault threads %d -> %d, provider max in flight %d" % (
+  g["result"]["requests"], g["result"]["ok"], g["result"]["total_seconds"], g["vault_threads_before"],
+  g["vault_threads_max"], g["provider"]["max_in_flight"]))' "$output"
+  echo "results: $output"
+  exit 0
+fi
 if [ "$only_inflight" = 1 ]; then
   inflight_phase
   python3 -c "import json,sys; print(json.dumps({'commit': sys.argv[1], 'vault': sys.argv[2], 'inflight': json.loads(sys.argv[3])}, indent=2))" \
@@ -276,6 +350,8 @@ direct=$("$bench_bin" direct --url "$api_url" --token bench-token-0 --threads $s
 echo "== b. the same, one request at a time" >&2
 sdk1=$("$bench_bin" sdk --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --threads 1 --seconds $dur)
 direct1=$("$bench_bin" direct --url "$api_url" --token bench-token-0 --threads 1 --seconds $dur)
+echo "== b. SDK proxy_request() one at a time (the vault makes the call)" >&2
+sdkp1=$("$bench_bin" sdk --proxy 1 --vault "$vault" --api-key "$api_key" --provider bench --url "$api_url" --users "$users" --threads 1 --seconds $dur)
 
 echo "== c. 1,000 concurrent SDK requests on one expired token" >&2
 "$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider bench --users 1 --user stampede --expires-in -10 --threads 1 >/dev/null
@@ -295,12 +371,15 @@ sdk_mem=$("$bench_bin" sdk-memory --vault "$vault" --api-key "$api_key" --provid
 verify=$("$vault_bin" audit verify)
 INFLIGHT=null
 [ "$skip_inflight" = 1 ] || inflight_phase
+PROXY_INFLIGHT=null
+[ "$skip_inflight" = 1 ] || proxy_inflight_phase
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 j() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 token_vs_nginx=$(ratio "$token_rps" "$nginx_rps")
 sdk_vs_direct=$(ratio "$(j "$sdk" mean_ms)" "$(j "$direct" mean_ms)")
 sdk_vs_direct_1=$(ratio "$(j "$sdk1" p50_ms)" "$(j "$direct1" p50_ms)")
+proxy_vs_direct_1=$(ratio "$(j "$sdkp1" p50_ms)" "$(j "$direct1" p50_ms)")
 rss_peak=$(printf '%s\n' "${samples[@]}" | sort -n | tail -1)
 
 cat > "$output" <<JSON
@@ -325,7 +404,10 @@ cat > "$output" <<JSON
   "token_at_half_rate": {"target_rps": $half_rate, "rps": $half_rps, "p50_ms": $half_p50, "p99_ms": $half_p99},
   "stampede": {"result": $stampede, "refreshes_at_provider": $refreshes},
   "memory": {"vault_rss_kib_before": $rss_before, "vault_rss_kib_during": [$(IFS=,; echo "${samples[*]}")], "vault_rss_kib_after": $rss_after, "sdk": $sdk_mem},
-  "inflight": $INFLIGHT
+  "inflight": $INFLIGHT,
+  "sdk_proxy_one_at_a_time": $sdkp1,
+  "proxy_vs_direct_p50_one_at_a_time": $proxy_vs_direct_1,
+  "proxy_inflight": $PROXY_INFLIGHT
 }
 JSON
 
@@ -335,6 +417,7 @@ printf '%-48s %14s %14s\n' "  p50 / p99 ms" "$token_p50 / $token_p99" "$nginx_p5
 printf '%-48s %14s %14s %10s\n' "SDK request() mean ms (vs direct libcurl)" "$(j "$sdk" mean_ms)" "$(j "$direct" mean_ms)" "$sdk_vs_direct"
 printf '%-48s %14s %14s\n' "  throughput req/s" "$(j "$sdk" rps)" "$(j "$direct" rps)"
 printf '%-48s %14s %14s %10s\n' "  one at a time: median ms" "$(j "$sdk1" p50_ms)" "$(j "$direct1" p50_ms)" "$sdk_vs_direct_1"
+printf '%-48s %14s %14s %10s\n' "SDK proxy_request() one at a time: median ms" "$(j "$sdkp1" p50_ms)" "$(j "$direct1" p50_ms)" "$proxy_vs_direct_1"
 printf '%-48s %14s\n' "CPU per token decision, us" "$cpu_us"
 printf '%-48s %14s\n' "  decided inline / on a worker" "$inline_decisions / $worker_decisions"
 printf '%-48s %14s\n' "  audit group commit: mean ms / rows per commit" "$commit_ms / $rows_per_commit"
@@ -351,6 +434,12 @@ if [ "$INFLIGHT" != null ]; then
   printf '%-48s %14s\n' "  provider saw the first / last refresh at, ms" "$(jf 'provider_first_after_ms') / $(jf 'provider_last_after_ms')"
   printf '%-48s %14s\n' "  CPU s: vault / vault + driver + provider" "$(jf 'vault_cpu_seconds') / $(jf 'all_cpu_seconds')"
   printf '%-48s %14s\n' "  vault threads before / max, RSS KiB max" "$(jf 'vault_threads_before') / $(jf 'vault_threads_max'), $(jf 'vault_rss_kib_max')"
+fi
+if [ "$PROXY_INFLIGHT" != null ]; then
+  pf() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))" "$PROXY_INFLIGHT" "$1"; }
+  printf '%-48s %14s\n' "$inflight_users proxied calls in flight: all answered, s" "$(pf 'result["total_seconds"]')"
+  printf '%-48s %14s\n' "  ok / provider max in flight" "$(pf 'result["ok"]') / $(pf 'provider["max_in_flight"]')"
+  printf '%-48s %14s\n' "  vault threads before / max" "$(pf 'vault_threads_before') / $(pf 'vault_threads_max')"
 fi
 printf '\ntargets: token/nginx >= 0.5 (%s), SDK/direct one at a time < 2.0 (%s; 8 threads %s), CPU per decision <= 50 us (%s), p99 at half rate < 5 ms (%s), refreshes == 1 (%s)\n' \
   "$token_vs_nginx" "$sdk_vs_direct_1" "$sdk_vs_direct" "$cpu_us" "$half_p99" "$refreshes"

@@ -3,6 +3,7 @@
 //   slow_provider --port P [--hold-ms 500]
 // POST /token   answered after --hold-ms with a fresh bearer token (a timer, not a thread: one thread
 //               holds any number of answers)
+// GET  /api/... answered after --hold-ms with {"ok":true} (a provider API the vault's proxy calls)
 // GET  /stats   {"token_requests": N, "max_in_flight": M, "connections": C, "max_connections": D,
 //                "first_request_unix_ms": T0, "last_request_unix_ms": T1, "cpu_seconds": S}
 // Keep-alive HTTP/1.1 on 127.0.0.1, single-threaded (Asio + Beast, C++20 coroutines).
@@ -30,6 +31,7 @@ using tcp = asio::ip::tcp;
 
 struct Stats {
   long token_requests = 0;
+  long api_requests = 0;
   long in_flight = 0;
   long max_in_flight = 0;
   long connections = 0;
@@ -60,8 +62,18 @@ asio::awaitable<void> serve(tcp::socket socket, Stats& stats, std::chrono::milli
       --stats.in_flight;
       res.body() = R"({"access_token":"slow-refreshed-token-)" + std::to_string(n) +
                    R"(","token_type":"Bearer","expires_in":3600})";
+    } else if (req.method() == http::verb::get && req.target().starts_with("/api/")) {
+      const long n = ++stats.api_requests;
+      stats.last_request_unix_ms = unix_ms();
+      if (n == 1) stats.first_request_unix_ms = stats.last_request_unix_ms;
+      stats.max_in_flight = std::max(stats.max_in_flight, ++stats.in_flight);
+      asio::steady_timer timer(socket.get_executor(), hold);
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      --stats.in_flight;
+      res.body() = R"({"ok":true})";
     } else if (req.method() == http::verb::get && req.target() == "/stats") {
-      res.body() = R"({"token_requests":)" + std::to_string(stats.token_requests) + R"(,"max_in_flight":)" +
+      res.body() = R"({"token_requests":)" + std::to_string(stats.token_requests) + R"(,"api_requests":)" +
+                   std::to_string(stats.api_requests) + R"(,"max_in_flight":)" +
                    std::to_string(stats.max_in_flight) + R"(,"connections":)" + std::to_string(stats.connections) +
                    R"(,"max_connections":)" + std::to_string(stats.max_connections) +
                    R"(,"first_request_unix_ms":)" + std::to_string(stats.first_request_unix_ms) +

@@ -12,7 +12,7 @@ doc=$src/README.md
 # Every block is accounted for.
 while IFS=$'\t' read -r index lang marker; do
   case "$lang:$marker" in
-    cpp:fragment|sh:the-two-commands|sh:install|cmake:cmake|sh:pkg-config|cpp:agent.cpp|sh:run-a-vault) ;;
+    cpp:fragment|sh:the-two-commands|sh:install|cmake:cmake|sh:pkg-config|cpp:agent.cpp|sh:run-a-vault|sh:proxy-curl) ;;
     *) fail "README.md block $index ($lang, marker '${marker}') is not run by tests/docs/readme_test.sh" ;;
   esac
 done < <(blocks "$doc" list)
@@ -63,6 +63,11 @@ to_sandbox agent.cpp agent-sandbox.cpp
 c++ $asan_flags agent-sandbox.cpp $(pkg-config --cflags --libs alter-sdk) -o agent-sandbox
 ./agent-sandbox > sandbox.txt 2>&1 || { cat sandbox.txt; fail "the quick start against the sandbox failed"; }
 expect_in '"summary": "Team standup"' sandbox.txt
+
+echo "--- the proxy's curl line, as printed, against the same dev vault"
+clean_env ALTER_VAULT_URL="$ALTER_VAULT_URL" ALTER_API_KEY="$ALTER_API_KEY" bash -euo pipefail -c "$(blocks "$doc" marked proxy-curl)" > proxy-curl.txt 2>&1 ||
+  { cat proxy-curl.txt; fail "the proxy's curl line failed"; }
+expect_in "Team standup" proxy-curl.txt
 
 echo "--- the examples under ASan, against the sandbox"
 for example in quickstart calendar_agent; do
