@@ -370,7 +370,7 @@ Response VaultImpl::proxy_call(const ProviderId& provider, const std::string& me
   HttpRequest req;
   req.method = method_name;
   req.url = options_.base_url + "/v1/proxy";
-  req.timeout = timeout + kProxyMargin;
+  req.timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(120)) + kProxyMargin;  // the vault's most
   const ProxyCall call{provider.str(), ro.user, url, ro.reason, ro.run_id, ro.thread_id, ro.tool_call_id, timeout};
   req.headers = proxy_headers(options_, call, !caller_user_agent);
   add_payload(req, ro, {});

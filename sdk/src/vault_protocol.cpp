@@ -165,7 +165,8 @@ std::vector<std::pair<std::string, std::string>> proxy_headers(const VaultOption
   optional("x-alter-run-id", c.run_id);
   optional("x-alter-thread-id", c.thread_id);
   optional("x-alter-tool-call-id", c.tool_call_id);
-  h.emplace_back("x-alter-timeout-ms", std::to_string(c.timeout.count()));
+  // The vault allows a provider call at most 120 s.
+  h.emplace_back("x-alter-timeout-ms", std::to_string(std::clamp<std::int64_t>(c.timeout.count(), 1, 120000)));
   return h;
 }
 

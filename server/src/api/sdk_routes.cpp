@@ -153,9 +153,20 @@ Result<std::string> alter_header(const Request& req, const char* name, std::size
 // The request's headers the vault does not pass on: its own, the connection's, and what the
 // exchange with the provider sets itself. Authorization is refused rather than dropped: the vault
 // sets the credential, and a caller sending one has a bug worth saying.
+// The forwarding headers describe the hop to the vault, not the vault's own request: dropped (a
+// caller could also forge them). Accept-Encoding is the vault client's to negotiate (it decodes).
 bool not_forwarded(const std::string& lower, const std::set<std::string>& connection_listed) {
   return vault::is_hop_by_hop(lower) || lower == "host" || lower == "content-length" || lower == "expect" ||
-         lower == "x-api-key" || lower.rfind("x-alter-", 0) == 0 || connection_listed.count(lower) > 0;
+         lower == "x-api-key" || lower.rfind("x-alter-", 0) == 0 || connection_listed.count(lower) > 0 ||
+         lower == "accept-encoding" || lower == "forwarded" || lower.rfind("x-forwarded-", 0) == 0 || lower == "via" ||
+         lower == "x-real-ip";
+}
+
+// Credentials of the caller's own: the vault sets the provider's, and a call made with another
+// credential beside it would be recorded as the connection's.
+bool refused_credential(const std::string& lower) {
+  return lower == "authorization" || lower == "proxy-authorization" || lower == "cookie" || lower == "x-auth-token" ||
+         lower == "private-token" || lower == "x-goog-api-key" || lower == "x-amz-security-token";
 }
 
 Result<vault::ProxyAsk> parse_proxy_request(Request& req, const Principal& who) {
@@ -217,7 +228,7 @@ Result<vault::ProxyAsk> parse_proxy_request(Request& req, const Principal& who) 
   }
   for (const auto& [name, value] : req.headers) {
     const std::string lower = common::to_lower(name);
-    if (lower == "authorization" || lower == "proxy-authorization") {
+    if (refused_credential(lower)) {
       return common::unexpected(bad("header " + name + " cannot be sent through the proxy: the vault sets the provider's credential"));
     }
     if (not_forwarded(lower, connection_listed)) continue;
@@ -287,10 +298,8 @@ Response proxy(Api& api, const Request& req, const Principal& who) {
     add_source(r, "vault");
     return r;
   }
-  std::promise<vault::ProxyOutcome> answered;
-  auto future = answered.get_future();
-  api.proxy.call(std::move(*ask), [&answered](vault::ProxyOutcome outcome) { answered.set_value(std::move(outcome)); });
-  return proxy_answer(future.get());
+  // Every step here, on this worker: waiting for work queued on the same pool could exhaust it.
+  return proxy_answer(api.proxy.call_blocking(std::move(*ask)));
 }
 
 // ---- the SDK's call events ----

@@ -108,7 +108,7 @@ TEST_F(Proxy, BinaryBodiesGoThereAndBackByteForByteAndOnlyTheCallersHeadersReach
   const std::string body = all_bytes(4096);
   auto a = proxy("POST", api("/echo"), body,
                  {{"Content-Type", "application/octet-stream"}, {"X-Custom", "kept"}, {"Connection", "x-dropped"},
-                  {"X-Dropped", "by Connection"}});
+                  {"X-Dropped", "by Connection"}, {"X-Forwarded-For", "10.9.9.9"}, {"Forwarded", "for=10.9.9.9"}});
   ASSERT_EQ(a.status, 200) << a.body;
   EXPECT_EQ(a.body, body);
   EXPECT_EQ(header_of(a, "x-alter-source"), "provider");
@@ -130,6 +130,8 @@ TEST_F(Proxy, BinaryBodiesGoThereAndBackByteForByteAndOnlyTheCallersHeadersReach
   EXPECT_TRUE(sent.header("x-alter-user").empty());
   EXPECT_TRUE(sent.header("x-alter-provider").empty());
   EXPECT_TRUE(sent.header("x-dropped").empty());
+  EXPECT_TRUE(sent.header("x-forwarded-for").empty());
+  EXPECT_TRUE(sent.header("forwarded").empty());
   EXPECT_EQ(sent.header("x-custom"), "kept");
   EXPECT_EQ(sent.body, body);
 }
@@ -207,6 +209,9 @@ TEST_F(Proxy, BadRequestsGetAJsonErrorFromTheVaultAndSendNothing) {
            {"user not strings", {key, provider, url, {"x-alter-user", R"({"user_id":1})"}}, 400},
            {"empty user", {key, provider, url, {"x-alter-user", "{}"}}, 400},
            {"an Authorization header", {key, provider, user, url, {"Authorization", "Bearer mine"}}, 400},
+           {"a Cookie", {key, provider, user, url, {"Cookie", "session=mine"}}, 400},
+           {"a Google API key", {key, provider, user, url, {"X-Goog-Api-Key", "AIza-mine"}}, 400},
+           {"a reason with a control character", {key, provider, user, url, {"x-alter-reason", "a\x01b"}}, 400},
            {"timeout not a number", {key, provider, user, url, {"x-alter-timeout-ms", "soon"}}, 400},
            {"timeout too long", {key, provider, user, url, {"x-alter-timeout-ms", "999999"}}, 400},
            {"unknown provider", {key, {"x-alter-provider", "nope"}, user, url}, 400},
@@ -374,8 +379,10 @@ TEST_F(Proxy, AnApprovalBindsTheExactRequestAndTheVaultSendsExactlyThat) {
     EXPECT_EQ(answer.json.value("error", ""), "approval_mismatch") << answer.body;
   }
   EXPECT_EQ(fake_.api_calls(), before);
-  // The approved request is sent, once.
-  auto sent = proxy("POST", url, body, with_id(headers));
+  // The approved request is sent, once (a tracing id set anew on each send is not part of it).
+  auto traced = with_id(headers);
+  traced.emplace_back("X-Request-Id", "resend-7");
+  auto sent = proxy("POST", url, body, traced);
   EXPECT_EQ(sent.status, 200) << sent.body;
   EXPECT_EQ(fake_.api_calls(), before + 1);
   EXPECT_EQ(fake_.requests().back().body, body);
@@ -410,6 +417,48 @@ TEST_F(Proxy, NoTokenInAnyAnswerLogOrAuditRow) {
     EXPECT_EQ(exported.body.find(t), std::string::npos) << "a token in the audit trail";
     EXPECT_EQ(log.find(t), std::string::npos) << "a token in the vault's log";
   }
+}
+
+TEST_F(Proxy, TheTimeoutIsTheWholeCallsNotEachAttempts) {
+  fake_.throttle_api_calls(1, 429, "1");  // then the held answer: the retry gets what is left
+  const auto started = std::chrono::steady_clock::now();
+  auto a = proxy("GET", api("/hold"), "", {{"x-alter-timeout-ms", "1500"}});
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(a.status, 504) << a.body;
+  EXPECT_EQ(a.json.value("error", ""), "provider_timeout");
+  EXPECT_LT(took, std::chrono::milliseconds(2400));  // 1.5 s and some, not 1 s + a whole 1.5 s more
+  fake_.throttle_api_calls(0, 0, "");
+}
+
+TEST_F(Proxy, A401ForcesOneRefreshPerConnectionPerWindowNotOnePerCall) {
+  fake_.forget_access_tokens();
+  const int refreshes = fake_.refresh_calls();
+  EXPECT_EQ(proxy("GET", api("/me")).status, 200);
+  EXPECT_EQ(fake_.refresh_calls(), refreshes + 1);
+  fake_.forget_access_tokens();  // again at once: a provider that keeps answering 401
+  auto a = proxy("GET", api("/me"));
+  EXPECT_EQ(a.status, 401);
+  EXPECT_EQ(header_of(a, "x-alter-source"), "provider");
+  EXPECT_EQ(fake_.refresh_calls(), refreshes + 1);
+}
+
+// The route's worker path (an API key not in memory yet) with a single worker: it must not wait
+// for work queued behind it on the same pool (the decision's store reads, a refresh).
+class ProxyOneWorker : public Proxy {
+ public:
+  ProxyOneWorker() { env_["ALTER_VAULT_WORKER_THREADS"] = "1"; }
+};
+
+TEST_F(ProxyOneWorker, FirstCallsOfNewKeysNeedTheStoreAndARefreshAndStillAnswer) {
+  auto first = proxy("POST", api("/approve-me"), "x", {}, new_key("default"));
+  EXPECT_EQ(first.status, 403) << first.body;
+  EXPECT_EQ(first.json.value("error", ""), "approval_required");
+  fake_.forget_access_tokens();
+  auto refreshed = proxy("GET", api("/me"), "", {}, new_key("default"));
+  EXPECT_EQ(refreshed.status, 200) << refreshed.body;
+  EXPECT_EQ(header_of(refreshed, "x-alter-attempts"), "2");
+  fake_.throttle_api_calls(1, 429, "0");
+  EXPECT_EQ(proxy("GET", api("/me"), "", {}, new_key("default")).status, 200);
 }
 
 // ---- the SDK over the real proxy ----

@@ -97,6 +97,9 @@ class VaultApp {
   std::unique_ptr<sealed::SealedStore> sealed_;
   std::shared_ptr<oauth::Catalog> catalog_;
   std::unique_ptr<Metrics> metrics_;
+  // Before the audit writer: destroyed after it, so a proxied call's row completing while the
+  // writer drains still finds the proxy.
+  std::unique_ptr<vault::ProxyService> proxy_;
   std::unique_ptr<audit::AuditWriter> audit_writer_;
   std::unique_ptr<audit::AuditLog> audit_log_;
   std::shared_ptr<alter::internal::Transport> transport_;
@@ -109,7 +112,6 @@ class VaultApp {
   std::unique_ptr<vault::TokenManager> tokens_;
   std::unique_ptr<vault::ApprovalService> approvals_;
   std::unique_ptr<vault::TokenBroker> broker_;
-  std::unique_ptr<vault::ProxyService> proxy_;
   std::unique_ptr<vault::ConnectionService> connections_;
   std::unique_ptr<vault::AdminService> admin_;
   std::unique_ptr<vault::PolicyService> policies_;

@@ -39,7 +39,8 @@ nlohmann::json call_payload(AuditCapture capture, const oauth::ProviderDef* prov
                             const std::optional<nlohmann::json>& response_body);
 /// Raw body bytes as the trail can keep them: UTF-8 text as it is, anything else as a note of
 /// its size (a JSON row holds text only).
-nlohmann::json body_for_audit(std::string_view body);
+/// At most `cap` bytes of it (10 KB by default), cut at a character boundary.
+nlohmann::json body_for_audit(std::string_view body, std::size_t cap = 10 * 1024);
 
 class AuditTrail {
  public:

@@ -4,8 +4,11 @@
 #include <alter/common/strings.hpp>
 
 #include <algorithm>
+#include <cassert>
+#include <thread>
 #include <ctime>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 #include "crypto/crypto.hpp"
@@ -86,6 +89,14 @@ const char* failure_kind(TransportErrorKind k) {
   return "other";
 }
 
+// At most `max` bytes of valid UTF-8 `v`, cut at a character boundary.
+std::string utf8_prefix(std::string_view v, std::size_t max) {
+  if (v.size() <= max) return std::string(v);
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;
+  return std::string(v.substr(0, n));
+}
+
 }  // namespace
 
 bool is_hop_by_hop(std::string_view n) {
@@ -93,10 +104,22 @@ bool is_hop_by_hop(std::string_view n) {
          n == "proxy-authorization" || n == "te" || n == "trailer" || n == "transfer-encoding" || n == "upgrade";
 }
 
+// Per-request tracing ids a front end or a client library sets anew on every send: an approved
+// request sent again is the same request whatever they say (they are passed on, not bound).
+bool trace_header(std::string_view lower) {
+  return lower == "x-request-id" || lower == "x-correlation-id" || lower == "traceparent" || lower == "tracestate" ||
+         lower == "x-amzn-trace-id" || lower == "x-b3-traceid" || lower == "x-b3-spanid" || lower == "x-b3-parentspanid" ||
+         lower == "x-b3-sampled" || lower == "b3" || lower == "x-cloud-trace-context" || lower == "cf-ray" ||
+         lower == "user-agent";
+}
+
 std::string proxy_content_digest(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body) {
   std::vector<std::pair<std::string, std::string>> sorted;
   sorted.reserve(headers.size());
-  for (const auto& [k, v] : headers) sorted.emplace_back(common::to_lower(k), v);
+  for (const auto& [k, v] : headers) {
+    std::string lower = common::to_lower(k);
+    if (!trace_header(lower)) sorted.emplace_back(std::move(lower), v);
+  }
   std::stable_sort(sorted.begin(), sorted.end());
   // Every part length-prefixed, so that no two requests' parts run together into one text.
   std::string text;
@@ -115,14 +138,13 @@ nlohmann::json proxy_shown(const std::vector<std::pair<std::string, std::string>
     if (common::is_credential_header(name)) {
       shown_headers[name] = "(redacted)";
     } else {
-      shown_headers[name] = common::is_valid_utf8(v) ? v.substr(0, 512) : std::string("(binary)");
+      shown_headers[name] = common::is_valid_utf8(v) ? utf8_prefix(v, 512) : std::string("(binary)");
     }
   }
   nlohmann::json out = {{"headers", shown_headers}, {"body_bytes", static_cast<std::int64_t>(body.size())},
                         {"body_sha256", crypto::sha256_hex(body)}};
   if (!body.empty()) {
-    const nlohmann::json preview = body_for_audit(body.substr(0, std::min(body.size(), kPreviewBytes)));
-    out["body_preview"] = preview;
+    out["body_preview"] = body_for_audit(body, kPreviewBytes);
   }
   return out;
 }
@@ -136,6 +158,7 @@ struct ProxyService::Flight {
   int attempts = 0;
   int retries_left = 0;
   bool refreshed = false;
+  bool blocking = false;  // call_blocking(): every step on the calling thread
   std::optional<TransportResult> before_refresh;  // the 401 a refresh may not get past
 };
 
@@ -151,9 +174,10 @@ ProxyService::ProxyService(ProxyOptions options, std::shared_ptr<oauth::Catalog>
       metrics_(metrics),
       log_(log) {}
 
-void ProxyService::call(ProxyAsk ask, std::function<void(ProxyOutcome)> done) {
+std::shared_ptr<ProxyService::Flight> ProxyService::start(ProxyAsk ask, std::function<void(ProxyOutcome)> done, bool blocking) {
   auto flight = std::make_shared<Flight>();
   flight->started = std::chrono::steady_clock::now();
+  flight->blocking = blocking;
   flight->ask = std::move(ask);
   flight->ask.token.proxied = true;
   flight->done = std::move(done);
@@ -165,29 +189,49 @@ void ProxyService::call(ProxyAsk ask, std::function<void(ProxyOutcome)> done) {
       if (common::iequals(k, provider->token_header)) {
         flight->done(refuse(make_error(Errc::kInvalidArgument, "invalid_request",
                                        "header " + provider->token_header + " is the provider's credential: the vault sets it")));
-        return;
+        return nullptr;
       }
     }
   }
   flight->retries_left = provider != nullptr ? provider->proxy.retries : 0;
-  auto decided = [this, flight](TokenBroker::Decision decision) {
-    Decided<TokenGrant> grant = decision();
-    if (!grant) {
-      metrics_.inc("alter_proxy_calls_total", "outcome=\"refused\"");
-      flight->done(common::unexpected(std::move(grant.error())));
-      return;
-    }
-    flight->grant = std::move(grant.value());
-    send(flight);
-  };
-  if (!broker_.decide_without_blocking(flight->ask.token, decided)) {
+  return flight;
+}
+
+void ProxyService::decided(const std::shared_ptr<Flight>& flight, Decided<TokenGrant> grant) {
+  if (!grant) {
+    metrics_.inc("alter_proxy_calls_total", "outcome=\"refused\"");
+    flight->done(common::unexpected(std::move(grant.error())));
+    return;
+  }
+  flight->grant = std::move(grant.value());
+  send(flight);
+}
+
+void ProxyService::call(ProxyAsk ask, std::function<void(ProxyOutcome)> done) {
+  auto flight = start(std::move(ask), std::move(done), false);
+  if (!flight) return;
+  if (!broker_.decide_without_blocking(flight->ask.token,
+                                       [this, flight](TokenBroker::Decision decision) { decided(flight, decision()); })) {
     // Only a broker without its pool of blocking threads declines (a test's): decide right here.
-    Decided<TokenGrant> grant = broker_.decide(flight->ask.token);
-    decided([&grant] { return std::move(grant); });
+    decided(flight, broker_.decide(flight->ask.token));
   }
 }
 
+ProxyOutcome ProxyService::call_blocking(ProxyAsk ask) {
+  std::optional<ProxyOutcome> out;
+  auto flight = start(std::move(ask), [&out](ProxyOutcome o) { out = std::move(o); }, true);
+  if (flight) decided(flight, broker_.decide(flight->ask.token));
+  assert(out.has_value());  // every step ran on this thread
+  return std::move(*out);
+}
+
 void ProxyService::send(std::shared_ptr<Flight> flight) {
+  // The caller's timeout is the whole call's: a retry or a re-send after a refresh gets what is left.
+  const auto left = flight->timeout - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - flight->started);
+  if (left <= std::chrono::milliseconds(0)) {
+    finish(flight, common::unexpected(internal::TransportError{TransportErrorKind::kTimeout, "the call's time ran out"}));
+    return;
+  }
   ++flight->attempts;
   const TokenGrant& g = flight->grant;
   HttpRequest req;
@@ -206,15 +250,37 @@ void ProxyService::send(std::shared_ptr<Flight> flight) {
   }
   req.shared_body = flight->ask.body;
   req.has_body = flight->ask.has_body;
-  req.timeout = flight->timeout;
+  req.timeout = left;
   req.max_response_bytes = options_.max_response_bytes;
+  if (flight->blocking) {
+    TransportResult result = transport_->send(req);
+    for (auto& [name, value] : req.headers) common::secure_wipe(value);
+    on_answer(flight, std::move(result));
+    return;
+  }
   // The transport wipes its copies of the headers once the exchange ends.
   transport_->send_async(std::move(req), [this, flight](TransportResult result) { on_answer(flight, std::move(result)); });
 }
 
+bool ProxyService::may_force_refresh(const std::string& connection_id) {
+  // A provider answering 401 for other reasons than the token must not turn every call into a
+  // refresh-token exchange: one forced refresh per connection per window, then the 401 stands.
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(forced_mu_);
+  if (forced_at_.size() > 10000) {
+    std::erase_if(forced_at_, [&](const auto& kv) { return now - kv.second >= kForcedRefreshWindow; });
+  }
+  auto [it, fresh] = forced_at_.try_emplace(connection_id, now);
+  if (fresh) return true;
+  if (now - it->second < kForcedRefreshWindow) return false;
+  it->second = now;
+  return true;
+}
+
 void ProxyService::on_answer(std::shared_ptr<Flight> flight, TransportResult result) {
   // On the HTTP client's thread: only hand over from here.
-  if (result && result->status == 401 && !flight->refreshed && flight->grant.connection) {
+  if (result && result->status == 401 && !flight->refreshed && flight->grant.connection &&
+      may_force_refresh(flight->grant.connection->id)) {
     // The provider refused the token (revoked, rotated elsewhere, expired early): refresh once,
     // send once more.
     flight->refreshed = true;
@@ -230,8 +296,13 @@ void ProxyService::on_answer(std::shared_ptr<Flight> flight, TransportResult res
     if (wait && *wait <= flight->grant.provider->proxy.max_retry_after && elapsed + *wait < flight->timeout) {
       --flight->retries_left;
       metrics_.inc("alter_proxy_retries_total", "status=\"" + std::to_string(result->status) + "\"");
-      transport_->post_after(std::max<std::chrono::milliseconds>(*wait, std::chrono::milliseconds(1)),
-                             [this, flight] { send(flight); });
+      const auto delay = std::max<std::chrono::milliseconds>(*wait, std::chrono::milliseconds(1));
+      if (flight->blocking) {
+        std::this_thread::sleep_for(delay);
+        send(flight);
+      } else {
+        transport_->post_after(delay, [this, flight] { send(flight); });
+      }
       return;
     }
   }
@@ -239,9 +310,7 @@ void ProxyService::on_answer(std::shared_ptr<Flight> flight, TransportResult res
 }
 
 void ProxyService::refresh_then_send(std::shared_ptr<Flight> flight, Connection snapshot, bool first) {
-  tokens_.refresh_async(
-      snapshot, flight->grant.provider,
-      [this, flight, snapshot, first](const Result<Connection>& refreshed) {
+  auto then = [this, flight, snapshot, first](const Result<Connection>& refreshed) {
         auto issued = tokens_.token_after_refresh(snapshot, refreshed);
         if (issued && issued->access_token.reveal() != flight->grant.access_token.reveal()) {
           flight->grant.access_token = std::move(issued->access_token);
@@ -257,8 +326,12 @@ void ProxyService::refresh_then_send(std::shared_ptr<Flight> flight, Connection 
         }
         // No new token (the grant is gone, the provider cannot refresh now): the 401 stands.
         finish(flight, std::move(*flight->before_refresh));
-      },
-      false, true);
+  };
+  if (flight->blocking) {
+    then(tokens_.refresh(snapshot, *flight->grant.provider, true));
+  } else {
+    tokens_.refresh_async(snapshot, flight->grant.provider, std::move(then), false, true);
+  }
 }
 
 void ProxyService::finish(std::shared_ptr<Flight> flight, TransportResult result) {
@@ -307,8 +380,21 @@ void ProxyService::finish(std::shared_ptr<Flight> flight, TransportResult result
   if (result) {
     ProxiedAnswer a;
     a.status = result->status;
+    std::set<std::string> connection_listed;  // RFC 9110 §7.6.1: hop-by-hop by the Connection header
+    for (auto [it, end] = result->headers.equal_range("connection"); it != end; ++it) {
+      std::string token;
+      for (char c : it->second + ",") {
+        if (c == ',') {
+          if (!token.empty()) connection_listed.insert(common::to_lower(token));
+          token.clear();
+        } else if (c != ' ' && c != '\t') {
+          token.push_back(c);
+        }
+      }
+    }
     for (auto& [k, v] : result->headers) {
       const std::string name = common::to_lower(k);
+      if (connection_listed.count(name) > 0) continue;
       // The body is passed on decoded and whole: its length and encoding are the vault's to say.
       if (is_hop_by_hop(name) || name == "set-cookie" || name == "set-cookie2" || name == "content-length" ||
           name == "content-encoding" || name.rfind("x-alter-", 0) == 0) {
@@ -332,7 +418,7 @@ void ProxyService::finish(std::shared_ptr<Flight> flight, TransportResult result
   std::vector<audit::AuditEvent> rows;
   rows.push_back(audit::AuditEvent{std::move(content), std::move(payload)});
   auto held = std::make_shared<ProxyOutcome>(std::move(outcome));
-  audit_.record_async(std::move(rows), [this, flight, held](Result<void> written) {
+  auto recorded = [this, flight, held](Result<void> written) {
     if (!written) {
       // The call was made; its row could not be written. The answer says so (and the decision's
       // row, written before the call, names it).
@@ -348,7 +434,12 @@ void ProxyService::finish(std::shared_ptr<Flight> flight, TransportResult result
       }
     }
     flight->done(std::move(*held));
-  });
+  };
+  if (flight->blocking) {
+    recorded(audit_.record(std::move(rows)));
+  } else {
+    audit_.record_async(std::move(rows), std::move(recorded));
+  }
 }
 
 }  // namespace alter::server::vault

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,9 +78,18 @@ class ProxyService {
   /// policy, an approval, the guard, the audit trail) or provider_timeout (504),
   /// provider_unreachable (502), provider_response_too_large (502), each with request_id.
   void call(ProxyAsk ask, std::function<void(ProxyOutcome)> done);
+  /// The same on the calling thread, blocking it on every step (the decision, the provider call,
+  /// a refresh, a Retry-After, the row), posting nothing to another pool: for a route served by a
+  /// worker thread, which must not wait for work queued behind it.
+  ProxyOutcome call_blocking(ProxyAsk ask);
 
  private:
   struct Flight;
+  static constexpr std::chrono::seconds kForcedRefreshWindow{30};
+  /// The flight for `ask`, or nullptr when it is refused before any decision (`done` was called).
+  std::shared_ptr<Flight> start(ProxyAsk ask, std::function<void(ProxyOutcome)> done, bool blocking);
+  void decided(const std::shared_ptr<Flight>& flight, Decided<TokenGrant> grant);
+  bool may_force_refresh(const std::string& connection_id);
   void send(std::shared_ptr<Flight> flight);
   void on_answer(std::shared_ptr<Flight> flight, internal::TransportResult result);
   /// After a 401: a forced refresh of `snapshot`, then the request sent again with the new token;
@@ -95,6 +106,8 @@ class ProxyService {
   Metrics& metrics_;
   Logger& log_;
   LogThrottle unrecorded_log_;
+  std::mutex forced_mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> forced_at_;  // connection -> last forced refresh
 };
 
 }  // namespace alter::server::vault

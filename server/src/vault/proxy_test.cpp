@@ -55,6 +55,22 @@ TEST(ProxyShown, CredentialLikeHeadersAreRedactedAndBinaryBodiesAreNamedNotShown
   EXPECT_EQ(text["body_bytes"], 5000);
 }
 
+TEST(ProxyShown, CutsFallOnCharacterBoundaries) {
+  const std::string long_value = std::string(511, 'a') + "\xc3\xa9";  // "é" across byte 512
+  const auto shown = vault::proxy_shown({{"X-Note", long_value}}, std::string(1023, 'b') + "\xc3\xa9" + "tail");
+  const std::string header = shown["headers"]["x-note"];
+  EXPECT_EQ(header, std::string(511, 'a'));
+  const std::string preview = shown["body_preview"];
+  EXPECT_EQ(preview, std::string(1023, 'b'));  // text, not "(binary ...)", cut before the character
+  EXPECT_NO_THROW((void)shown.dump());
+}
+
+TEST(ProxyDigest, TracingIdsSetAnewOnEachSendAreNotBound) {
+  const std::string d = vault::proxy_content_digest({{"Content-Type", "text/plain"}}, "b");
+  EXPECT_EQ(vault::proxy_content_digest({{"Content-Type", "text/plain"}, {"X-Request-Id", "1"}, {"traceparent", "00-a-b-01"}}, "b"), d);
+  EXPECT_NE(vault::proxy_content_digest({{"Content-Type", "text/plain"}, {"Idempotency-Key", "1"}}, "b"), d);
+}
+
 TEST(ProxyHeaders, HopByHopHeadersAreKnown) {
   for (const char* h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "transfer-encoding", "upgrade"}) {
