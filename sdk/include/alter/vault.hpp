@@ -54,9 +54,10 @@ class Vault {
   Vault(const Vault&) = delete;
   Vault& operator=(const Vault&) = delete;
 
-  /// Calls a provider's API on a user's behalf: asks the vault for a token (policy-checked and
-  /// audited), calls `url` with it, and queues an audit event of the call. The token never leaves
-  /// the SDK.
+  /// Calls a provider's API on a user's behalf. With token handout on for the app: asks the vault
+  /// for a token (policy-checked and audited), calls `url` with it, and queues an audit event of
+  /// the call; the token never leaves the SDK. Otherwise (the default for new apps) through the
+  /// vault's proxy, as below: the token never leaves the vault.
   ///
   /// Goes through the vault's proxy instead (see `proxy_request`) when `VaultOptions::always_proxy`
   /// is set, when the vault answers that the app has token handout off (`token_handout_disabled`:
