@@ -161,6 +161,17 @@ api_key=$("$vault_bin" keys create --name bench 2>/dev/null)
 api_url="http://127.0.0.1:$nginx_port/api/events"
 rss_before=$(rss_kib $vault_pid)
 
+# add_slow_provider ID PORT: the bench provider with its token endpoint on alter_slow_provider at
+# PORT, registered as ID with a client and a rule allowing GET /api/** on it.
+add_slow_provider() {
+  sed -e "s/\"id\":\"bench\"/\"id\":\"$1\"/" -e "s/\"Bench provider\"/\"Slow provider $1\"/" \
+    -e "s#127.0.0.1:$nginx_port/token#127.0.0.1:$2/token#" "$work/provider.json" > "$work/$1.json"
+  "$vault_bin" providers add --file "$work/$1.json" >/dev/null
+  "$vault_bin" providers set "$1" --client-id slow-client --client-secret-file "$work/secret" >/dev/null
+  printf '\n[[rules]]\nid = "%s-read"\neffect = "allow"\nproviders = ["%s"]\nmethods = ["GET"]\nhosts = ["127.0.0.1"]\npaths = ["/api/**"]\n' "$1" "$1" >> "$work/policy.toml"
+  "$vault_bin" policies apply "$work/policy.toml" >/dev/null
+}
+
 inflight_phase() {  # sets INFLIGHT (JSON)
   echo "== f. $inflight_users POST /oauth/token in flight, each due a refresh, provider holding 500 ms" >&2
   local slow_port sampler
@@ -168,12 +179,7 @@ inflight_phase() {  # sets INFLIGHT (JSON)
   "$slow_bin" --port "$slow_port" --hold-ms 500 &
   pids+=($!)
   wait_http "http://127.0.0.1:$slow_port/stats"
-  sed -e 's/"id":"bench"/"id":"slow"/' -e 's/"Bench provider"/"Slow provider"/' \
-    -e "s#127.0.0.1:$nginx_port/token#127.0.0.1:$slow_port/token#" "$work/provider.json" > "$work/slow.json"
-  "$vault_bin" providers add --file "$work/slow.json" >/dev/null
-  "$vault_bin" providers set slow --client-id slow-client --client-secret-file "$work/secret" >/dev/null
-  printf '\n[[rules]]\nid = "slow-read"\neffect = "allow"\nproviders = ["slow"]\nmethods = ["GET"]\nhosts = ["127.0.0.1"]\npaths = ["/api/**"]\n' >> "$work/policy.toml"
-  "$vault_bin" policies apply "$work/policy.toml" >/dev/null
+  add_slow_provider slow "$slow_port"
   "$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider slow --users "$inflight_users" --prefix inflight- \
     --expires-in -10 --threads 8 >/dev/null
   local threads_before rss_before_f
@@ -221,12 +227,7 @@ proxy_inflight_phase() {  # sets PROXY_INFLIGHT (JSON)
   "$slow_bin" --port "$slow_port" --hold-ms 500 &
   pids+=($!)
   wait_http "http://127.0.0.1:$slow_port/stats"
-  sed -e 's/"id":"bench"/"id":"slowapi"/' -e 's/"Bench provider"/"Slow API provider"/' \
-    -e "s#127.0.0.1:$nginx_port/token#127.0.0.1:$slow_port/token#" "$work/provider.json" > "$work/slowapi.json"
-  "$vault_bin" providers add --file "$work/slowapi.json" >/dev/null
-  "$vault_bin" providers set slowapi --client-id slow-client --client-secret-file "$work/secret" >/dev/null
-  printf '\n[[rules]]\nid = "slowapi-read"\neffect = "allow"\nproviders = ["slowapi"]\nmethods = ["GET"]\nhosts = ["127.0.0.1"]\npaths = ["/api/**"]\n' >> "$work/policy.toml"
-  "$vault_bin" policies apply "$work/policy.toml" >/dev/null
+  add_slow_provider slowapi "$slow_port"
   "$bench_bin" import --vault "$vault" --admin-token "$admin_token" --provider slowapi --users "$inflight_users" --prefix proxied- \
     --expires-in 3600 --threads 8 >/dev/null
   local threads_before

@@ -52,25 +52,19 @@ asio::awaitable<void> serve(tcp::socket socket, Stats& stats, std::chrono::milli
     http::response<http::string_body> res{http::status::ok, req.version()};
     res.set(http::field::content_type, "application/json");
     res.keep_alive(req.keep_alive());
-    if (req.method() == http::verb::post && req.target() == "/token") {
-      const long n = ++stats.token_requests;
+    const bool token = req.method() == http::verb::post && req.target() == "/token";
+    const bool api = req.method() == http::verb::get && req.target().starts_with("/api/");
+    if (token || api) {
+      // Held for --hold-ms on a timer; counted as the first and last arrival of either kind.
+      const long n = token ? ++stats.token_requests : ++stats.api_requests;
       stats.last_request_unix_ms = unix_ms();
-      if (n == 1) stats.first_request_unix_ms = stats.last_request_unix_ms;
+      if (stats.token_requests + stats.api_requests == 1) stats.first_request_unix_ms = stats.last_request_unix_ms;
       stats.max_in_flight = std::max(stats.max_in_flight, ++stats.in_flight);
       asio::steady_timer timer(socket.get_executor(), hold);
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       --stats.in_flight;
-      res.body() = R"({"access_token":"slow-refreshed-token-)" + std::to_string(n) +
-                   R"(","token_type":"Bearer","expires_in":3600})";
-    } else if (req.method() == http::verb::get && req.target().starts_with("/api/")) {
-      const long n = ++stats.api_requests;
-      stats.last_request_unix_ms = unix_ms();
-      if (n == 1) stats.first_request_unix_ms = stats.last_request_unix_ms;
-      stats.max_in_flight = std::max(stats.max_in_flight, ++stats.in_flight);
-      asio::steady_timer timer(socket.get_executor(), hold);
-      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      --stats.in_flight;
-      res.body() = R"({"ok":true})";
+      res.body() = token ? R"({"access_token":"slow-refreshed-token-)" + std::to_string(n) + R"(","token_type":"Bearer","expires_in":3600})"
+                         : std::string(R"({"ok":true})");
     } else if (req.method() == http::verb::get && req.target() == "/stats") {
       res.body() = R"({"token_requests":)" + std::to_string(stats.token_requests) + R"(,"api_requests":)" +
                    std::to_string(stats.api_requests) + R"(,"max_in_flight":)" +

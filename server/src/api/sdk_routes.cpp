@@ -214,18 +214,7 @@ Result<vault::ProxyAsk> parse_proxy_request(Request& req, const Principal& who) 
     if (v < 1 || v > 120000) return common::unexpected(bad("header x-alter-timeout-ms must be an integer from 1 to 120000"));
     p.timeout = std::chrono::milliseconds(v);
   }
-  std::set<std::string> connection_listed;  // RFC 9110 §7.6.1: headers the Connection header names
-  for (auto [it, end] = req.headers.equal_range("connection"); it != end; ++it) {
-    std::string name;
-    for (char c : it->second + ",") {
-      if (c == ',') {
-        if (!name.empty()) connection_listed.insert(common::to_lower(name));
-        name.clear();
-      } else if (c != ' ' && c != '\t') {
-        name.push_back(c);
-      }
-    }
-  }
+  const std::set<std::string> connection_listed = vault::connection_named(req.headers);
   for (const auto& [name, value] : req.headers) {
     const std::string lower = common::to_lower(name);
     if (refused_credential(lower)) {

@@ -70,11 +70,7 @@ nlohmann::json call_payload(AuditCapture capture, const oauth::ProviderDef* prov
 }
 
 nlohmann::json body_for_audit(std::string_view body, std::size_t cap) {
-  std::string_view head = body.substr(0, cap);
-  // A cut may split a UTF-8 sequence: step back to a boundary before checking.
-  while (head.size() < body.size() && !head.empty() && (static_cast<unsigned char>(body[head.size()]) & 0xC0) == 0x80) {
-    head.remove_suffix(1);
-  }
+  const std::string_view head = common::utf8_prefix(body, cap);
   if (common::is_valid_utf8(head)) return std::string(head);
   return "(binary, " + std::to_string(body.size()) + " bytes)";
 }

@@ -47,15 +47,9 @@ std::optional<std::chrono::seconds> retry_after(const Headers& headers) {
   return std::max(left, std::chrono::seconds(0));
 }
 
-nlohmann::json headers_json(const std::vector<std::pair<std::string, std::string>>& headers) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const auto& [k, v] : headers) {
-    if (common::is_valid_utf8(v)) out[common::to_lower(k)] = v;
-  }
-  return out;
-}
-
-nlohmann::json headers_json(const Headers& headers) {
+// Headers as the trail keeps them (the caller's as a list, the provider's as a multimap).
+template <class HeaderList>
+nlohmann::json headers_json(const HeaderList& headers) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, v] : headers) {
     if (common::is_valid_utf8(v)) out[common::to_lower(k)] = v;
@@ -89,15 +83,23 @@ const char* failure_kind(TransportErrorKind k) {
   return "other";
 }
 
-// At most `max` bytes of valid UTF-8 `v`, cut at a character boundary.
-std::string utf8_prefix(std::string_view v, std::size_t max) {
-  if (v.size() <= max) return std::string(v);
-  std::size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;
-  return std::string(v.substr(0, n));
-}
-
 }  // namespace
+
+std::set<std::string> connection_named(const Headers& headers) {
+  std::set<std::string> out;
+  for (auto [it, end] = headers.equal_range("connection"); it != end; ++it) {
+    std::string name;
+    for (char c : it->second + ",") {
+      if (c == ',') {
+        if (!name.empty()) out.insert(common::to_lower(name));
+        name.clear();
+      } else if (c != ' ' && c != '\t') {
+        name.push_back(c);
+      }
+    }
+  }
+  return out;
+}
 
 bool is_hop_by_hop(std::string_view n) {
   return n == "connection" || n == "keep-alive" || n == "proxy-connection" || n == "proxy-authenticate" ||
@@ -138,7 +140,7 @@ nlohmann::json proxy_shown(const std::vector<std::pair<std::string, std::string>
     if (common::is_credential_header(name)) {
       shown_headers[name] = "(redacted)";
     } else {
-      shown_headers[name] = common::is_valid_utf8(v) ? utf8_prefix(v, 512) : std::string("(binary)");
+      shown_headers[name] = common::is_valid_utf8(v) ? std::string(common::utf8_prefix(v, 512)) : std::string("(binary)");
     }
   }
   nlohmann::json out = {{"headers", shown_headers}, {"body_bytes", static_cast<std::int64_t>(body.size())},
@@ -380,18 +382,7 @@ void ProxyService::finish(std::shared_ptr<Flight> flight, TransportResult result
   if (result) {
     ProxiedAnswer a;
     a.status = result->status;
-    std::set<std::string> connection_listed;  // RFC 9110 §7.6.1: hop-by-hop by the Connection header
-    for (auto [it, end] = result->headers.equal_range("connection"); it != end; ++it) {
-      std::string token;
-      for (char c : it->second + ",") {
-        if (c == ',') {
-          if (!token.empty()) connection_listed.insert(common::to_lower(token));
-          token.clear();
-        } else if (c != ' ' && c != '\t') {
-          token.push_back(c);
-        }
-      }
-    }
+    const std::set<std::string> connection_listed = connection_named(result->headers);
     for (auto& [k, v] : result->headers) {
       const std::string name = common::to_lower(k);
       if (connection_listed.count(name) > 0) continue;

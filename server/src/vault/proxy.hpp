@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <unordered_map>
 #include <string>
@@ -67,6 +68,8 @@ std::string proxy_content_digest(const std::vector<std::pair<std::string, std::s
 nlohmann::json proxy_shown(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body);
 /// True for the headers a proxy never passes on (RFC 9110 §7.6.1 connection-specific ones).
 bool is_hop_by_hop(std::string_view lower_name);
+/// The header names (lower-case) a message's Connection header lists: hop-by-hop for that message.
+std::set<std::string> connection_named(const Headers& headers);
 
 class ProxyService {
  public:

@@ -38,6 +38,14 @@ inline bool is_safe_header_value(std::string_view s) noexcept {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
+/// At most `max` bytes of `s`, cut before a UTF-8 continuation byte (so a valid text stays valid).
+inline std::string_view utf8_prefix(std::string_view s, std::size_t max) noexcept {
+  if (s.size() <= max) return s;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
 /// Well-formed UTF-8 (RFC 3629: shortest forms only, no surrogates, at most U+10FFFF).
 inline bool is_valid_utf8(std::string_view s) noexcept {
   std::size_t i = 0;
