@@ -108,7 +108,8 @@ TEST_F(Proxy, BinaryBodiesGoThereAndBackByteForByteAndOnlyTheCallersHeadersReach
   const std::string body = all_bytes(4096);
   auto a = proxy("POST", api("/echo"), body,
                  {{"Content-Type", "application/octet-stream"}, {"X-Custom", "kept"}, {"Connection", "x-dropped"},
-                  {"X-Dropped", "by Connection"}, {"X-Forwarded-For", "10.9.9.9"}, {"Forwarded", "for=10.9.9.9"}});
+                  {"X-Dropped", "by Connection"}, {"X-Forwarded-For", "10.9.9.9"}, {"Forwarded", "for=10.9.9.9"},
+                  {"X-Forwarded-Host", "internal.example"}, {"Via", "1.1 front"}, {"X-Real-IP", "10.9.9.9"}});
   ASSERT_EQ(a.status, 200) << a.body;
   EXPECT_EQ(a.body, body);
   EXPECT_EQ(header_of(a, "x-alter-source"), "provider");
@@ -132,6 +133,9 @@ TEST_F(Proxy, BinaryBodiesGoThereAndBackByteForByteAndOnlyTheCallersHeadersReach
   EXPECT_TRUE(sent.header("x-dropped").empty());
   EXPECT_TRUE(sent.header("x-forwarded-for").empty());
   EXPECT_TRUE(sent.header("forwarded").empty());
+  EXPECT_TRUE(sent.header("x-forwarded-host").empty());
+  EXPECT_TRUE(sent.header("via").empty());
+  EXPECT_TRUE(sent.header("x-real-ip").empty());
   EXPECT_EQ(sent.header("x-custom"), "kept");
   EXPECT_EQ(sent.body, body);
 }
@@ -211,6 +215,11 @@ TEST_F(Proxy, BadRequestsGetAJsonErrorFromTheVaultAndSendNothing) {
            {"an Authorization header", {key, provider, user, url, {"Authorization", "Bearer mine"}}, 400},
            {"a Cookie", {key, provider, user, url, {"Cookie", "session=mine"}}, 400},
            {"a Google API key", {key, provider, user, url, {"X-Goog-Api-Key", "AIza-mine"}}, 400},
+           {"a Proxy-Authorization header", {key, provider, user, url, {"Proxy-Authorization", "Basic bWluZQ=="}}, 400},
+           {"an X-Auth-Token", {key, provider, user, url, {"X-Auth-Token", "mine"}}, 400},
+           {"a Private-Token", {key, provider, user, url, {"Private-Token", "glpat-mine"}}, 400},
+           {"an AWS session token", {key, provider, user, url, {"X-Amz-Security-Token", "mine"}}, 400},
+           {"an Authorization in another case", {key, provider, user, url, {"aUtHoRiZaTiOn", "Bearer mine"}}, 400},
            {"a reason with a control character", {key, provider, user, url, {"x-alter-reason", "a\x01b"}}, 400},
            {"timeout not a number", {key, provider, user, url, {"x-alter-timeout-ms", "soon"}}, 400},
            {"timeout too long", {key, provider, user, url, {"x-alter-timeout-ms", "999999"}}, 400},
