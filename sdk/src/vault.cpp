@@ -420,6 +420,29 @@ std::future<Response> VaultImpl::request_async(std::shared_ptr<VaultImpl> self, 
   return future;
 }
 
+void VaultImpl::request_with_callback(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
+                                      std::string url, RequestOptions options, bool force_proxy,
+                                      std::shared_ptr<std::atomic<bool>> cancelled, ResponseCallback done) {
+  {
+    std::lock_guard lock(state_mu_);
+    if (closed_) raise(validation_error("the Vault is closed: request_async() after close()"));
+  }
+  auto task = [self, provider = std::move(provider), method, url = std::move(url), options = std::move(options),
+               force_proxy, cancelled = std::move(cancelled), done]() mutable {
+    std::optional<Response> response;
+    std::exception_ptr error;
+    try {
+      if (cancelled->load(std::memory_order_relaxed)) raise(validation_error("the request was cancelled before it started"));
+      response.emplace(self->request(provider, method, url, options, force_proxy));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done(std::move(response), std::move(error));
+  };
+  // Closed between the check and the post: the caller learns it as from the check.
+  if (!executor_.post(std::move(task))) raise(validation_error("the Vault is closed: request_async() after close()"));
+}
+
 void VaultImpl::close() noexcept {
   {
     std::unique_lock lock(state_mu_);
@@ -481,6 +504,24 @@ std::future<Response> Vault::request_async(ProviderId provider, HttpMethod metho
                                            RequestOptions options) {
   if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
   return impl_->request_async(impl_, std::move(provider), method, std::move(url), std::move(options));
+}
+
+AsyncRequest Vault::request_async(ProviderId provider, HttpMethod method, std::string url, RequestOptions options,
+                                  ResponseCallback done) {
+  if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  impl_->request_with_callback(impl_, std::move(provider), method, std::move(url), std::move(options), false, cancelled,
+                               std::move(done));
+  return AsyncRequest(std::move(cancelled));
+}
+
+AsyncRequest Vault::proxy_request_async(ProviderId provider, HttpMethod method, std::string url,
+                                        RequestOptions options, ResponseCallback done) {
+  if (!impl_) internal::raise(internal::validation_error("the Vault was moved from"));
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  impl_->request_with_callback(impl_, std::move(provider), method, std::move(url), std::move(options), true, cancelled,
+                               std::move(done));
+  return AsyncRequest(std::move(cancelled));
 }
 
 Response Vault::proxy_request(const ProviderId& provider, HttpMethod method, std::string_view url,

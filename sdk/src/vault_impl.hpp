@@ -38,6 +38,11 @@ class VaultImpl {
                    const RequestOptions& options, bool force_proxy = false);
   std::future<Response> request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
                                       std::string url, RequestOptions options, bool force_proxy = false);
+  /// Runs `request` on the executor and reports to `done`; skipped (done gets "cancelled") when
+  /// `cancelled` is set before it starts.
+  void request_with_callback(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method, std::string url,
+                             RequestOptions options, bool force_proxy, std::shared_ptr<std::atomic<bool>> cancelled,
+                             ResponseCallback done);
   bool flush(std::chrono::milliseconds timeout) { return audit_->flush(timeout); }
   void close() noexcept;
   bool closed() const noexcept;

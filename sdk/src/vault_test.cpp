@@ -2,7 +2,10 @@
 #include <alter/alter.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <future>
+#include <optional>
 
 #include <alter/common/strings.hpp>
 
@@ -464,6 +467,72 @@ TEST_F(Fixture, RequestAsyncDeliversResultsAndExceptions) {
   EXPECT_EQ(ok.get().status_code(), 200);
   auto bad = vault.request_async(Provider::Google, HttpMethod::Get, "http://www.googleapis.com/x");
   EXPECT_THROW(bad.get(), AlterSDKError);
+}
+
+// The callback form (what event loops use): one call of `done`, with the response or the error.
+struct Outcome {
+  std::promise<void> reported;
+  std::optional<Response> response;
+  std::exception_ptr error;
+  int calls = 0;
+  ResponseCallback callback() {
+    return [this](std::optional<Response> r, std::exception_ptr e) {
+      response = std::move(r);
+      error = std::move(e);
+      if (++calls == 1) reported.set_value();
+    };
+  }
+  void wait() { reported.get_future().wait(); }
+};
+
+TEST_F(Fixture, RequestAsyncWithACallbackReportsOnceWithTheResponseOrTheError) {
+  auto vault = make();
+  Outcome ok, bad, proxied;
+  vault.request_async(Provider::Google, HttpMethod::Get, "https://www.googleapis.com/x", {.user = {{"user_id", "alice"}}},
+                      ok.callback());
+  vault.request_async(Provider::Google, HttpMethod::Get, "http://www.googleapis.com/x", {}, bad.callback());
+  ok.wait();
+  bad.wait();
+  ASSERT_TRUE(ok.response);
+  EXPECT_EQ(ok.response->status_code(), 200);
+  EXPECT_FALSE(ok.error);
+  EXPECT_FALSE(bad.response);
+  EXPECT_THROW(std::rethrow_exception(bad.error), AlterSDKError);
+  vault.close();
+  EXPECT_EQ(ok.calls, 1);
+  EXPECT_EQ(bad.calls, 1);
+  // After close(): thrown at once, and the callback is not called.
+  EXPECT_THROW(vault.proxy_request_async("github", HttpMethod::Get, "https://api.github.com/user", {}, proxied.callback()),
+               AlterSDKError);
+  EXPECT_EQ(proxied.calls, 0);
+}
+
+TEST_F(Fixture, ACancelledRequestThatHasNotStartedIsNeverSent) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> provider_calls{0};
+  provider_tx->set_script([&](const HttpRequest&) {
+    ++provider_calls;
+    released.wait();  // holds the only SDK thread
+    return FakeTransport::reply(200, R"({"items":[]})");
+  });
+  auto o = options();
+  o.async_threads = 1;
+  auto vault = make(o);
+  Outcome first, second;
+  vault.request_async("github", HttpMethod::Get, "https://api.github.com/a", {}, first.callback());
+  AsyncRequest queued = vault.request_async("github", HttpMethod::Post, "https://api.github.com/b", {}, second.callback());
+  queued.cancel();
+  queued.cancel();  // idempotent
+  release.set_value();
+  first.wait();
+  second.wait();
+  vault.close();
+  EXPECT_TRUE(first.response);
+  EXPECT_FALSE(second.response);
+  EXPECT_THROW(std::rethrow_exception(second.error), AlterSDKError);
+  EXPECT_EQ(provider_calls.load(), 1);
+  EXPECT_EQ(second.calls, 1);
 }
 
 TEST_F(Fixture, ProviderIdFromEnumAndString) {

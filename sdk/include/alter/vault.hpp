@@ -7,10 +7,14 @@
 #include <alter/provider.hpp>
 #include <alter/response.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +37,28 @@ struct AuditStats {
   /// Failed send attempts that were retried.
   std::uint64_t retries = 0;
   std::uint64_t queued = 0;
+};
+
+/// Receives the outcome of a callback-style `request_async` / `proxy_request_async`: the response,
+/// or (with `response` empty) the exception `request` would have thrown. Runs once, on one of the
+/// SDK's threads: it must hand the outcome over and return, neither blocking nor throwing.
+using ResponseCallback = std::function<void(std::optional<Response> response, std::exception_ptr error)>;
+
+/// A request started with a `ResponseCallback`. Copies refer to the same request.
+class AsyncRequest {
+ public:
+  AsyncRequest() = default;
+  /// A request still waiting for an SDK thread is not sent: its callback receives an
+  /// `AlterSDKError` ("cancelled"). One already under way runs to its end and reports as usual.
+  /// Idempotent, thread-safe, never throws.
+  void cancel() noexcept {
+    if (cancelled_) cancelled_->store(true, std::memory_order_relaxed);
+  }
+
+ private:
+  friend class Vault;
+  explicit AsyncRequest(std::shared_ptr<std::atomic<bool>> cancelled) : cancelled_(std::move(cancelled)) {}
+  std::shared_ptr<std::atomic<bool>> cancelled_;
 };
 
 /// A client of one Alter Vault, acting as one actor (an application, an AI agent or an MCP
@@ -77,6 +103,12 @@ class Vault {
   std::future<Response> request_async(ProviderId provider, HttpMethod method, std::string url,
                                       RequestOptions options = {});
 
+  /// `request` on one of the SDK's worker threads, reporting to `done` instead of a future (for
+  /// event loops: nothing waits on a future). Throws `AlterSDKError` after `close()`, and then
+  /// `done` is not called; otherwise `done` is called exactly once, also when `close()` runs first.
+  AsyncRequest request_async(ProviderId provider, HttpMethod method, std::string url, RequestOptions options,
+                             ResponseCallback done);
+
   /// Calls a provider's API on a user's behalf through the vault's proxy (`<method> /v1/proxy`):
   /// the vault checks the policy, injects the credential, makes the call and audits it, so the
   /// token never leaves the vault and the SDK queues no audit event of its own. Same arguments,
@@ -94,6 +126,9 @@ class Vault {
   /// `proxy_request` on one of the SDK's worker threads, as `request_async` is to `request`.
   std::future<Response> proxy_request_async(ProviderId provider, HttpMethod method, std::string url,
                                             RequestOptions options = {});
+  /// `proxy_request` reporting to `done`, as the callback form of `request_async`.
+  AsyncRequest proxy_request_async(ProviderId provider, HttpMethod method, std::string url, RequestOptions options,
+                                   ResponseCallback done);
 
   /// Sends every queued audit event now and waits up to `timeout`. Returns true when the queue
   /// was emptied. Never throws.
