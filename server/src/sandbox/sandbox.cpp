@@ -1,6 +1,8 @@
 #include "sandbox/sandbox.hpp"
 
 #include <alter/common/json.hpp>
+#include <alter/common/redact.hpp>
+#include <alter/common/strings.hpp>
 
 #include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
@@ -38,6 +40,65 @@ std::optional<std::string> base64url_decode(std::string s) {
   }
   while (s.size() % 4 != 0) s += '=';
   return crypto::base64_decode(s);
+}
+
+Response unauthorized() {
+  auto r = oauth_error(401, "invalid_token", "a valid Bearer token is required");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+  return r;
+}
+
+// Request bodies come from anyone who reaches the vault: every one is parsed within these.
+constexpr common::JsonLimits kBodyLimits{.max_depth = 8, .max_string = 64 * 1024, .max_key = 256, .max_elements = 1000};
+
+std::optional<nlohmann::json> json_object(const std::string& text) {
+  auto parsed = common::parse_json(text, kBodyLimits);
+  if (!parsed || !parsed.value().is_object()) return std::nullopt;
+  return std::move(parsed.value());
+}
+
+// What reached the sandbox, for a caller checking what its client (or the vault's proxy) sent.
+// Credential headers keep their name, so a test sees one that should not have been forwarded.
+nlohmann::json received(const Request& req, const http::PathParams& params, const std::string& subject) {
+  nlohmann::json headers = nlohmann::json::object();
+  for (const auto& [name, value] : req.headers) {
+    const std::string lower = common::to_lower(name);
+    std::string shown = value;
+    if (lower == "authorization") shown = "Bearer [redacted]";
+    else if (common::is_credential_header(lower)) shown = "[redacted]";  // cookie, x-api-key, x-auth-token, ...
+    headers[lower] = headers.contains(lower) ? headers[lower].get<std::string>() + ", " + shown : shown;
+  }
+  return {{"method", req.method},
+          {"target", req.target},  // as the server read it off the wire: not decoded, not normalized
+          {"path_params", params},
+          {"query", req.query},
+          {"headers", headers},
+          {"body", req.body.empty() ? nlohmann::json() : nlohmann::json(req.body)},
+          {"subject", subject}};
+}
+
+// `j` with `secret` cut out of every string and key: a caller may put the token anywhere (a query
+// parameter, the body, another header), and an answer echoing it would hand it to whoever logs it.
+nlohmann::json without(const nlohmann::json& j, const std::string& secret) {
+  const auto cut = [&](std::string s) {
+    static const std::string mark = "[redacted]";
+    for (auto at = s.find(secret); at != std::string::npos; at = s.find(secret, at + mark.size())) {
+      s.replace(at, secret.size(), mark);
+    }
+    return s;
+  };
+  if (j.is_string()) return cut(j.get<std::string>());
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(without(v, secret));
+    return out;
+  }
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) out[cut(it.key())] = without(it.value(), secret);
+    return out;
+  }
+  return j;
 }
 
 // Sample calendar: stable, so the quick start's output reads the same every time.
@@ -226,15 +287,15 @@ Response Sandbox::revoke(const Request& req) {
   return Response::json(200, nlohmann::json::object());
 }
 
-Response Sandbox::api(const Request& req, const http::PathParams& params) {
+std::optional<nlohmann::json> Sandbox::bearer(const Request& req) const {
   const std::string auth = req.header("authorization");
-  std::optional<nlohmann::json> claims;
-  if (auth.rfind("Bearer ", 0) == 0) claims = verify(auth.substr(7), "at");
-  if (!claims) {
-    auto r = oauth_error(401, "invalid_token", "a valid Bearer token is required");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    return r;
-  }
+  if (auth.rfind("Bearer ", 0) != 0) return std::nullopt;
+  return verify(auth.substr(7), "at");
+}
+
+Response Sandbox::api(const Request& req, const http::PathParams& params) {
+  auto claims = bearer(req);
+  if (!claims) return unauthorized();
   const std::string subject = (*claims)["sub"];
   const std::string scope = (*claims)["scope"];
   if (!params.count("calendar")) return Response::json(200, {{"sub", subject}, {"name", subject}, {"scope", scope}});
@@ -261,8 +322,7 @@ Response Sandbox::api(const Request& req, const http::PathParams& params) {
     return Response::json(200, {{"kind", "sandbox#events"}, {"calendar", calendar}, {"owner", subject}, {"items", page}});
   }
   if (req.method == "POST") {
-    auto parsed = common::parse_json(req.body, {.max_depth = 8, .max_string = 64 * 1024, .max_key = 256, .max_elements = 1000});
-    const nlohmann::json body = parsed ? std::move(parsed.value()) : nlohmann::json();
+    const nlohmann::json body = json_object(req.body).value_or(nlohmann::json());
     if (!body.is_object() || !body.contains("summary") || !body["summary"].is_string()) {
       return oauth_error(400, "invalid_request", "a JSON body with a summary is required");
     }
@@ -283,6 +343,44 @@ Response Sandbox::api(const Request& req, const http::PathParams& params) {
   return oauth_error(405, "method_not_allowed", "not supported");
 }
 
+Response Sandbox::echo_api(const Request& req, const http::PathParams& params, Echo route) {
+  auto claims = bearer(req);
+  if (!claims) return unauthorized();
+  const std::string token = req.header("authorization").substr(7);
+  // A create needs a body; an update or a query may come without one, but what comes is JSON.
+  const bool update = route == Echo::kItem && (req.method == "PUT" || req.method == "PATCH");
+  std::optional<nlohmann::json> body;
+  if (route == Echo::kCreateItem || (!req.body.empty() && (update || route == Echo::kQueryDatabase))) {
+    body = json_object(req.body);
+    if (!body) return oauth_error(400, "invalid_request", "the body must be a JSON object");
+  }
+  nlohmann::json answer = nlohmann::json::object();
+  switch (route) {
+    case Echo::kCreateItem:
+      answer = *body;
+      answer["id"] = "item-" + crypto::random_token(6);
+      break;
+    case Echo::kItem:
+      if (body) answer = *body;
+      answer["id"] = params.at("item_id");
+      break;
+    case Echo::kQueryDatabase:
+      answer = {{"object", "list"}, {"database_id", params.at("db_id")}, {"results", nlohmann::json::array()}};
+      if (body && body->contains("page_size")) answer["page_size"] = (*body)["page_size"];
+      break;
+    case Echo::kListMessages:
+      answer = {{"messages", nlohmann::json::array({{{"id", "msg-1"}, {"threadId", "thread-1"}},
+                                                    {{"id", "msg-2"}, {"threadId", "thread-2"}}})},
+                {"resultSizeEstimate", 2}};
+      break;
+    case Echo::kEcho:
+      break;
+  }
+  // Set last, so a body's own "id" or "received" cannot pass for the sandbox's.
+  answer["received"] = received(req, params, (*claims)["sub"].get<std::string>());
+  return Response::json(route == Echo::kCreateItem ? 201 : 200, without(answer, token));
+}
+
 void Sandbox::add_routes(http::Router& router) {
   router.add("GET", "/sandbox/oauth/authorize", http::Auth::kPublic, [this](const Request& r, const http::PathParams&, const http::Principal&) { return authorize_page(r); });
   router.add("POST", "/sandbox/oauth/authorize", http::Auth::kPublic, [this](const Request& r, const http::PathParams&, const http::Principal&) { return authorize_answer(r); });
@@ -293,11 +391,21 @@ void Sandbox::add_routes(http::Router& router) {
   router.add("GET", events, http::Auth::kPublic, [this](const Request& r, const http::PathParams& p, const http::Principal&) { return api(r, p); });
   router.add("POST", events, http::Auth::kPublic, [this](const Request& r, const http::PathParams& p, const http::Principal&) { return api(r, p); });
   router.add("DELETE", events + "/{event}", http::Auth::kPublic, [this](const Request& r, const http::PathParams& p, const http::Principal&) { return api(r, p); });
+  const auto echo = [this](Echo route) {
+    return [this, route](const Request& r, const http::PathParams& p, const http::Principal&) { return echo_api(r, p, route); };
+  };
+  router.add("POST", "/sandbox/api/v1/items", http::Auth::kPublic, echo(Echo::kCreateItem));
+  for (const char* m : {"GET", "PUT", "PATCH", "DELETE"}) router.add(m, "/sandbox/api/v1/items/{item_id}", http::Auth::kPublic, echo(Echo::kItem));
+  router.add("POST", "/sandbox/api/v1/databases/{db_id}/query", http::Auth::kPublic, echo(Echo::kQueryDatabase));
+  router.add("GET", "/sandbox/api/gmail/v1/users/me/messages", http::Auth::kPublic, echo(Echo::kListMessages));
+  for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE"}) router.add(m, "/sandbox/api/echo/{name}", http::Auth::kPublic, echo(Echo::kEcho));
   router.add("GET", "/sandbox", http::Auth::kPublic, [](const Request&, const http::PathParams&, const http::Principal&) {
     return api::page(200, "Alter dev sandbox",
                      api::para("A pretend OAuth provider with a calendar API, present only in alter-vault dev.") +
                          "<p>OAuth: <code>/sandbox/oauth/authorize</code>, <code>/sandbox/oauth/token</code>. "
-                         "API: <code>GET /sandbox/api/calendar/v3/calendars/primary/events</code>.</p>");
+                         "API: <code>GET /sandbox/api/calendar/v3/calendars/primary/events</code>; "
+                         "for the SDK's examples, <code>/sandbox/api/v1/items</code>, <code>/sandbox/api/v1/databases/{id}/query</code>, "
+                         "<code>/sandbox/api/gmail/v1/users/me/messages</code> and <code>/sandbox/api/echo/{name}</code>.</p>");
   });
 }
 

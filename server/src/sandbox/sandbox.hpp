@@ -9,6 +9,13 @@
 //   GET  /sandbox/api/calendar/v3/calendars/{calendar}/events
 //   POST /sandbox/api/calendar/v3/calendars/{calendar}/events
 //   DELETE /sandbox/api/calendar/v3/calendars/{calendar}/events/{id}
+// and the URLs of the SDK's examples with only their host changed, each answer carrying what the
+// sandbox received (`received`: method, raw target, headers with credentials redacted, body):
+//   POST /sandbox/api/v1/items
+//   GET, PUT, PATCH, DELETE /sandbox/api/v1/items/{item_id}
+//   POST /sandbox/api/v1/databases/{db_id}/query
+//   GET  /sandbox/api/gmail/v1/users/me/messages
+//   GET, POST, PUT, PATCH, DELETE /sandbox/api/echo/{name}
 // Tokens are HMAC-signed and self-contained (they survive a restart of the dev vault); codes live in
 // memory for a minute.
 #include <alter/common/clock.hpp>
@@ -48,6 +55,10 @@ class Sandbox {
   http::Response token(const http::Request& req);
   http::Response revoke(const http::Request& req);
   http::Response api(const http::Request& req, const http::PathParams& params);
+  enum class Echo { kCreateItem, kItem, kQueryDatabase, kListMessages, kEcho };
+  http::Response echo_api(const http::Request& req, const http::PathParams& params, Echo route);
+  /// The claims of the request's Bearer access token, if it holds one that verify() accepts.
+  std::optional<nlohmann::json> bearer(const http::Request& req) const;
 
   std::string issue(const std::string& kind, const std::string& subject, const std::string& scope,
                     std::chrono::seconds lifetime);
