@@ -4,6 +4,9 @@
 //   alter_bench direct   --url U --token TOKEN --threads T --seconds S
 //   alter_bench stampede --vault URL --api-key K --provider P --url U --user NAME --requests N
 //   alter_bench sdk-memory --vault URL --api-key K --provider P --url U --users N --requests N
+//   alter_bench sdk-rounds --vault URL --api-key K --provider P --url U --user NAME --requests N --concurrency C
+//     N requests of one user, in rounds of C at once (C = 1: request() on this thread; else C
+//     request_async() then wait for all): the C++ side of bench/python_sdk.sh, per-request latency
 //   alter_bench inflight --vault URL --api-key K --provider P --url U --users N [--prefix user-]
 //     opens N keep-alive connections to the vault (each warmed with GET /healthz), then sends all N
 //     POST /oauth/token at once, one per connection, for N distinct users: how long until all answered
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <latch>
 #include <map>
@@ -163,6 +167,36 @@ int cmd_sdk(const std::map<std::string, std::string>& a) {
   j["audit"] = {{"sent", vault.audit_stats().sent}, {"dropped", vault.audit_stats().dropped_queue_full}};
   std::cout << j.dump() << "\n";
   return 0;
+}
+
+int cmd_sdk_rounds(const std::map<std::string, std::string>& a) {
+  alter::Vault vault({.api_key = arg(a, "--api-key"), .base_url = arg(a, "--vault"), .actor_type = "ai_agent",
+                      .actor_identifier = "bench-rounds"});
+  const int n = std::stoi(arg(a, "--requests", "1000"));
+  const int c = std::max(1, std::stoi(arg(a, "--concurrency", "1")));
+  const std::string provider = arg(a, "--provider"), url = arg(a, "--url");
+  const alter::RequestOptions ro{.user = {{"user_id", arg(a, "--user")}}};
+  int ok = 0;
+  std::vector<double> round_ms;
+  const auto t0 = Clock::now();
+  for (int done = 0; done < n; done += c) {
+    const auto r0 = Clock::now();
+    if (c == 1) {
+      ok += vault.request(provider, alter::HttpMethod::Get, url, ro).status_code() == 200 ? 1 : 0;
+    } else {
+      std::vector<std::future<alter::Response>> round;
+      for (int i = 0; i < c; ++i) round.push_back(vault.request_async(provider, alter::HttpMethod::Get, url, ro));
+      for (auto& f : round) ok += f.get().status_code() == 200 ? 1 : 0;
+    }
+    round_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - r0).count());
+  }
+  const double total = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  std::sort(round_ms.begin(), round_ms.end());
+  vault.close();
+  std::cout << nlohmann::json{{"requests", n}, {"concurrency", c}, {"ok", ok}, {"total_ms", total},
+                              {"per_request_us", total * 1000.0 / n},
+                              {"median_round_ms", round_ms[round_ms.size() / 2]}}.dump() << "\n";
+  return ok == n ? 0 : 1;
 }
 
 int cmd_stampede(const std::map<std::string, std::string>& a) {
@@ -394,7 +428,7 @@ int cmd_inflight(const std::map<std::string, std::string>& a) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: alter_bench import|sdk|direct|stampede|sdk-memory|inflight --flag value ...\n";
+    std::cerr << "usage: alter_bench import|sdk|direct|stampede|sdk-rounds|sdk-memory|inflight --flag value ...\n";
     return 2;
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -404,6 +438,7 @@ int main(int argc, char** argv) {
   if (cmd == "sdk") return cmd_sdk(a);
   if (cmd == "direct") return cmd_direct(a);
   if (cmd == "stampede") return cmd_stampede(a);
+  if (cmd == "sdk-rounds") return cmd_sdk_rounds(a);
   if (cmd == "sdk-memory") return cmd_sdk_memory(a);
   if (cmd == "inflight") return cmd_inflight(a);
   std::cerr << "unknown command " << cmd << "\n";

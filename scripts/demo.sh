@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command. On a fresh Debian 12 machine it installs what it needs, builds the
 # vault and the SDK, starts `alter-vault dev` (embedded SQLite, sandbox OAuth provider, loopback),
-# connects user alice to the sandbox, runs examples/quickstart through the vault, then shows a
+# connects user alice to the sandbox, runs examples/quickstart (C++) and examples/python/quickstart.py
+# (the Python SDK, pip-installed into build/demo/venv) through the vault, then shows a
 # policy denial, a human approval, and the audit trail of those calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Installing dependencies (Debian packages)"
-scripts/install-deps.sh build
+scripts/install-deps.sh build python
 
 say "Building alter-vault and the SDK (Release)"
 # A tree the test command configured (build/release) is reused as it is; else build/demo, with the
@@ -52,6 +53,14 @@ alter-vault connections list
 
 say "examples/quickstart: the seed's quick start, through the vault (the token never reaches it)"
 "$examples/quickstart"
+
+say "examples/python/quickstart.py: the same quick start with the Python SDK (pip install ./python)"
+venv=$root/build/demo/venv
+[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_CONSTRAINT="$root/python/build-constraints.txt" \
+  CMAKE_ARGS="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache" \
+  "$venv/bin/pip" install -q --config-settings=build-dir="$root/build/demo/python" ./python
+"$venv/bin/python" examples/python/quickstart.py
 
 say "A policy denial: the agent tries to read the private calendar"
 set +e

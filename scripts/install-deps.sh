@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency from Debian 12 packages (non-interactive).
-#   scripts/install-deps.sh [build] [test] [bench] [e2e]     (default: build)
+#   scripts/install-deps.sh [build] [test] [bench] [e2e] [python]     (default: build)
 # Packages already installed are skipped; when something is missing, apt-get update runs first.
 set -euo pipefail
 
@@ -16,16 +16,19 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config git ca-certifica
 test_pkgs=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev lld python3 python3-venv python3-pip
   postgresql postgresql-contrib nghttp2-server openssl)
 e2e_pkgs=(chromium)
+# The Python package (python/): headers and venv; its Python tools come pinned from PyPI.
+python_pkgs=(python3 python3-dev python3-venv python3-pip)
 bench_pkgs=(libbenchmark-dev nginx-light wrk valgrind linux-perf procps)
 
 want=()
 for g in "${groups[@]}"; do
   case "$g" in
     build) want+=("${build_pkgs[@]}") ;;
-    test) want+=("${build_pkgs[@]}" "${test_pkgs[@]}" "${e2e_pkgs[@]}") ;;
+    test) want+=("${build_pkgs[@]}" "${test_pkgs[@]}" "${e2e_pkgs[@]}" "${python_pkgs[@]}") ;;
+    python) want+=("${build_pkgs[@]}" "${python_pkgs[@]}") ;;
     e2e) want+=("${e2e_pkgs[@]}") ;;
     bench) want+=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "install-deps: unknown group '$g' (build, test, bench, e2e)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown group '$g' (build, test, bench, e2e, python)" >&2; exit 2 ;;
   esac
 done
 

@@ -2,7 +2,8 @@
 # Sets up everything and runs all the tests (the README's second command; .ci/run calls it):
 #   1. dependencies from Debian packages (scripts/install-deps.sh)
 #   2. Release build with -Werror (libraries, server, CLI, tests, benchmarks) and every ctest label
-#      (unit, integration, e2e, docs, compat: the real alter-sdk 0.1.1 from PyPI)
+#      (unit, integration, e2e, docs, compat: the real alter-sdk 0.1.1 from PyPI, python: the Python
+#      SDK pip-installed into a fresh venv and its pytest suite)
 #   3. the SDK installed to a prefix, and examples/ built against it as a separate CMake project,
 #      plus a pkg-config build of one example
 #   4. the asan-ubsan build and its tests
@@ -44,7 +45,7 @@ if [ "${ALTER_SKIP_ASAN:-0}" != 1 ]; then
   step "asan-ubsan build and tests"
   cmake --preset asan-ubsan
   cmake --build --preset asan-ubsan -j "$jobs"
-  ctest --preset asan-ubsan -j "$jobs" -LE "docs|compat"
+  ctest --preset asan-ubsan -j "$jobs" -LE "docs|compat|python"
 fi
 
 if [ "${ALTER_SKIP_FUZZ:-0}" != 1 ]; then

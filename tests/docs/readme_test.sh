@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README.md, run as printed: the demo command, the install block, the CMake and pkg-config uses of
 # the SDK, the SDK quick start (as printed, and against the sandbox with the one change the README
-# names, under ASan), and "Run a vault". Every fenced block must be one of these: a new block
+# names, under ASan), the Python SDK's install block and quick start, and "Run a vault". Every fenced block must be one of these: a new block
 # fails this test until it is run here.
 #   tests/docs/readme_test.sh SOURCE_DIR
 set -euo pipefail
@@ -12,7 +12,7 @@ doc=$src/README.md
 # Every block is accounted for.
 while IFS=$'\t' read -r index lang marker; do
   case "$lang:$marker" in
-    cpp:fragment|sh:the-two-commands|sh:install|cmake:cmake|sh:pkg-config|cpp:agent.cpp|sh:run-a-vault|sh:proxy-curl) ;;
+    cpp:fragment|sh:the-two-commands|sh:install|cmake:cmake|sh:pkg-config|cpp:agent.cpp|sh:run-a-vault|sh:proxy-curl|sh:python-install|python:python-quickstart) ;;
     *) fail "README.md block $index ($lang, marker '${marker}') is not run by tests/docs/readme_test.sh" ;;
   esac
 done < <(blocks "$doc" list)
@@ -68,6 +68,20 @@ echo "--- the proxy's curl line, as printed, against the same dev vault"
 clean_env ALTER_VAULT_URL="$ALTER_VAULT_URL" ALTER_API_KEY="$ALTER_API_KEY" bash -euo pipefail -c "$(blocks "$doc" marked proxy-curl)" > proxy-curl.txt 2>&1 ||
   { cat proxy-curl.txt; fail "the proxy's curl line failed"; }
 expect_in "Team standup" proxy-curl.txt
+
+echo "--- the Python SDK: installed as printed (from the checkout, into its .venv), its quick start"
+rm -rf "$src/.venv"
+(cd "$src" && clean_env bash -euo pipefail -c "$(blocks "$doc" marked python-install)") > python-install.log 2>&1 ||
+  { cat python-install.log; rm -rf "$src/.venv"; fail "the Python install block failed"; }
+blocks "$doc" marked python-quickstart > quickstart.py
+"$src/.venv/bin/python" quickstart.py > py-as-printed.txt 2>&1 && fail "the Python quick start as printed succeeded with a placeholder key"
+expect_in "alter_sdk.exceptions.TokenRetrievalError: " py-as-printed.txt   # the dev vault refuses "alter_key_..."
+# Against the sandbox: the one change, and the key from dev.env.
+sed -e 's|Provider.GOOGLE|"sandbox"|' -e "s|https://www.googleapis.com|$dev_url/sandbox/api|" \
+  -e "s|\"alter_key_...\"|\"$ALTER_API_KEY\"|" quickstart.py > quickstart-sandbox.py
+clean_env "$src/.venv/bin/python" quickstart-sandbox.py > py-sandbox.txt 2>&1 || { cat py-sandbox.txt; rm -rf "$src/.venv"; fail "the Python quick start against the sandbox failed"; }
+expect_in "'summary': 'Team standup'" py-sandbox.txt
+rm -rf "$src/.venv" quickstart-sandbox.py
 
 echo "--- the examples under ASan, against the sandbox"
 for example in quickstart calendar_agent; do

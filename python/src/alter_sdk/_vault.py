@@ -1,0 +1,321 @@
+"""AlterVault: the seed's client, over the C++ SDK (alter_sdk._native).
+
+Templating, validation, the vault protocol, error mapping, the audit sender and the proxy are the
+C++ SDK's; this layer converts arguments, awaits the C++ SDK's completion on the caller's event
+loop, and shapes the answer and the errors as the seed does.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json as _json
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from . import _native
+from ._enums import HttpMethod, Provider
+from ._response import Response
+from .exceptions import AlterSDKError, _from_native
+
+__all__ = ["AlterVault"]
+
+_log = logging.getLogger("alter_sdk")
+_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+
+# Every vault still open, closed at interpreter exit (before the interpreter stops threads from
+# taking the GIL): the SDK's threads finish their requests and flush the audit queue first.
+_open_vaults: weakref.WeakSet[AlterVault] = weakref.WeakSet()
+_open_lock = threading.Lock()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    with _open_lock:
+        vaults = list(_open_vaults)
+    for vault in vaults:
+        vault._close_now()
+
+
+def _log_from_sdk(level: int, message: str) -> None:
+    _log.log(_LEVELS[level] if 0 <= level < len(_LEVELS) else logging.WARNING, "%s", message)
+
+
+def _text(name: str, value: Any, *, optional: bool = True) -> str:
+    if value is None and optional:
+        return ""
+    if not isinstance(value, str):
+        raise AlterSDKError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _string_map(name: str, value: Any) -> dict[str, str]:
+    """A mapping of strings (numbers are accepted as values and written in decimal)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise AlterSDKError(f"{name} must be a dict of strings, got {type(value).__name__}")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise AlterSDKError(f"{name}: keys must be strings, got {type(key).__name__}")
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise AlterSDKError(f"{name}['{key}'] must be a string or a number, got {type(item).__name__}")
+        out[key] = item if isinstance(item, str) else str(item)
+    return out
+
+
+def _seconds(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise AlterSDKError(f"{name} must be a positive number of seconds")
+    return float(value)
+
+
+def _settle(future: asyncio.Future[Any], response: Any, error: Any) -> None:
+    # On the caller's loop. A cancelled awaiter has gone: its outcome is dropped.
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(_from_native(error))
+    else:
+        future.set_result(Response._from_native(response))
+
+
+class AlterVault:
+    """A client of one Alter Vault, acting as one actor (an application, an AI agent or an MCP
+    server). Each agent should create its own instance, so audit and policies see distinct actors.
+
+    Validates its arguments without a network call: ``api_key`` (else ``$ALTER_API_KEY``) must start
+    with ``alter_key_``, ``actor_type`` be ``"ai_agent"`` or ``"mcp_server"`` when set, ``base_url``
+    (else ``$ALTER_VAULT_URL``, else ``http://127.0.0.1:8787``) an http(s) URL; raises
+    ``AlterSDKError`` otherwise. Safe to use from several threads and event loops at once.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        actor_type: str | None = None,
+        actor_identifier: str | None = None,
+        actor_name: str | None = None,
+        actor_version: str | None = None,
+        framework: str | None = None,
+        client_type: str | None = None,
+        *,
+        ca_file: str | None = None,
+        always_proxy: bool = False,
+        max_concurrency: int | None = None,
+    ) -> None:
+        """``timeout``: seconds for each HTTP call. ``ca_file``: a PEM bundle of trusted CAs.
+        ``always_proxy``: every request goes through the vault's proxy. ``max_concurrency``: SDK
+        threads serving requests (default 4); more requests wait for one."""
+        t = _seconds("timeout", timeout)
+        if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
+                                            or max_concurrency < 1):
+            raise AlterSDKError("max_concurrency must be a positive integer")
+        try:
+            self._native: _native.Vault | None = _native.Vault(
+                api_key=_text("api_key", api_key),
+                base_url=_text("base_url", base_url),
+                timeout=t if t is not None else 30.0,
+                actor_type=_text("actor_type", actor_type),
+                actor_identifier=_text("actor_identifier", actor_identifier),
+                actor_name=_text("actor_name", actor_name),
+                actor_version=_text("actor_version", actor_version),
+                framework=_text("framework", framework),
+                client_type=_text("client_type", client_type),
+                ca_file=_text("ca_file", ca_file if ca_file is None else os.fspath(ca_file)),
+                always_proxy=bool(always_proxy),
+                async_threads=max_concurrency or 0,
+                log=_log_from_sdk,
+            )
+        except _native.Error as e:
+            raise _from_native(e.args[0]) from None
+        self._base_url: str = self._native.base_url
+        self._actor: str = actor_identifier or ""
+        with _open_lock:
+            _open_vaults.add(self)
+
+    @property
+    def base_url(self) -> str:
+        """The vault's address in use (after defaults)."""
+        return self._base_url
+
+    @property
+    def closed(self) -> bool:
+        return self._native is None or self._native.closed
+
+    def __repr__(self) -> str:
+        actor = f", actor_identifier={self._actor!r}" if self._actor else ""
+        return f"AlterVault(base_url={self._base_url!r}{actor}, closed={self.closed})"
+
+    async def request(
+        self,
+        provider: Provider | str,
+        method: HttpMethod | str,
+        url: str,
+        *,
+        user: Mapping[str, str],
+        path_params: Mapping[str, str] | None = None,
+        query_params: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        reason: str | None = None,
+        run_id: str | None = None,
+        thread_id: str | None = None,
+        tool_call_id: str | None = None,
+        content: bytes | str | None = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+        wait_for_approval: float | None = None,
+    ) -> Response:
+        """Calls a provider's API on a user's behalf; the token is injected and never seen here.
+
+        With token handout on for the app, the SDK asks the vault for a token (policy-checked and
+        audited) and calls ``url`` itself; otherwise (the default for new apps) the vault's proxy
+        makes the call. ``path_params`` fill ``{name}`` placeholders, each percent-encoded as one
+        path segment; ``json`` is sent as a JSON body, ``content`` as a raw one (not both);
+        ``timeout`` overrides the vault's for this call; ``wait_for_approval`` waits up to that many
+        seconds for a person's decision instead of raising ApprovalRequiredError at once.
+
+        Raises AlterSDKError on invalid arguments (nothing is sent) or after close();
+        PolicyViolationError, ApprovalRequiredError, ConnectionNotFoundError, TokenExpiredError or
+        TokenRetrievalError when the vault refuses; NetworkError or TimeoutError when the vault or
+        the provider cannot be reached in time; ProviderAPIError for a provider status >= 400.
+        """
+        return await self._call(False, provider, method, url, user, path_params, query_params, extra_headers, json,
+                                reason, run_id, thread_id, tool_call_id, content, content_type, timeout,
+                                wait_for_approval)
+
+    async def proxy_request(
+        self,
+        provider: Provider | str,
+        method: HttpMethod | str,
+        url: str,
+        *,
+        user: Mapping[str, str],
+        path_params: Mapping[str, str] | None = None,
+        query_params: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        reason: str | None = None,
+        run_id: str | None = None,
+        thread_id: str | None = None,
+        tool_call_id: str | None = None,
+        content: bytes | str | None = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+        wait_for_approval: float | None = None,
+    ) -> Response:
+        """``request`` through the vault's proxy whatever the app's setting: the vault checks the
+        policy, injects the credential, makes the call and audits it. Same arguments, answer and
+        exceptions as ``request``."""
+        return await self._call(True, provider, method, url, user, path_params, query_params, extra_headers, json,
+                                reason, run_id, thread_id, tool_call_id, content, content_type, timeout,
+                                wait_for_approval)
+
+    async def _call(self, proxy: bool, provider: Any, method: Any, url: Any, user: Any, path_params: Any,
+                    query_params: Any, extra_headers: Any, json: Any, reason: Any, run_id: Any, thread_id: Any,
+                    tool_call_id: Any, content: Any, content_type: Any, timeout: Any,
+                    wait_for_approval: Any) -> Response:
+        native = self._native
+        if native is None:
+            raise AlterSDKError("the AlterVault is closed: request() after close()")
+        if not isinstance(provider, str):
+            raise AlterSDKError(f"provider must be a Provider or a string, got {type(provider).__name__}")
+        if not isinstance(method, str):
+            raise AlterSDKError(f"method must be an HttpMethod or a string, got {type(method).__name__}")
+        if user is None:
+            raise AlterSDKError("user is required: the attributes that select the connection, e.g. {'user_id': 'alice'}")
+        body: bytes | None = None
+        ctype = _text("content_type", content_type)
+        if json is not None and content is not None:
+            raise AlterSDKError("set either json or content, not both")
+        if json is not None:
+            try:
+                body = _json.dumps(json, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+            except (TypeError, ValueError) as e:
+                raise AlterSDKError(f"json is not serializable as JSON: {e}") from None
+            ctype = ctype or "application/json"
+        elif content is not None:
+            if isinstance(content, str):
+                body = content.encode()
+            elif isinstance(content, (bytes, bytearray, memoryview)):
+                body = bytes(content)
+            else:
+                raise AlterSDKError(f"content must be bytes or str, got {type(content).__name__}")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Response] = loop.create_future()
+
+        def done(response: Any, error: Any) -> None:  # on an SDK thread, with the GIL
+            try:
+                loop.call_soon_threadsafe(_settle, future, response, error)
+            except RuntimeError:
+                pass  # the loop is closed: nobody is waiting any more
+
+        handle = native.request(
+            proxy=proxy,
+            provider=str(provider),
+            method=str(method).upper(),
+            url=_text("url", url, optional=False),
+            user=_string_map("user", user),
+            path_params=_string_map("path_params", path_params),
+            query_params=_string_map("query_params", query_params),
+            extra_headers=_string_map("extra_headers", extra_headers),
+            body=body,
+            content_type=ctype,
+            reason=_text("reason", reason),
+            run_id=_text("run_id", run_id),
+            thread_id=_text("thread_id", thread_id),
+            tool_call_id=_text("tool_call_id", tool_call_id),
+            timeout=_seconds("timeout", timeout),
+            wait_for_approval=_seconds("wait_for_approval", wait_for_approval),
+            done=done,
+        )
+        try:
+            return await future
+        except asyncio.CancelledError:
+            handle.cancel()  # not sent if it has not started; one under way runs to its end
+            raise
+
+    async def flush(self, timeout: float = 5.0) -> bool:
+        """Sends the queued audit events now, waiting up to ``timeout`` seconds. True when the
+        queue was emptied."""
+        native = self._native
+        if native is None:
+            return True
+        return await asyncio.get_running_loop().run_in_executor(None, native.flush, float(timeout))
+
+    def audit_stats(self) -> dict[str, int]:
+        """Counters of the background audit sender (enqueued, sent, dropped_*, retries, queued)."""
+        native = self._native
+        return native.audit_stats() if native is not None else {}
+
+    async def close(self) -> None:
+        """Waits for requests in flight, sends the queued audit events (up to 5 s) and releases
+        connections, without blocking the event loop. Idempotent; request() afterwards raises
+        AlterSDKError."""
+        if self._native is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self._close_now)
+
+    def _close_now(self) -> None:
+        native = self._native
+        if native is None:
+            return
+        native.close()
+        self._native = None
+        with _open_lock:
+            _open_vaults.discard(self)
+
+    async def __aenter__(self) -> AlterVault:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
