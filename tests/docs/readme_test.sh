@@ -79,7 +79,7 @@ expect_in "alter_sdk.exceptions.TokenRetrievalError: " py-as-printed.txt   # the
 # Against the sandbox: the one change, and the key from dev.env.
 sed -e 's|Provider.GOOGLE|"sandbox"|' -e "s|https://www.googleapis.com|$dev_url/sandbox/api|" \
   -e "s|\"alter_key_...\"|\"$ALTER_API_KEY\"|" quickstart.py > quickstart-sandbox.py
-clean_env "$src/.venv/bin/python" quickstart-sandbox.py > py-sandbox.txt 2>&1 || { cat py-sandbox.txt; rm -rf "$src/.venv"; fail "the Python quick start against the sandbox failed"; }
+clean_env ALTER_VAULT_URL="$ALTER_VAULT_URL" "$src/.venv/bin/python" quickstart-sandbox.py > py-sandbox.txt 2>&1 || { cat py-sandbox.txt; rm -rf "$src/.venv"; fail "the Python quick start against the sandbox failed"; }
 expect_in "'summary': 'Team standup'" py-sandbox.txt
 rm -rf "$src/.venv" quickstart-sandbox.py
 
