@@ -2,6 +2,7 @@
 
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/pchars.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url.hpp>
 
@@ -29,16 +30,16 @@ std::string join(const std::vector<std::string>& names) {
 }  // namespace
 
 // One path segment: only unreserved characters stay as they are, so the value can never add a
-// segment, a query or a fragment. "." and ".." are dot-segments even when unreserved, so their
-// dots are encoded too.
-std::string encode_path_segment(const std::string& value) {
-  if (value == "." || value == "..") {
-    std::string out;
-    for (std::size_t i = 0; i < value.size(); ++i) out += "%2E";
-    return out;
-  }
-  return urls::encode(value, urls::unreserved_chars);
-}
+// segment, a query or a fragment. (build_url refuses "." and "..": even as %2E they are dot-segments
+// to any normalizer, the vault's guard included, and would remove a segment.)
+std::string encode_path_segment(const std::string& value) { return urls::encode(value, urls::unreserved_chars); }
+
+namespace {
+// A query name or value as the provider will read it back: '&' and '#' would end it, '=' would end a
+// name, and '+' reads as a space in form decoding, so those are encoded; '/' and '?' may stay (RFC 3986).
+constexpr auto kQueryValueChars = urls::pchars + '/' + '?' - '&' - '+';
+constexpr auto kQueryNameChars = kQueryValueChars - '=';
+}  // namespace
 
 bool is_loopback_host(std::string_view host) {
   if (host == "localhost" || host == "[::1]" || host == "::1") return true;
@@ -70,6 +71,8 @@ common::Result<BuiltUrl, std::string> build_url(std::string_view tmpl,
       missing.push_back(name);
     } else if (it->second.empty()) {
       return common::unexpected("path_params value for '" + name + "' is empty");
+    } else if (it->second == "." || it->second == "..") {
+      return common::unexpected("path_params value for '" + name + "' is a dot-segment ('.' or '..'), which would change the path");
     } else {
       filled += encode_path_segment(it->second);
       used.insert(name);
@@ -109,7 +112,8 @@ common::Result<BuiltUrl, std::string> build_url(std::string_view tmpl,
   }
   if (u.encoded_path().empty()) u.set_path_absolute(true);
   for (const auto& [key, value] : query_params) {
-    u.params().append({key, value});
+    const std::string k = urls::encode(key, kQueryNameChars), v = urls::encode(value, kQueryValueChars);
+    u.encoded_params().append(urls::param_pct_view(urls::pct_string_view(k), urls::pct_string_view(v)));
   }
   u.remove_fragment();
   out.url = std::string(u.buffer());

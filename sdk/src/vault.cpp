@@ -161,7 +161,9 @@ SendOutcome VaultImpl::send_audit_batch(const std::string& body, std::chrono::mi
   return SendOutcome::kReject;
 }
 
-void VaultImpl::await_approval(const SdkError& pending, std::chrono::milliseconds wait, std::chrono::milliseconds timeout) {
+void VaultImpl::await_approval(const SdkError& pending, std::chrono::milliseconds wait, std::chrono::milliseconds timeout,
+                               const std::atomic<bool>* cancelled) {
+  const auto was_cancelled = [&] { return cancelled != nullptr && cancelled->load(std::memory_order_relaxed); };
   // Wait for a person's decision: poll with backoff until approved, denied, expired or the deadline.
   const std::string& approval_id = pending.approval_id;
   const auto deadline = deps_.clock->now() + wait;
@@ -169,7 +171,11 @@ void VaultImpl::await_approval(const SdkError& pending, std::chrono::millisecond
   for (;;) {
     const auto now = deps_.clock->now();
     if (now >= deadline || approval_id.empty()) raise(pending);
-    deps_.sleep(std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
+    auto pause = std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+    // A request that can be cancelled waits in slices, so that it stops (and frees its thread) within one.
+    const auto slice = cancelled != nullptr ? std::chrono::milliseconds(100) : pause;
+    for (; pause.count() > 0 && !was_cancelled(); pause -= std::min(pause, slice)) deps_.sleep(std::min(pause, slice));
+    if (was_cancelled()) raise(validation_error("the request was cancelled while waiting for an approval"));
     backoff = std::min(backoff * 3 / 2, std::chrono::milliseconds(5000));
     HttpRequest poll;
     poll.method = "GET";
@@ -194,7 +200,7 @@ void VaultImpl::await_approval(const SdkError& pending, std::chrono::millisecond
 }
 
 std::optional<TokenGrant> VaultImpl::fetch_token(TokenRequest& token_request, const RequestOptions& ro,
-                                                 std::chrono::milliseconds timeout) {
+                                                 std::chrono::milliseconds timeout, const std::atomic<bool>* cancelled) {
   auto ask = [&]() {
     HttpRequest vreq;
     vreq.method = "POST";
@@ -223,7 +229,7 @@ std::optional<TokenGrant> VaultImpl::fetch_token(TokenRequest& token_request, co
     if (!grant) raise(grant.error());
     return std::move(grant.value());
   }
-  await_approval(grant.error(), *ro.wait_for_approval, timeout);
+  await_approval(grant.error(), *ro.wait_for_approval, timeout, cancelled);
   token_request.approval_id = grant.error().approval_id;
   auto approved = ask();
   if (!approved && use_proxy(approved.error())) return std::nullopt;
@@ -232,7 +238,7 @@ std::optional<TokenGrant> VaultImpl::fetch_token(TokenRequest& token_request, co
 }
 
 Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::string_view url,
-                            const RequestOptions& ro, bool force_proxy) {
+                            const RequestOptions& ro, bool force_proxy, const std::atomic<bool>* cancelled) {
   InFlight guard(*this);
 
   // ---- validate everything before anything is sent ----
@@ -261,14 +267,14 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
 
   // ---- the vault makes the call: asked for, configured, or known to hand out no token ----
   if (force_proxy || options_.always_proxy || token_handout_disabled_.load(std::memory_order_relaxed)) {
-    return proxy_call(provider, method_name, built->url, built->host, ro, timeout);
+    return proxy_call(provider, method_name, built->url, built->host, ro, timeout, cancelled);
   }
 
   // ---- 1. the token, from the vault ----
   TokenRequest token_request{provider.str(), ro.user,   ro.reason,    method_name,
                              built->url,     ro.run_id, ro.thread_id, ro.tool_call_id};
-  auto grant = fetch_token(token_request, ro, timeout);
-  if (!grant) return proxy_call(provider, method_name, built->url, built->host, ro, timeout);
+  auto grant = fetch_token(token_request, ro, timeout, cancelled);
+  if (!grant) return proxy_call(provider, method_name, built->url, built->host, ro, timeout, cancelled);
 
   // ---- 2. the provider call; its connections never carry the vault key ----
   // The URL called is the one the vault checked (normalized by its guard), not our own spelling.
@@ -348,7 +354,8 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
 }
 
 Response VaultImpl::proxy_call(const ProviderId& provider, const std::string& method_name, const std::string& url,
-                               const std::string& host, const RequestOptions& ro, std::chrono::milliseconds timeout) {
+                               const std::string& host, const RequestOptions& ro, std::chrono::milliseconds timeout,
+                               const std::atomic<bool>* cancelled) {
   // ---- what the proxy adds to the checks: these fields travel in headers to the vault ----
   const std::pair<const char*, const std::string*> header_fields[] = {
       {"reason", &ro.reason}, {"run_id", &ro.run_id}, {"thread_id", &ro.thread_id}, {"tool_call_id", &ro.tool_call_id}};
@@ -381,7 +388,7 @@ Response VaultImpl::proxy_call(const ProviderId& provider, const std::string& me
   if (is_proxy_vault_error(*res)) {
     SdkError e = map_proxy_error(res->status, res->body);
     if (e.kind != ErrorKind::kApprovalRequired || !ro.wait_for_approval || has_control_char(e.approval_id)) raise(e);
-    await_approval(e, *ro.wait_for_approval, timeout);
+    await_approval(e, *ro.wait_for_approval, timeout, cancelled);
     // The vault bound the approval to this exact request: send the same method, URL, headers and
     // body bytes again, naming the approval.
     req.headers.emplace_back("x-alter-approval-id", e.approval_id);
@@ -433,7 +440,7 @@ void VaultImpl::request_with_callback(std::shared_ptr<VaultImpl> self, ProviderI
     std::exception_ptr error;
     try {
       if (cancelled->load(std::memory_order_relaxed)) raise(validation_error("the request was cancelled before it started"));
-      response.emplace(self->request(provider, method, url, options, force_proxy));
+      response.emplace(self->request(provider, method, url, options, force_proxy, cancelled.get()));
     } catch (...) {
       error = std::current_exception();
     }

@@ -34,8 +34,10 @@ class VaultImpl {
   ~VaultImpl();
 
   /// `force_proxy`: `proxy_request`, the call goes through the vault's proxy whatever happens.
+  /// `cancelled` (optional): set by AsyncRequest::cancel(); a wait for an approval ends on it.
   Response request(const ProviderId& provider, HttpMethod method, std::string_view url,
-                   const RequestOptions& options, bool force_proxy = false);
+                   const RequestOptions& options, bool force_proxy = false,
+                   const std::atomic<bool>* cancelled = nullptr);
   std::future<Response> request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
                                       std::string url, RequestOptions options, bool force_proxy = false);
   /// Runs `request` on the executor and reports to `done`; skipped (done gets "cancelled") when
@@ -58,13 +60,16 @@ class VaultImpl {
   /// POST /oauth/token, waiting for an approval when the request allows it. Empty when the vault
   /// wants this call made through its proxy (token handout off, or a rule requiring the proxy).
   std::optional<TokenGrant> fetch_token(TokenRequest& request, const RequestOptions& options,
-                                        std::chrono::milliseconds timeout);
+                                        std::chrono::milliseconds timeout, const std::atomic<bool>* cancelled);
   /// Polls the approval `pending` names until a person decides: returns once it is approved, raises
   /// PolicyViolationError when it is denied, expired or used, and `pending` at the deadline.
-  void await_approval(const SdkError& pending, std::chrono::milliseconds wait, std::chrono::milliseconds timeout);
+  /// Ends early (AlterSDKError) once `cancelled` is set.
+  void await_approval(const SdkError& pending, std::chrono::milliseconds wait, std::chrono::milliseconds timeout,
+                      const std::atomic<bool>* cancelled);
   /// The call through the vault's proxy endpoint; the vault audits it, so nothing is queued here.
   Response proxy_call(const ProviderId& provider, const std::string& method_name, const std::string& url,
-                      const std::string& host, const RequestOptions& options, std::chrono::milliseconds timeout);
+                      const std::string& host, const RequestOptions& options, std::chrono::milliseconds timeout,
+                      const std::atomic<bool>* cancelled);
   SendOutcome send_audit_batch(const std::string& body, std::chrono::milliseconds timeout);
 
   VaultOptions options_;

@@ -87,7 +87,8 @@ struct VaultOptions {
 struct RequestOptions {
   /// User attributes that select the connection, e.g. `{{"user_id", "alice"}}`.
   std::map<std::string, std::string> user;
-  /// Values for `{name}` placeholders in the URL; each is percent-encoded as one path segment.
+  /// Values for `{name}` placeholders in the URL; each is percent-encoded as one path segment (an
+  /// empty value, `.` or `..` is an `AlterSDKError`: it would change the path).
   std::map<std::string, std::string> path_params;
   /// Query parameters, percent-encoded and appended to any query already in the URL.
   std::map<std::string, std::string> query_params;
