@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -153,8 +154,11 @@ std::optional<alter::HttpMethod> parse_method(const std::string& name) {
   return std::nullopt;
 }
 
+// Seconds from Python (checked there to be finite and at most 10^6) to milliseconds, clamped so that
+// no value can overflow the conversion.
 std::chrono::milliseconds to_ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0 + 0.5));
+  if (!(seconds > 0)) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(static_cast<long long>(std::min(seconds, 1e6) * 1000.0 + 0.5));
 }
 
 // One alter::Vault. Closing it (explicitly, or when Python lets go of it) waits for the requests

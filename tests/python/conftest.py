@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from witnesses import Recorder
 
 HERE = Path(__file__).resolve().parent
 
@@ -115,3 +119,46 @@ def vault_env(dev_vault, monkeypatch):
     monkeypatch.setenv("ALTER_VAULT_URL", dev_vault.url)
     monkeypatch.setenv("ALTER_API_KEY", dev_vault.api_key)
     return dev_vault
+
+
+@pytest.fixture
+def recorder():
+    """A loopback HTTP server answering 200 {"target": <raw target>}, keeping every request."""
+    r = Recorder()
+    yield r
+    r.close()
+
+
+@pytest.fixture(params=["proxy", "direct"])
+def mode(request, dev_vault):
+    """proxy: the app's default (token handout off). direct: token handout on, restored after."""
+    if request.param == "direct":
+        dev_vault.cli("apps", "update", "default", "--token-handout", "on")
+    try:
+        yield request.param
+    finally:
+        if request.param == "direct":
+            dev_vault.cli("apps", "update", "default", "--token-handout", "off")
+
+
+@pytest.fixture
+def silent_url():
+    """An http URL on loopback that accepts connections (the kernel does) and never answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    yield f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+
+
+@pytest.fixture
+def expired_connection(dev_vault, tmp_path):
+    """({"user_id": ...}, connection_id) of a sandbox connection whose access token has expired and
+    whose refresh token the sandbox refuses."""
+    user = f"expired-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "at").write_text("sbx_at.not-a-real-token.x")
+    (tmp_path / "rt").write_text("sbx_rt.not-a-real-token.x")
+    out = dev_vault.cli("connections", "import", "--provider", "sandbox", "--user", f"user_id={user}",
+                        "--access-token-file", str(tmp_path / "at"), "--refresh-token-file", str(tmp_path / "rt"),
+                        "--expires-at", "2020-01-01T00:00:00Z", "--scope", "calendar.read")
+    return {"user_id": user}, out.strip().split()[-1]

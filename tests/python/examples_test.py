@@ -32,7 +32,8 @@ def run(dev_vault, tmp_path: Path, name: str, *args: str, to_sandbox: bool = Tru
     p = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=60, env=run_env)
     assert p.returncode == 0, f"{name} exited {p.returncode}: {p.stderr}"
     assert "Traceback" not in p.stderr, p.stderr
-    assert dev_vault.api_key not in p.stdout + p.stderr
+    leaked = dev_vault.api_key in p.stdout + p.stderr
+    assert not leaked, f"{name} printed the API key"
     return p.stdout
 
 

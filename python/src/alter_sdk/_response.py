@@ -100,7 +100,8 @@ class Response:
         return self._text
 
     def json(self, **kwargs: Any) -> Any:
-        """The body parsed as JSON (``json.loads``; raises ``json.JSONDecodeError`` when it is not)."""
+        """The body parsed as JSON (``json.loads``). Raises ``ValueError`` when it is not JSON
+        (``json.JSONDecodeError``, or ``UnicodeDecodeError`` for bytes that are not text)."""
         return _json.loads(self.content, **kwargs)
 
     @property

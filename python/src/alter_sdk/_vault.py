@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import json as _json
 import logging
+import math
 import os
 import threading
 import weakref
@@ -44,16 +45,28 @@ def _log_from_sdk(level: int, message: str) -> None:
     _log.log(_LEVELS[level] if 0 <= level < len(_LEVELS) else logging.WARNING, "%s", message)
 
 
+_MAX_SECONDS = 1_000_000.0
+
+
+def _utf8(name: str, value: str) -> str:
+    # A str with no UTF-8 form (a lone surrogate) cannot reach the SDK; the message never repeats it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AlterSDKError(f"{name} is not valid text (it has no UTF-8 form)") from None
+    return value
+
+
 def _text(name: str, value: Any, *, optional: bool = True) -> str:
     if value is None and optional:
         return ""
     if not isinstance(value, str):
         raise AlterSDKError(f"{name} must be a string, got {type(value).__name__}")
-    return value
+    return _utf8(name, value)
 
 
 def _string_map(name: str, value: Any) -> dict[str, str]:
-    """A mapping of strings (numbers are accepted as values and written in decimal)."""
+    """A mapping of strings (numbers are accepted as values, written with str())."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -62,9 +75,10 @@ def _string_map(name: str, value: Any) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str):
             raise AlterSDKError(f"{name}: keys must be strings, got {type(key).__name__}")
+        _utf8(f"{name}: a key", key)
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise AlterSDKError(f"{name}['{key}'] must be a string or a number, got {type(item).__name__}")
-        out[key] = item if isinstance(item, str) else str(item)
+        out[key] = _utf8(f"{name}['{key}']", item) if isinstance(item, str) else str(item)
     return out
 
 
@@ -73,6 +87,8 @@ def _seconds(name: str, value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise AlterSDKError(f"{name} must be a positive number of seconds")
+    if not math.isfinite(value) or value > _MAX_SECONDS:
+        raise AlterSDKError(f"{name} must be at most {_MAX_SECONDS:,.0f} seconds")
     return float(value)
 
 
@@ -84,6 +100,30 @@ def _settle(future: asyncio.Future[Any], response: Any, error: Any) -> None:
         future.set_exception(_from_native(error))
     else:
         future.set_result(Response._from_native(response))
+
+
+def _settings(base_url: Any, timeout: Any, actor_type: Any, actor_identifier: Any, actor_name: Any,
+              actor_version: Any, framework: Any, client_type: Any, ca_file: Any, always_proxy: Any,
+              max_concurrency: Any) -> dict[str, Any]:
+    """Every option of _native.Vault but the key, type-checked (the C++ SDK validates the values)."""
+    t = _seconds("timeout", timeout)
+    if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
+                                        or not 1 <= max_concurrency <= 1024):
+        raise AlterSDKError("max_concurrency must be an integer from 1 to 1024")
+    return dict(
+        base_url=_text("base_url", base_url),
+        timeout=t if t is not None else 30.0,
+        actor_type=_text("actor_type", actor_type),
+        actor_identifier=_text("actor_identifier", actor_identifier),
+        actor_name=_text("actor_name", actor_name),
+        actor_version=_text("actor_version", actor_version),
+        framework=_text("framework", framework),
+        client_type=_text("client_type", client_type),
+        ca_file=_text("ca_file", ca_file if ca_file is None else os.fspath(ca_file)),
+        always_proxy=bool(always_proxy),
+        async_threads=max_concurrency or 0,
+        log=_log_from_sdk,
+    )
 
 
 class AlterVault:
@@ -115,28 +155,20 @@ class AlterVault:
         """``timeout``: seconds for each HTTP call. ``ca_file``: a PEM bundle of trusted CAs.
         ``always_proxy``: every request goes through the vault's proxy. ``max_concurrency``: SDK
         threads serving requests (default 4); more requests wait for one."""
-        t = _seconds("timeout", timeout)
-        if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
-                                            or max_concurrency < 1):
-            raise AlterSDKError("max_concurrency must be a positive integer")
         try:
-            self._native: _native.Vault | None = _native.Vault(
-                api_key=_text("api_key", api_key),
-                base_url=_text("base_url", base_url),
-                timeout=t if t is not None else 30.0,
-                actor_type=_text("actor_type", actor_type),
-                actor_identifier=_text("actor_identifier", actor_identifier),
-                actor_name=_text("actor_name", actor_name),
-                actor_version=_text("actor_version", actor_version),
-                framework=_text("framework", framework),
-                client_type=_text("client_type", client_type),
-                ca_file=_text("ca_file", ca_file if ca_file is None else os.fspath(ca_file)),
-                always_proxy=bool(always_proxy),
-                async_threads=max_concurrency or 0,
-                log=_log_from_sdk,
-            )
+            settings = _settings(base_url, timeout, actor_type, actor_identifier, actor_name, actor_version,
+                                 framework, client_type, ca_file, always_proxy, max_concurrency)
+            if api_key is not None and not isinstance(api_key, str):
+                raise AlterSDKError(f"api_key must be a string, got {type(api_key).__name__}")
+            _utf8("api_key", api_key or "")
+            self._native: _native.Vault | None = _native.Vault(api_key=api_key or "", **settings)
         except _native.Error as e:
+            api_key = None  # noqa: F841
             raise _from_native(e.args[0]) from None
+        except BaseException:
+            # Traceback printers that show frame locals (loguru's diagnose, rich) must not show the key.
+            api_key = None  # noqa: F841
+            raise
         self._base_url: str = self._native.base_url
         self._actor: str = actor_identifier or ""
         with _open_lock:
@@ -231,6 +263,8 @@ class AlterVault:
             raise AlterSDKError(f"provider must be a Provider or a string, got {type(provider).__name__}")
         if not isinstance(method, str):
             raise AlterSDKError(f"method must be an HttpMethod or a string, got {type(method).__name__}")
+        _utf8("provider", provider)
+        _utf8("method", method)
         if user is None:
             raise AlterSDKError("user is required: the attributes that select the connection, e.g. {'user_id': 'alice'}")
         body: bytes | None = None
@@ -245,7 +279,7 @@ class AlterVault:
             ctype = ctype or "application/json"
         elif content is not None:
             if isinstance(content, str):
-                body = content.encode()
+                body = _utf8("content", content).encode()
             elif isinstance(content, (bytes, bytearray, memoryview)):
                 body = bytes(content)
             else:
