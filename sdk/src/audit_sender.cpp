@@ -1,5 +1,8 @@
 #include "audit_sender.hpp"
 
+#include <optional>
+#include <utility>
+
 namespace alter::internal {
 
 AuditSender::AuditSender(AuditOptions options, BatchSender sender, const common::Clock& clock, LogHandler logger,
@@ -90,7 +93,10 @@ bool AuditSender::run_once() {
 
   const SendOutcome outcome = sender_(body, send_timeout_);
 
-  std::lock_guard lock(mu_);
+  // Logged once the lock is released: the logger is the application's code, which may call back
+  // into this Vault (audit_stats(), flush()) or, from Python, wait for the GIL.
+  std::optional<std::pair<LogLevel, std::string>> note;
+  std::unique_lock lock(mu_);
   in_flight_ = 0;
   switch (outcome) {
     case SendOutcome::kSent:
@@ -100,7 +106,7 @@ bool AuditSender::run_once() {
       break;
     case SendOutcome::kReject:
       stats_.dropped_rejected += batch.size();
-      log(LogLevel::Error, "the vault rejected an audit batch of " + std::to_string(batch.size()) + " event(s)");
+      note.emplace(LogLevel::Error, "the vault rejected an audit batch of " + std::to_string(batch.size()) + " event(s)");
       break;
     case SendOutcome::kRetry: {
       if (stopped_) {  // close() ran out of time while this batch was on the wire
@@ -117,11 +123,13 @@ bool AuditSender::run_once() {
         queue_.push_front(std::move(*it));
       }
       while (queue_.size() > std::max<std::size_t>(options_.max_queue, 1)) drop_oldest_locked();
-      log(LogLevel::Warning, "audit batch not delivered; retrying in " + std::to_string(backoff_.count()) + " ms");
+      note.emplace(LogLevel::Warning, "audit batch not delivered; retrying in " + std::to_string(backoff_.count()) + " ms");
       break;
     }
   }
   drained_.notify_all();
+  lock.unlock();
+  if (note) log(note->first, note->second);
   return true;
 }
 
@@ -169,17 +177,17 @@ void AuditSender::shutdown(std::chrono::milliseconds deadline) {
     if (stopped_) return;
   }
   flush(deadline);
+  std::size_t dropped = 0;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     stopped_ = true;
-    stats_.dropped_on_close += queue_.size();
-    if (!queue_.empty()) {
-      log(LogLevel::Warning, std::to_string(queue_.size()) + " audit event(s) dropped on close");
-    }
+    dropped = queue_.size();
+    stats_.dropped_on_close += dropped;
     queue_.clear();
     queued_bytes_ = 0;
   }
+  if (dropped > 0) log(LogLevel::Warning, std::to_string(dropped) + " audit event(s) dropped on close");
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }

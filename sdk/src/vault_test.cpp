@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <future>
 #include <optional>
+#include <thread>
 
 #include <alter/common/strings.hpp>
 
@@ -533,6 +534,27 @@ TEST_F(Fixture, ACancelledRequestThatHasNotStartedIsNeverSent) {
   EXPECT_THROW(std::rethrow_exception(second.error), AlterSDKError);
   EXPECT_EQ(provider_calls.load(), 1);
   EXPECT_EQ(second.calls, 1);
+}
+
+TEST_F(Fixture, TheLastReferenceToAVaultMayGoInsideItsOwnCallback) {
+  // An event loop's callback may drop the Vault (Python's GC runs there): the Vault then closes on
+  // the SDK's own thread, and its executor must not wait on itself.
+  std::promise<void> reported;
+  {
+    auto vault = std::make_shared<Vault>(make());
+    vault->request_async("github", HttpMethod::Get, "https://api.github.com/user", {},
+                         [keep = vault, &reported](std::optional<Response>, std::exception_ptr) mutable {
+                           keep.reset();
+                           reported.set_value();
+                         });
+  }
+  reported.get_future().wait();
+  // Everything the Vault held is released once its destruction ends (a deadlock keeps it).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (vault_tx.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(vault_tx.use_count(), 1);
 }
 
 TEST_F(Fixture, ProviderIdFromEnumAndString) {
