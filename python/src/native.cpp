@@ -12,6 +12,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,7 +57,7 @@ class HeldObject {
     if (!python_alive()) return;
     py::gil_scoped_acquire gil;
     if (!object_) return;
-    invoke(object_, make_args);
+    invoke(object_, make_args, [] { return py::tuple(); });
   }
   /// Calls the object with the GIL held and lets go of it. Errors raised by the call are reported
   /// as unraisable (they have nowhere else to go on an SDK thread).
@@ -63,21 +67,35 @@ class HeldObject {
     py::gil_scoped_acquire gil;
     py::object fn = std::move(object_);
     if (!fn) return;
-    invoke(fn, make_args);
+    invoke(fn, make_args, [] {
+      // The outcome could not be converted: the waiter still gets an answer, never silence.
+      py::dict d;
+      d["kind"] = "sdk";
+      d["message"] = "internal error: the SDK's answer could not be converted to Python objects";
+      d["details"] = "{}";
+      return py::make_tuple(py::none(), d);
+    });
     fn = py::object();
   }
 
  private:
-  template <typename Make>
-  static void invoke(const py::object& fn, Make& make_args) {
+  // Calls fn(*make_args()); when the arguments cannot be made, fn(*fallback()) (if not empty).
+  template <typename Make, typename Fallback>
+  static void invoke(const py::object& fn, Make& make_args, Fallback fallback) {
+    py::tuple args;
     try {
-      auto args = make_args();
+      args = make_args();
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("alter_sdk: converting the SDK's answer");
+      args = fallback();
+    } catch (const std::exception&) {
+      args = fallback();
+    }
+    if (py::len(args) == 0) return;  // nothing to say (the logger's fallback)
+    try {
       fn(*args);
     } catch (py::error_already_set& e) {
       e.discard_as_unraisable("alter_sdk: a callback from the SDK");
-    } catch (const std::exception& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
-      PyErr_WriteUnraisable(nullptr);
     }
   }
 
@@ -89,11 +107,29 @@ PyObject* native_error = nullptr;
 
 py::bytes to_bytes(const std::string& s) { return py::bytes(s.data(), s.size()); }
 
+// Text from the SDK (messages, codes, URLs): UTF-8, with any invalid byte replaced, never an error.
+py::str text(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+  if (o == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
+// A header name or value: UTF-8 when it is, else ISO-8859-1 (what HTTP/1.1 allowed), as httpx does.
+py::str header_text(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "strict");
+  if (o == nullptr) {
+    PyErr_Clear();
+    o = PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), "strict");
+    if (o == nullptr) throw py::error_already_set();
+  }
+  return py::reinterpret_steal<py::str>(o);
+}
+
 // (status_code, [(name, value), ...], body, url, request_id, elapsed_ms, http_version)
 py::tuple response_tuple(const alter::Response& r) {
   py::list headers;
-  for (const auto& [name, value] : r.headers()) headers.append(py::make_tuple(name, value));
-  return py::make_tuple(r.status_code(), std::move(headers), to_bytes(r.text()), r.url(), r.request_id(),
+  for (const auto& [name, value] : r.headers()) headers.append(py::make_tuple(header_text(name), header_text(value)));
+  return py::make_tuple(r.status_code(), std::move(headers), to_bytes(r.text()), text(r.url()), text(r.request_id()),
                         r.elapsed().count(), r.http_version());
 }
 
@@ -103,24 +139,24 @@ py::dict error_dict(std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const alter::AlterSDKError& e) {
-    d["message"] = e.message();
+    d["message"] = text(e.message());
     d["details"] = e.details().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     if (const auto* x = dynamic_cast<const alter::TokenRetrievalError*>(&e)) {
       d["status"] = x->status();
-      d["error_code"] = x->error_code();
+      d["error_code"] = text(x->error_code());
     }
     if (const auto* x = dynamic_cast<const alter::ApprovalRequiredError*>(&e)) {
       d["kind"] = "approval_required";
-      d["approval_id"] = x->approval_id();
-      d["approval_url"] = x->approval_url();
+      d["approval_id"] = text(x->approval_id());
+      d["approval_url"] = text(x->approval_url());
     } else if (const auto* p = dynamic_cast<const alter::PolicyViolationError*>(&e)) {
       d["kind"] = "policy_violation";
-      d["policy_error"] = p->policy_error();
+      d["policy_error"] = text(p->policy_error());
     } else if (dynamic_cast<const alter::ConnectionNotFoundError*>(&e) != nullptr) {
       d["kind"] = "connection_not_found";
     } else if (const auto* t = dynamic_cast<const alter::TokenExpiredError*>(&e)) {
       d["kind"] = "token_expired";
-      d["connection_id"] = t->connection_id();
+      d["connection_id"] = text(t->connection_id());
     } else if (dynamic_cast<const alter::TokenRetrievalError*>(&e) != nullptr) {
       d["kind"] = "token_retrieval";
     } else if (dynamic_cast<const alter::TimeoutError*>(&e) != nullptr) {
@@ -136,7 +172,7 @@ py::dict error_dict(std::exception_ptr error) {
     }
   } catch (const std::exception& e) {
     d["kind"] = "sdk";
-    d["message"] = std::string("internal error: ") + e.what();
+    d["message"] = text(std::string("internal error: ") + e.what());
     d["details"] = "{}";
   } catch (...) {
     d["kind"] = "sdk";
@@ -155,11 +191,43 @@ std::optional<alter::HttpMethod> parse_method(const std::string& name) {
 }
 
 // Seconds from Python (checked there to be finite and at most 10^6) to milliseconds, clamped so that
-// no value can overflow the conversion.
+// no value can overflow the conversion, and rounded up so that a positive value stays positive.
 std::chrono::milliseconds to_ms(double seconds) {
   if (!(seconds > 0)) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(static_cast<long long>(std::min(seconds, 1e6) * 1000.0 + 0.5));
+  return std::chrono::milliseconds(static_cast<long long>(std::ceil(std::min(seconds, 1e6) * 1000.0)));
 }
+
+// Vaults Python let go of without closing them: each is closed on a thread of its own (closing
+// waits for requests in flight and the audit flush, which must not stall whatever thread dropped
+// the last reference: an event loop's, or an SDK thread's). join_closers() waits for them at exit.
+class Closers {
+ public:
+  static Closers& instance() {
+    static auto* closers = new Closers;  // never destroyed: threads may outlive static destruction
+    return *closers;
+  }
+  void close_later(std::unique_ptr<alter::Vault> vault) {
+    std::lock_guard lock(mu_);
+    threads_.emplace_back([v = std::move(vault)]() mutable { v.reset(); });
+  }
+  void join_all() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mu_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+  }
+  /// In a child after fork(): those threads are not in this process; forget them unjoined.
+  void forget_all() {
+    auto* leaked = new std::vector<std::thread>;
+    leaked->swap(threads_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
 
 // One alter::Vault. Closing it (explicitly, or when Python lets go of it) waits for the requests
 // in flight and the audit flush, so it runs without the GIL: the requests' callbacks need it.
@@ -173,13 +241,27 @@ class NativeVault {
   NativeVault& operator=(const NativeVault&) = delete;
   ~NativeVault() {
     if (!vault_) return;
-    if (PyGILState_Check() != 0) {
-      py::gil_scoped_release nogil;
-      vault_.reset();
-    } else {
-      vault_.reset();
+    if (vault_->closed()) {
+      vault_.reset();  // nothing left to wait for
+      return;
+    }
+    try {
+      Closers::instance().close_later(std::move(vault_));
+    } catch (...) {
+      // No thread to spare: close here, without the GIL the requests' callbacks need.
+      if (!vault_) return;
+      if (PyGILState_Check() != 0) {
+        py::gil_scoped_release nogil;
+        vault_.reset();
+      } else {
+        vault_.reset();
+      }
     }
   }
+
+  /// In a child after fork(): the SDK's threads do not exist here, so the Vault can be neither used
+  /// nor closed (that would wait for them forever). Its memory is left as it is.
+  void abandon() { (void)vault_.release(); }
 
   // Starts one request; `done(response_tuple | None, error_dict | None)` runs once, on an SDK
   // thread, or here when the request cannot start.
@@ -195,6 +277,7 @@ class NativeVault {
     const auto method = parse_method(method_name);
     py::gil_scoped_release nogil;
     try {
+      if (!vault_) throw alter::AlterSDKError("the AlterVault is closed: request() after close()");
       if (!method) throw alter::AlterSDKError("unknown HTTP method '" + method_name + "'");
       return proxy ? vault_->proxy_request_async(provider, *method, std::move(url), std::move(options), callback)
                    : vault_->request_async(provider, *method, std::move(url), std::move(options), callback);
@@ -205,19 +288,20 @@ class NativeVault {
   }
 
   void close() {
+    if (!vault_) return;
     py::gil_scoped_release nogil;
     vault_->close();
   }
-  bool closed() const { return vault_->closed(); }
+  bool closed() const { return !vault_ || vault_->closed(); }
   bool flush(double seconds) {
     py::gil_scoped_release nogil;
-    return vault_->flush(to_ms(seconds));
+    return !vault_ || vault_->flush(to_ms(seconds));
   }
   py::dict audit_stats() const {
     alter::AuditStats s;
     {
       py::gil_scoped_release nogil;
-      s = vault_->audit_stats();
+      if (vault_) s = vault_->audit_stats();
     }
     py::dict d;
     d["enqueued"] = s.enqueued;
@@ -229,7 +313,7 @@ class NativeVault {
     d["queued"] = s.queued;
     return d;
   }
-  std::string base_url() const { return vault_->base_url(); }
+  std::string base_url() const { return vault_ ? vault_->base_url() : std::string(); }
 
  private:
   std::unique_ptr<alter::Vault> vault_;
@@ -248,6 +332,16 @@ PYBIND11_MODULE(_native, m) {
     providers.append(std::string(alter::to_string(static_cast<alter::Provider>(i))));
   }
   m.attr("provider_ids") = py::tuple(providers);
+
+  m.def(
+      "join_closers", [] {
+        py::gil_scoped_release nogil;
+        Closers::instance().join_all();
+      },
+      "Waits for the vaults being closed after Python let go of them unclosed.");
+  m.def(
+      "after_fork_in_child", [] { Closers::instance().forget_all(); },
+      "In a child after fork(): the closers' threads are the parent's; forget them.");
 
   py::class_<alter::AsyncRequest>(m, "AsyncRequest")
       .def("cancel", &alter::AsyncRequest::cancel, "Do not send the request if it has not started.");
@@ -274,7 +368,7 @@ PYBIND11_MODULE(_native, m) {
                // The SDK's diagnostics (never a token or the key), to Python's logging, from SDK threads.
                auto held = std::make_shared<HeldObject>(std::move(log));
                o.logger = [held](alter::LogLevel level, std::string_view message) {
-                 held->call([&] { return py::make_tuple(static_cast<int>(level), std::string(message)); });
+                 held->call([&] { return py::make_tuple(static_cast<int>(level), text(std::string(message))); });
                };
              }
              try {
@@ -318,6 +412,7 @@ PYBIND11_MODULE(_native, m) {
           py::arg("content_type"), py::arg("reason"), py::arg("run_id"), py::arg("thread_id"),
           py::arg("tool_call_id"), py::arg("timeout"), py::arg("wait_for_approval"), py::arg("done"))
       .def("close", &NativeVault::close)
+      .def("abandon", &NativeVault::abandon)
       .def_property_readonly("closed", &NativeVault::closed)
       .def("flush", &NativeVault::flush, py::arg("timeout"))
       .def("audit_stats", &NativeVault::audit_stats)

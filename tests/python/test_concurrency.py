@@ -322,3 +322,75 @@ def test_sdk_diagnostics_go_to_the_alter_sdk_logger():
     assert v._log.name == "alter_sdk"
     assert logging.getLogger("alter_sdk") is v._log
     assert not [h for h in v._log.handlers if not isinstance(h, logging.NullHandler)]
+
+
+FORK_SCRIPT = """
+import asyncio, os, sys
+from alter_sdk import AlterVault
+from alter_sdk.exceptions import AlterSDKError
+
+async def call(vault):
+    return (await vault.request("sandbox", "GET", URL, user={"user_id": "alice"})).status_code
+
+parent = AlterVault()
+print("parent", asyncio.run(call(parent)), flush=True)
+pid = os.fork()
+if pid == 0:
+    try:
+        asyncio.run(asyncio.wait_for(call(parent), 5))
+        print("child: the parent's vault answered", flush=True)
+    except AlterSDKError as e:
+        print("child refused:", e.message, flush=True)
+    child = AlterVault()
+    print("child", asyncio.run(call(child)), flush=True)
+    sys.exit(0)  # a normal exit: the child's atexit hook runs too
+_, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+print("parent again", asyncio.run(call(parent)), flush=True)
+"""
+
+
+def test_a_vault_made_before_fork_refuses_in_the_child(dev_vault, tmp_path):
+    # The SDK's threads stay in the parent: the child gets a clear error, never a hang, and a new
+    # vault of its own works; the parent's vault is untouched.
+    script = tmp_path / "fork.py"
+    script.write_text(f"URL = {dev_vault.sandbox('/echo/fork')!r}\n" + FORK_SCRIPT)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "ALTER_VAULT_URL": dev_vault.url,
+           "ALTER_API_KEY": dev_vault.api_key}
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "parent 200"
+    assert "child refused: this AlterVault was created before os.fork(): create one in this process" in lines
+    assert "child 200" in lines and "child exit 0" in lines and lines[-1] == "parent again 200"
+    assert "Traceback" not in p.stderr and "Fatal" not in p.stderr, p.stderr
+
+
+def test_dropping_an_unclosed_vault_does_not_block(dev_vault, silent_url):
+    # Closing waits for the call in flight (here up to its 2 s timeout): when Python lets go of an
+    # unclosed vault, that runs on a thread of its own, not on whichever thread dropped it.
+    from alter_sdk import _native
+    reported = threading.Event()
+    native = _native.Vault(api_key=dev_vault.api_key, base_url=silent_url, timeout=2.0, actor_type="",
+                           actor_identifier="", actor_name="", actor_version="", framework="", client_type="",
+                           ca_file="", always_proxy=False, async_threads=0, log=None)
+    native.request(proxy=False, provider="sandbox", method="GET", url=dev_vault.sandbox("/echo/drop"), user=ALICE,
+                   path_params={}, query_params={}, extra_headers={}, body=None, content_type="", reason="",
+                   run_id="", thread_id="", tool_call_id="", timeout=None, wait_for_approval=None,
+                   done=lambda response, error: reported.set())
+    time.sleep(0.2)  # under way: the silent socket accepted it
+    started = time.monotonic()
+    del native
+    gc.collect()
+    took = time.monotonic() - started
+    assert took < 0.5, f"dropping the vault blocked for {took:.2f} s"
+    assert reported.wait(10), "the call in flight was never reported"
+
+
+@pytest.mark.asyncio
+async def test_an_unclosed_vault_that_made_requests_warns(dev_vault):
+    vault = AlterVault(api_key=dev_vault.api_key, base_url=dev_vault.url)
+    await vault.request("sandbox", "GET", dev_vault.sandbox("/echo/warn"), user=ALICE)
+    with pytest.warns(ResourceWarning, match="unclosed AlterVault"):
+        del vault
+        gc.collect()

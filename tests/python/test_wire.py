@@ -6,6 +6,7 @@ test, used either as a provider (the vault accepts loopback hosts for the sandbo
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -256,3 +257,19 @@ async def test_proxy_mode_is_remembered_after_token_handout_disabled(dev_vault):
     decisions = dev_vault.audit("--actor", f"ai_agent:{actor}", "--kind", "token")
     denied = [d for d in decisions if d["decision"] == "denied"]
     assert len(denied) == 1 and len(decisions) == 3, [(d["decision"], d.get("via")) for d in decisions]
+
+
+@pytest.mark.asyncio
+async def test_a_header_that_is_not_utf8_arrives_as_iso_8859_1(dev_vault, mode):
+    # HTTP/1.1 allowed ISO-8859-1 in header values: such a header is decoded as that (as httpx does),
+    # never an error that would leave the await without an answer.
+    provider = Recorder(lambda req: (200, {"Content-Type": "application/json",
+                                           "Content-Disposition": 'attachment; filename="café"'}, b"{}"))
+    try:
+        async with AlterVault(api_key=dev_vault.api_key, base_url=dev_vault.url) as vault:
+            r = await asyncio.wait_for(vault.request("sandbox", HttpMethod.GET, provider.url + "/latin1", user=ALICE),
+                                       10)
+    finally:
+        provider.close()
+    assert r.headers["content-disposition"] == 'attachment; filename="café"'
+    assert r.json() == {}

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -28,17 +29,40 @@ _log = logging.getLogger("alter_sdk")
 _LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
 # Every vault still open, closed at interpreter exit (before the interpreter stops threads from
-# taking the GIL): the SDK's threads finish their requests and flush the audit queue first.
+# taking the GIL): the SDK's threads finish their requests and flush the audit queue first. After
+# that, no vault may start: its threads could not finish.
 _open_vaults: weakref.WeakSet[AlterVault] = weakref.WeakSet()
 _open_lock = threading.Lock()
+_shutting_down = False
 
 
 @atexit.register
 def _close_all_at_exit() -> None:
+    global _shutting_down
     with _open_lock:
+        _shutting_down = True
         vaults = list(_open_vaults)
     for vault in vaults:
         vault._close_now()
+    _native.join_closers()  # vaults dropped unclosed earlier, being closed on threads of their own
+
+
+def _after_fork_in_child() -> None:
+    # The SDK's threads stayed in the parent: a vault made before fork() can be neither used nor
+    # closed here. Each is cut loose (its memory left alone) and refuses requests.
+    global _open_lock
+    _open_lock = threading.Lock()
+    for vault in list(_open_vaults):
+        native, vault._native = vault._native, None
+        vault._forked = True
+        if native is not None:
+            native.abandon()
+    _open_vaults.clear()
+    _native.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _log_from_sdk(level: int, message: str) -> None:
@@ -155,13 +179,18 @@ class AlterVault:
         """``timeout``: seconds for each HTTP call. ``ca_file``: a PEM bundle of trusted CAs.
         ``always_proxy``: every request goes through the vault's proxy. ``max_concurrency``: SDK
         threads serving requests (default 4); more requests wait for one."""
+        self._forked = False
+        self._used = False
+        self._native: _native.Vault | None = None
         try:
+            if _shutting_down:
+                raise AlterSDKError("the interpreter is exiting: no new AlterVault")
             settings = _settings(base_url, timeout, actor_type, actor_identifier, actor_name, actor_version,
                                  framework, client_type, ca_file, always_proxy, max_concurrency)
             if api_key is not None and not isinstance(api_key, str):
                 raise AlterSDKError(f"api_key must be a string, got {type(api_key).__name__}")
             _utf8("api_key", api_key or "")
-            self._native: _native.Vault | None = _native.Vault(api_key=api_key or "", **settings)
+            self._native = _native.Vault(api_key=api_key or "", **settings)
         except _native.Error as e:
             api_key = None  # noqa: F841
             raise _from_native(e.args[0]) from None
@@ -258,7 +287,11 @@ class AlterVault:
                     wait_for_approval: Any) -> Response:
         native = self._native
         if native is None:
+            if self._forked:
+                raise AlterSDKError("this AlterVault was created before os.fork(): create one in this process")
             raise AlterSDKError("the AlterVault is closed: request() after close()")
+        if _shutting_down:
+            raise AlterSDKError("the interpreter is exiting: request() refused")
         if not isinstance(provider, str):
             raise AlterSDKError(f"provider must be a Provider or a string, got {type(provider).__name__}")
         if not isinstance(method, str):
@@ -286,10 +319,18 @@ class AlterVault:
                 raise AlterSDKError(f"content must be bytes or str, got {type(content).__name__}")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Response] = loop.create_future()
+        self._used = True
+
+        # What the SDK's callback reaches; emptied when the awaiter goes, so that a call still under
+        # way holds neither the future nor, through it, this frame and the vault.
+        waiter: list[Any] = [loop, future]
 
         def done(response: Any, error: Any) -> None:  # on an SDK thread, with the GIL
+            if not waiter:
+                return
+            to, fut = waiter
             try:
-                loop.call_soon_threadsafe(_settle, future, response, error)
+                to.call_soon_threadsafe(_settle, fut, response, error)
             except RuntimeError:
                 pass  # the loop is closed: nobody is waiting any more
 
@@ -316,6 +357,7 @@ class AlterVault:
             return await future
         except asyncio.CancelledError:
             handle.cancel()  # not sent if it has not started; one under way runs to its end
+            waiter.clear()
             raise
 
     async def flush(self, timeout: float = 5.0) -> bool:
@@ -347,6 +389,14 @@ class AlterVault:
         self._native = None
         with _open_lock:
             _open_vaults.discard(self)
+
+    def __del__(self) -> None:
+        # As httpx does: a client that made requests and was not closed is a ResourceWarning. The
+        # native object then closes itself on a thread of its own (its queued audit events still go).
+        native = getattr(self, "_native", None)
+        if native is not None and getattr(self, "_used", False) and not native.closed:
+            warnings.warn(f"unclosed {self!r}: use 'async with AlterVault(...)' or 'await vault.close()'",
+                          ResourceWarning, source=self, stacklevel=2)
 
     async def __aenter__(self) -> AlterVault:
         return self
