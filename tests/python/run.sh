@@ -4,7 +4,8 @@
 #      python/build-constraints.txt, test tools in tests/python/requirements.txt, all from PyPI),
 #   2. pytest over the installed package against a real `alter-vault dev`,
 #   3. `python -m build` (an sdist, then a wheel built from that sdist alone), the wheel installed
-#      into a second fresh venv, and the quick start run with it.
+#      into a second fresh venv and examples/python run with it, then the sdist pip-installed into a
+#      third and the quick start run with it.
 #   tests/python/run.sh SOURCE_DIR ALTER_VAULT_BINARY [pytest args...]
 set -euo pipefail
 src=$(cd "$1" && pwd)
@@ -47,4 +48,11 @@ done
 "$work/venv2/bin/pip" install -q --no-deps "$wheel"
 (cd "$src/tests/python" && ALTER_VAULT_BIN="$binary" "$work/venv2/bin/python" -m pytest -q -p no:cacheprovider \
   examples_test.py)
+
+echo "--- the sdist itself, pip-installed into a third fresh venv (it builds from its own copy of the sources)"
+"$py" -m venv "$work/venv3"
+"$work/venv3/bin/pip" install -q --no-deps -r "$src/tests/python/requirements.txt"
+"$work/venv3/bin/pip" install -q "$sdist"
+(cd "$src/tests/python" && ALTER_VAULT_BIN="$binary" "$work/venv3/bin/python" -m pytest -q -p no:cacheprovider \
+  examples_test.py -k quickstart)
 echo "python: all passed"
