@@ -13,14 +13,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <mutex>
-#include <thread>
-#include <vector>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 namespace py = pybind11;
 
@@ -96,6 +96,8 @@ class HeldObject {
       fn(*args);
     } catch (py::error_already_set& e) {
       e.discard_as_unraisable("alter_sdk: a callback from the SDK");
+    } catch (...) {
+      // Nothing may escape onto an SDK thread (it would end the process).
     }
   }
 
