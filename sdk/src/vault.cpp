@@ -109,7 +109,9 @@ VaultOptions validated_options(VaultOptions o) {
   return o;
 }
 
-// Counts a request in flight, so close() can wait for it; refuses once closed.
+// Counts a request in flight, so close() can wait for it; refuses once closed. A request_async is
+// counted from the moment it is accepted, not from when an SDK thread takes it up: close() waits for
+// the queued ones too rather than failing them as "after close()".
 class VaultImpl::InFlight {
  public:
   explicit InFlight(VaultImpl& v) : v_(v) {
@@ -238,8 +240,10 @@ std::optional<TokenGrant> VaultImpl::fetch_token(TokenRequest& token_request, co
 }
 
 Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::string_view url,
-                            const RequestOptions& ro, bool force_proxy, const std::atomic<bool>* cancelled) {
-  InFlight guard(*this);
+                            const RequestOptions& ro, bool force_proxy, const std::atomic<bool>* cancelled,
+                            bool admitted) {
+  std::optional<InFlight> guard;
+  if (!admitted) guard.emplace(*this);
 
   // ---- validate everything before anything is sent ----
   if (!valid_provider_id(provider.str())) {
@@ -412,15 +416,17 @@ Response VaultImpl::proxy_call(const ProviderId& provider, const std::string& me
 
 std::future<Response> VaultImpl::request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
                                                std::string url, RequestOptions options, bool force_proxy) {
+  auto admitted = std::make_shared<InFlight>(*this);  // throws after close()
   auto task = std::make_shared<std::packaged_task<Response()>>(
-      [self, provider = std::move(provider), method, url = std::move(url), options = std::move(options), force_proxy] {
-        return self->request(provider, method, url, options, force_proxy);
+      [self, admitted, provider = std::move(provider), method, url = std::move(url), options = std::move(options),
+       force_proxy]() mutable {
+        struct Release {
+          std::shared_ptr<InFlight>& in_flight;
+          ~Release() { in_flight.reset(); }  // while `self` still holds the Vault
+        } release{admitted};
+        return self->request(provider, method, url, options, force_proxy, nullptr, /*admitted=*/true);
       });
   auto future = task->get_future();
-  {
-    std::lock_guard lock(state_mu_);
-    if (closed_) raise(validation_error("the Vault is closed: request_async() after close()"));
-  }
   if (!executor_.post([task] { (*task)(); })) {
     raise(validation_error("the Vault is closed: request_async() after close()"));
   }
@@ -430,20 +436,19 @@ std::future<Response> VaultImpl::request_async(std::shared_ptr<VaultImpl> self, 
 void VaultImpl::request_with_callback(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
                                       std::string url, RequestOptions options, bool force_proxy,
                                       std::shared_ptr<std::atomic<bool>> cancelled, ResponseCallback done) {
-  {
-    std::lock_guard lock(state_mu_);
-    if (closed_) raise(validation_error("the Vault is closed: request_async() after close()"));
-  }
-  auto task = [self, provider = std::move(provider), method, url = std::move(url), options = std::move(options),
-               force_proxy, cancelled = std::move(cancelled), done]() mutable {
+  auto admitted = std::make_shared<InFlight>(*this);  // throws after close()
+  auto task = [self, admitted, provider = std::move(provider), method, url = std::move(url),
+               options = std::move(options), force_proxy, cancelled = std::move(cancelled), done]() mutable {
     std::optional<Response> response;
     std::exception_ptr error;
     try {
       if (cancelled->load(std::memory_order_relaxed)) raise(validation_error("the request was cancelled before it started"));
-      response.emplace(self->request(provider, method, url, options, force_proxy, cancelled.get()));
+      response.emplace(self->request(provider, method, url, options, force_proxy, cancelled.get(), /*admitted=*/true));
     } catch (...) {
       error = std::current_exception();
     }
+    // No longer in flight before `done` runs: it may call close(), which waits for what is.
+    admitted.reset();
     done(std::move(response), std::move(error));
   };
   // Closed between the check and the post: the caller learns it as from the check.

@@ -35,9 +35,10 @@ class VaultImpl {
 
   /// `force_proxy`: `proxy_request`, the call goes through the vault's proxy whatever happens.
   /// `cancelled` (optional): set by AsyncRequest::cancel(); a wait for an approval ends on it.
+  /// `admitted`: already counted in flight (a request_async accepted before close()).
   Response request(const ProviderId& provider, HttpMethod method, std::string_view url,
                    const RequestOptions& options, bool force_proxy = false,
-                   const std::atomic<bool>* cancelled = nullptr);
+                   const std::atomic<bool>* cancelled = nullptr, bool admitted = false);
   std::future<Response> request_async(std::shared_ptr<VaultImpl> self, ProviderId provider, HttpMethod method,
                                       std::string url, RequestOptions options, bool force_proxy = false);
   /// Runs `request` on the executor and reports to `done`; skipped (done gets "cancelled") when

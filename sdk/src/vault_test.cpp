@@ -536,6 +536,33 @@ TEST_F(Fixture, ACancelledRequestThatHasNotStartedIsNeverSent) {
   EXPECT_EQ(second.calls, 1);
 }
 
+TEST_F(Fixture, CloseWaitsForRequestsAcceptedBeforeIt) {
+  // Requests queued behind a busy SDK thread were made before close(): they run, not fail.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> provider_calls{0};
+  provider_tx->set_script([&](const HttpRequest&) {
+    if (++provider_calls == 1) released.wait();
+    return FakeTransport::reply(200, R"({"items":[]})");
+  });
+  auto o = options();
+  o.async_threads = 1;
+  auto vault = make(o);
+  Outcome first, second;
+  vault.request_async("github", HttpMethod::Get, "https://api.github.com/a", {}, first.callback());
+  vault.request_async("github", HttpMethod::Get, "https://api.github.com/b", {}, second.callback());
+  auto queued_future = vault.request_async("github", HttpMethod::Get, "https://api.github.com/c");
+  std::thread closer([&] { vault.close(); });
+  while (!vault.closed()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_THROW(vault.request_async("github", HttpMethod::Get, "https://api.github.com/d"), AlterSDKError);
+  release.set_value();
+  closer.join();
+  EXPECT_TRUE(first.response);
+  EXPECT_TRUE(second.response);
+  EXPECT_EQ(queued_future.get().status_code(), 200);
+  EXPECT_EQ(provider_calls.load(), 3);
+}
+
 TEST_F(Fixture, TheLastReferenceToAVaultMayGoInsideItsOwnCallback) {
   // An event loop's callback may drop the Vault (Python's GC runs there): the Vault then closes on
   // the SDK's own thread, and its executor must not wait on itself.
