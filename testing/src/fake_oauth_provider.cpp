@@ -1,31 +1,14 @@
 #include <alter/testing/fake_oauth_provider.hpp>
 
+#include <alter/testing/encoding.hpp>
+
 #include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/url.hpp>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 namespace alter::testing {
 namespace {
-
-std::string base64url(const unsigned char* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(len));
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
-  }
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  return out;
-}
-
-std::string s256(const std::string& verifier) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(verifier.data()), verifier.size(), digest);
-  return base64url(digest, sizeof digest);
-}
 
 CannedResponse oauth_error(int status, const std::string& error, const std::string& description = "") {
   return CannedResponse::json(status, nlohmann::json{{"error", error}, {"error_description", description}}.dump());
@@ -213,7 +196,7 @@ CannedResponse FakeOAuthProvider::token(const RecordedRequest& r) {
     if (form.count("redirect_uri") == 0 || form.at("redirect_uri") != c.redirect_uri) {
       return oauth_error(400, "invalid_grant", "redirect_uri mismatch");
     }
-    if (form.count("code_verifier") == 0 || s256(form.at("code_verifier")) != c.challenge) {
+    if (form.count("code_verifier") == 0 || pkce_s256(form.at("code_verifier")) != c.challenge) {
       return oauth_error(400, "invalid_grant", "PKCE verification failed");
     }
     return CannedResponse::json(200, issue_locked(c.user, true).dump());

@@ -11,10 +11,10 @@
 // events: a process's "ready" line, the provider reporting the token inactive), no internet (the
 // browser can reach 127.0.0.1 only).
 #include <alter/alter.hpp>
+#include <alter/testing/encoding.hpp>
 #include <alter/testing/server_process.hpp>
 #include <alter/testing/temp_dir.hpp>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <fcntl.h>
@@ -71,14 +71,6 @@ std::string random_hex(std::size_t bytes) {
     out.push_back(digits[b >> 4]);
     out.push_back(digits[b & 15]);
   }
-  return out;
-}
-
-std::string base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
   return out;
 }
 
@@ -281,7 +273,7 @@ class OidcProviderE2E : public ::testing::Test {
   json introspect(const std::string& token) {
     auto a = peer_http_->send("POST", "/token/introspection", "token=" + form_escape(token),
                               {{"Content-Type", "application/x-www-form-urlencoded"},
-                               {"Authorization", "Basic " + base64(form_escape(client_id_) + ":" + form_escape(client_secret_))}});
+                               {"Authorization", "Basic " + alter::testing::base64(form_escape(client_id_) + ":" + form_escape(client_secret_))}});
     EXPECT_EQ(a.status, 200) << a.body;
     return a.json.is_object() ? a.json : json::object();
   }

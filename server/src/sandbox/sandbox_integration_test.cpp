@@ -1,11 +1,10 @@
 // The dev sandbox's API for the SDK's examples, from outside: the real binary in dev mode, a token
 // from the sandbox's own OAuth flow, and answers that tell what reached the sandbox (the raw
 // target, the decoded path parameters, the headers) without ever carrying the access token.
+#include <alter/testing/encoding.hpp>
 #include <alter/testing/server_process.hpp>
 #include <alter/testing/temp_dir.hpp>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <strings.h>
 
 #include <boost/url/parse.hpp>
@@ -19,23 +18,6 @@ namespace alter::testing {
 namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
-
-std::string base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::string s256(const std::string& verifier) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(verifier.data()), verifier.size(), digest);
-  std::string b = base64(std::string(reinterpret_cast<const char*>(digest), sizeof digest));
-  for (char& c : b) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!b.empty() && b.back() == '=') b.pop_back();
-  return b;
-}
 
 std::string header_of(const HttpAnswer& a, const std::string& name) {
   for (const auto& [k, v] : a.headers) {
@@ -61,7 +43,7 @@ class SandboxApi : public ::testing::Test {
     auto consent = http_->send("POST", "/sandbox/oauth/authorize",
                                "client_id=sandbox-client&response_type=code&redirect_uri=" + redirect +
                                    "&scope=calendar.read&state=s&code_challenge_method=S256&code_challenge=" +
-                                   s256(verifier) + "&decision=allow&login=alice",
+                                   pkce_s256(verifier) + "&decision=allow&login=alice",
                                {{"Content-Type", "application/x-www-form-urlencoded"}});
     ASSERT_EQ(consent.status, 302) << consent.body;
     auto location = boost::urls::parse_uri(header_of(consent, "location"));
