@@ -508,46 +508,48 @@ TEST_F(Fixture, RequestAsyncWithACallbackReportsOnceWithTheResponseOrTheError) {
   EXPECT_EQ(proxied.calls, 0);
 }
 
-TEST_F(Fixture, ACancelledRequestThatHasNotStartedIsNeverSent) {
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+// A Vault with one SDK thread, held inside its first provider call until release(): what is
+// submitted meanwhile waits in the queue.
+struct HeldFirstCall {
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
   std::atomic<int> provider_calls{0};
-  provider_tx->set_script([&](const HttpRequest&) {
-    ++provider_calls;
-    released.wait();  // holds the only SDK thread
-    return FakeTransport::reply(200, R"({"items":[]})");
-  });
-  auto o = options();
-  o.async_threads = 1;
-  auto vault = make(o);
+  void release() { gate.set_value(); }
+
+  Vault make_vault(Fixture& f) {
+    f.provider_tx->set_script([this](const HttpRequest&) {
+      if (++provider_calls == 1) opened.wait();
+      return FakeTransport::reply(200, R"({"items":[]})");
+    });
+    auto o = f.options();
+    o.async_threads = 1;
+    return f.make(o);
+  }
+};
+
+TEST_F(Fixture, ACancelledRequestThatHasNotStartedIsNeverSent) {
+  HeldFirstCall held;
+  auto vault = held.make_vault(*this);
   Outcome first, second;
   vault.request_async("github", HttpMethod::Get, "https://api.github.com/a", {}, first.callback());
   AsyncRequest queued = vault.request_async("github", HttpMethod::Post, "https://api.github.com/b", {}, second.callback());
   queued.cancel();
   queued.cancel();  // idempotent
-  release.set_value();
+  held.release();
   first.wait();
   second.wait();
   vault.close();
   EXPECT_TRUE(first.response);
   EXPECT_FALSE(second.response);
   EXPECT_THROW(std::rethrow_exception(second.error), AlterSDKError);
-  EXPECT_EQ(provider_calls.load(), 1);
+  EXPECT_EQ(held.provider_calls.load(), 1);
   EXPECT_EQ(second.calls, 1);
 }
 
 TEST_F(Fixture, CloseWaitsForRequestsAcceptedBeforeIt) {
   // Requests queued behind a busy SDK thread were made before close(): they run, not fail.
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> provider_calls{0};
-  provider_tx->set_script([&](const HttpRequest&) {
-    if (++provider_calls == 1) released.wait();
-    return FakeTransport::reply(200, R"({"items":[]})");
-  });
-  auto o = options();
-  o.async_threads = 1;
-  auto vault = make(o);
+  HeldFirstCall held;
+  auto vault = held.make_vault(*this);
   Outcome first, second;
   vault.request_async("github", HttpMethod::Get, "https://api.github.com/a", {}, first.callback());
   vault.request_async("github", HttpMethod::Get, "https://api.github.com/b", {}, second.callback());
@@ -555,12 +557,12 @@ TEST_F(Fixture, CloseWaitsForRequestsAcceptedBeforeIt) {
   std::thread closer([&] { vault.close(); });
   while (!vault.closed()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_THROW(vault.request_async("github", HttpMethod::Get, "https://api.github.com/d"), AlterSDKError);
-  release.set_value();
+  held.release();
   closer.join();
   EXPECT_TRUE(first.response);
   EXPECT_TRUE(second.response);
   EXPECT_EQ(queued_future.get().status_code(), 200);
-  EXPECT_EQ(provider_calls.load(), 3);
+  EXPECT_EQ(held.provider_calls.load(), 3);
 }
 
 TEST_F(Fixture, TheLastReferenceToAVaultMayGoInsideItsOwnCallback) {
