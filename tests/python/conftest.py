@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from witnesses import Recorder
+from witnesses import SEED_HOSTS, Recorder
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,8 +50,7 @@ class DevVault:
 
     def seed_url(self, url: str) -> str:
         """The seed's provider URL with its host replaced by the sandbox's (the one change)."""
-        for host in ("https://www.googleapis.com", "https://gmail.googleapis.com", "https://api.example.com",
-                     "https://api.notion.com"):
+        for host in SEED_HOSTS:
             if url.startswith(host):
                 return self.sandbox(url[len(host):])
         raise AssertionError(f"no sandbox for {url}")

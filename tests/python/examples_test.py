@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from witnesses import SEED_HOSTS
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
-HOSTS = ("https://www.googleapis.com", "https://gmail.googleapis.com", "https://api.example.com",
-         "https://api.notion.com")
 
 
 def run(dev_vault, tmp_path: Path, name: str, *args: str, to_sandbox: bool = True,
@@ -22,7 +22,7 @@ def run(dev_vault, tmp_path: Path, name: str, *args: str, to_sandbox: bool = Tru
         before = text
         for provider in ("Provider.GOOGLE,", "Provider.SALESFORCE,", '"notion",'):
             text = text.replace(provider, '"sandbox",')
-        for host in HOSTS:
+        for host in SEED_HOSTS:
             text = text.replace(host, dev_vault.url + "/sandbox/api")
         assert text != before, f"{name}: nothing to point at the sandbox"
     script = tmp_path / name

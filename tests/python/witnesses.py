@@ -10,6 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 Reply = tuple[int, dict[str, str], bytes]
 
+# The provider hosts the seed's examples call; against `alter-vault dev` each becomes the sandbox's
+# <vault>/sandbox/api (the one change besides the key, the base URL and the provider).
+SEED_HOSTS = ("https://www.googleapis.com", "https://gmail.googleapis.com", "https://api.example.com",
+              "https://api.notion.com")
+
 
 def json_reply(status: int, body) -> Reply:
     return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
