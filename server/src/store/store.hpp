@@ -214,6 +214,8 @@ class Store {
   // ---- housekeeping ----
   /// Rows in each table, for tests and /metrics: {"connections": 3, ...}.
   virtual StoreResult<std::map<std::string, std::int64_t>> table_counts() = 0;
+  /// Connections per stored status: {"active": 5, "reauth_required": 1} (absent: none).
+  virtual StoreResult<std::map<std::string, std::int64_t>> connection_status_counts() = 0;
 };
 
 

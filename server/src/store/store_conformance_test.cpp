@@ -430,6 +430,10 @@ TEST_P(StoreConformance, UpsertInsertsThenReplacesKeepingIdAndCreatedAt) {
   auto counts = store_->table_counts();
   ASSERT_TRUE(Ok(counts));
   EXPECT_EQ(counts->at("connections"), 4);
+  // c1 was replaced by a reauth_required row; the other three are active.
+  auto by_status = store_->connection_status_counts();
+  ASSERT_TRUE(Ok(by_status));
+  EXPECT_EQ(*by_status, (std::map<std::string, std::int64_t>{{"active", 3}, {"reauth_required", 1}}));
 
   // A different attribute set reusing an existing id collides on the id.
   EXPECT_TRUE(Fails(store_->upsert_connection(make_connection("c2", "acme", "google", {{"user_id", "carol"}})),

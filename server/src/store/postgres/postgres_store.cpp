@@ -1095,6 +1095,17 @@ class PostgresStore final : public Store {
     });
   }
 
+  StoreResult<std::map<std::string, std::int64_t>> connection_status_counts() override {
+    return call("connection_status_counts", [&](Conn& db) -> StoreResult<std::map<std::string, std::int64_t>> {
+      auto rows = all(db, "SELECT status, COUNT(*) FROM connections GROUP BY status", Params{},
+                      [](const Row& s) -> StoreResult<std::pair<std::string, std::int64_t>> {
+                        return std::pair{s.text(0), s.int64(1)};
+                      });
+      if (!rows) return unexpected(std::move(rows.error()));
+      return std::map<std::string, std::int64_t>(rows->begin(), rows->end());
+    });
+  }
+
  private:
   template <class F>
   using OpResult = std::invoke_result_t<F&, Conn&>;

@@ -1036,6 +1036,18 @@ class SqliteStore final : public Store {
     });
   }
 
+  StoreResult<std::map<std::string, std::int64_t>> connection_status_counts() override {
+    return read("connection_status_counts", [&](Db& db) -> StoreResult<std::map<std::string, std::int64_t>> {
+      auto stmt = db.prepare("SELECT status, COUNT(*) FROM connections GROUP BY status");
+      if (!stmt) return unexpected(std::move(stmt.error()));
+      auto rows = all(*stmt, [](const Stmt& s) -> StoreResult<std::pair<std::string, std::int64_t>> {
+        return std::pair{s.text(0), s.int64(1)};
+      });
+      if (!rows) return unexpected(std::move(rows.error()));
+      return std::map<std::string, std::int64_t>(rows->begin(), rows->end());
+    });
+  }
+
  private:
   template <class F>
   using OpResult = std::invoke_result_t<F&, Db&>;
