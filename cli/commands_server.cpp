@@ -72,7 +72,10 @@ void register_server_commands(CLI::App& app, GlobalOptions& global) {
     if (auto r = (*vault)->start(); !r) throw CliError{r.error().message, 1};
     log.info("listening", {{"port", (*vault)->port()}, {"public_url", (*vault)->public_url()},
                            {"data_dir", config.data_dir.string()}});
-    std::cout << "alter-vault listening on " << (*vault)->public_url() << std::endl;
+    // The bound address (port 0 picks one); the public URL too when it is another.
+    std::cout << "alter-vault listening on " << (*vault)->listen_url();
+    if ((*vault)->public_url() != (*vault)->listen_url()) std::cout << " (public URL " << (*vault)->public_url() << ")";
+    std::cout << std::endl;
     (*vault)->run();
     log.info("stopped");
   }));

@@ -147,7 +147,9 @@ void ServerProcess::start(std::chrono::seconds timeout, std::vector<std::string>
     seen.append(buf, static_cast<std::size_t>(n));
     const auto pos = seen.find("listening on ");
     if (pos != std::string::npos && seen.find('\n', pos) != std::string::npos) {
-      url_ = seen.substr(pos + 13, seen.find('\n', pos) - pos - 13);
+      // "listening on URL" or "listening on URL (public URL ...)": the first word is the bound address.
+      const std::string line = seen.substr(pos + 13, seen.find('\n', pos) - pos - 13);
+      url_ = line.substr(0, line.find(' '));
       ::close(out_pipe[0]);
       return;
     }

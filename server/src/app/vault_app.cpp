@@ -402,12 +402,12 @@ Result<void> VaultApp::start() {
   broker_->set_blocking_executor(blocking);
   log_->info("connection limits", {{"max_connections", server_->max_connections()},
                                    {"max_connections_per_ip", server_->max_connections_per_ip()}});
-  std::string pub = config_.public_url;
-  if (pub.empty()) {
+  {
     const std::string host = ep->first == "0.0.0.0" || ep->first == "::" ? "127.0.0.1" : ep->first;
-    pub = std::string(config_.tls_cert.empty() ? "http" : "https") + "://" +
-          (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(server_->port());
+    listen_url_ = std::string(config_.tls_cert.empty() ? "http" : "https") + "://" +
+                  (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(server_->port());
   }
+  std::string pub = config_.public_url.empty() ? listen_url_ : config_.public_url;
   while (!pub.empty() && pub.back() == '/') pub.pop_back();
   public_url_ = pub;
   if (sandbox_) {

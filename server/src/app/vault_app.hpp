@@ -68,6 +68,8 @@ class VaultApp {
   void stop();
 
   const std::string& public_url() const { return public_url_; }
+  /// The address it listens on, as a URL (with the port chosen for port 0), whatever public_url says.
+  const std::string& listen_url() const { return listen_url_; }
   Store& store() { return *store_; }
   vault::AdminService& admin() { return *admin_; }
   vault::PolicyService& policies() { return *policies_; }
@@ -88,6 +90,7 @@ class VaultApp {
   Logger* log_ = nullptr;
   const common::Clock* clock_ = nullptr;
   std::string public_url_;
+  std::string listen_url_;
   std::atomic<bool> draining_{false};
   std::atomic<std::int64_t> last_refusal_log_{0};
 
