@@ -42,6 +42,11 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm: the web console is built with them (esbuild, from console/package-lock.json),
+# any Node >= 18 (Debian 12 has 18). The tests want Node 20 (below). `command -v`, not dpkg: a
+# Node.js from another repository (NodeSource) brings its own npm, and Debian's npm would clash.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 # Node.js: the e2e peer (oidc-provider 9) wants Node 20; keep a Node >= 20 that is already there.
 need_node=false
 if [[ " ${groups[*]} " == *" test "* || " ${groups[*]} " == *" e2e "* ]]; then

@@ -412,6 +412,43 @@ Response audit_verify(Api& api) {
   return Response::json(200, out);
 }
 
+// What the console's overview shows: counts, the audit chain's head and its latest verification
+// on this instance, and readiness.
+Response overview(Api& api) {
+  auto s = api.admin.stats();
+  if (!s) return error_response(s.error());
+  auto apps = api.admin.list_apps();
+  if (!apps) return error_response(apps.error());
+  std::int64_t pending = 0;
+  for (const auto& app : *apps) {
+    auto rows = api.approvals.list(app.id, ApprovalStatus::kPending);
+    if (!rows) return error_response(rows.error());
+    pending += static_cast<std::int64_t>(rows->size());
+  }
+  nlohmann::json connections = {{"active", 0}, {"reauth_required", 0}};
+  for (const auto& [status, n] : s->connections_by_status) connections[status] = n;
+  auto count = [&](const char* table) { return s->tables.count(table) ? s->tables.at(table) : 0; };
+  nlohmann::json out = {{"apps", static_cast<std::int64_t>(apps->size())},
+                        {"connections", connections},
+                        {"approvals_pending", pending},
+                        {"audit_rows", count("audit_events")},
+                        {"audit_head", {{"seq", s->audit_head_seq}, {"hash", s->audit_head_hash}}},
+                        {"last_verify", nullptr}};
+  if (auto v = api.trail.last_verify()) {
+    out["last_verify"] = {{"at", iso8601(v->at)}, {"ok", v->report.ok}, {"rows_checked", v->report.rows_checked},
+                          {"head_seq", v->report.head_seq}};
+    if (!v->report.ok) out["last_verify"]["problem"] = v->report.problem;
+  }
+  if (api.draining && api.draining()) {
+    out["health"] = {{"status", "draining"}};
+  } else if (auto ready = api.admin.ready(); !ready) {
+    out["health"] = {{"status", "unavailable"}, {"message", ready.error().message}};
+  } else {
+    out["health"] = {{"status", "ready"}};
+  }
+  return Response::json(200, out);
+}
+
 template <class F>
 http::Handler admin_route(F f) {
   return [f](const Request& r, const PathParams& p, const Principal& who) { return f(r, p, who); };
@@ -521,6 +558,7 @@ void add_admin_routes(http::Router& router, Api& api) {
     if (!s) return error_response(s.error());
     return Response::json(200, {{"tables", s->tables}, {"audit_head_seq", s->audit_head_seq}});
   });
+  add("GET", "/v1/admin/overview", [&api](const Request&, const PathParams&, const Principal&) { return overview(api); });
   add("POST", "/v1/admin/keyring/rotate", [&api](const Request&, const PathParams&, const Principal& who) {
     auto r = api.rotation.start(admin_of(who));
     return r ? Response::json(202, *r) : error_response(r.error());

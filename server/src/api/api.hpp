@@ -16,6 +16,7 @@
 #include "vault/authenticator.hpp"
 #include "vault/background.hpp"
 #include "vault/connections.hpp"
+#include "vault/console_sessions.hpp"
 #include "vault/policies.hpp"
 #include "vault/proxy.hpp"
 #include "vault/token_broker.hpp"
@@ -37,6 +38,7 @@ struct Api {
   vault::AdminService& admin;
   vault::PolicyService& policies;
   vault::KeyRotation& rotation;
+  vault::ConsoleSessions& console_sessions;
   std::function<bool()> draining;
 };
 
@@ -49,5 +51,6 @@ void add_admin_routes(http::Router& router, Api& api);
 void add_policy_routes(http::Router& router, Api& api);
 void add_connect_routes(http::Router& router, Api& api);
 void add_web_routes(http::Router& router, Api& api);
+void add_console_routes(http::Router& router, Api& api);
 
 }  // namespace alter::server::api

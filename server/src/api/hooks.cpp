@@ -3,6 +3,7 @@
 #include <typeinfo>
 
 #include "api/api.hpp"
+#include "api/console.hpp"
 #include "api/errors.hpp"
 
 namespace alter::server::api {
@@ -16,8 +17,21 @@ http::RouterHooks router_hooks(Api& api) {
       return http::Principal{auth, caller->app_id, caller->key_id, ""};
     }
     if (auth == http::Auth::kAdmin) {
-      // Only Authorization: Bearer. (x-admin-token is not a credential header.)
+      // Authorization: Bearer (x-admin-token is not a credential header), or else the web
+      // console's session cookie, with its CSRF token on every change.
       const std::string header = req.header("authorization");
+      if (header.empty()) {
+        if (std::string cookie = vault::cookie_value(req.header("cookie"), kConsoleCookie); !cookie.empty()) {
+          auto session = api.console_sessions.get(cookie);
+          if (!session) return common::unexpected(session.error());
+          if (req.method != "GET" && req.method != "HEAD") {
+            if (auto ok = vault::ConsoleSessions::check_csrf(*session, req.header("x-csrf-token")); !ok) {
+              return common::unexpected(ok.error());
+            }
+          }
+          return http::Principal{auth, "", "", session->admin_id};
+        }
+      }
       std::string token;
       if (header.size() > 7 && common::iequals(std::string_view(header).substr(0, 7), "bearer ")) token = header.substr(7);
       auto who = api.authenticator.admin(token);

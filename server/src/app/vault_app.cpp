@@ -199,10 +199,12 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
   a.rotation_ = std::make_unique<vault::KeyRotation>(*a.store_, *a.sealed_, *a.admin_, *a.audit_log_, *a.cache_, log);
   a.refresher_ = std::make_unique<vault::Refresher>(*a.store_, a.catalog_, *a.tokens_, clock, config.refresh_skew, log);
 
+  a.console_sessions_ = std::make_unique<vault::ConsoleSessions>(*a.authenticator_, clock, config.console_session_ttl);
+
   // ---- the routes, each declaring who may call it ----
   a.api_ = std::make_unique<api::Api>(api::Api{a.config_, *a.metrics_, log, a.catalog_,
                                                *a.authenticator_, *a.broker_, *a.proxy_, *a.trail_, *a.connections_, *a.approvals_,
-                                               *a.admin_, *a.policies_, *a.rotation_,
+                                               *a.admin_, *a.policies_, *a.rotation_, *a.console_sessions_,
                                                [raw = app.get()] { return raw->draining_.load(); }});
   a.router_ = std::make_unique<http::Router>(api::router_hooks(*a.api_));
   api::add_sdk_routes(*a.router_, *a.api_);
@@ -210,6 +212,7 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
   api::add_policy_routes(*a.router_, *a.api_);
   api::add_connect_routes(*a.router_, *a.api_);
   api::add_web_routes(*a.router_, *a.api_);
+  api::add_console_routes(*a.router_, *a.api_);
 
   if (config.dev_mode) {
     // The sandbox's secrets live in the data dir, so its tokens survive a restart of the dev vault.

@@ -22,6 +22,7 @@
 #include "vault/background.hpp"
 #include "vault/cache.hpp"
 #include "vault/connections.hpp"
+#include "vault/console_sessions.hpp"
 #include "vault/issued.hpp"
 #include "vault/policies.hpp"
 #include "vault/proxy.hpp"
@@ -122,6 +123,7 @@ class VaultApp {
   std::unique_ptr<vault::SharedState> shared_state_;
   std::unique_ptr<vault::KeyRotation> rotation_;
   std::unique_ptr<vault::Refresher> refresher_;
+  std::unique_ptr<vault::ConsoleSessions> console_sessions_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Router> router_;
   std::unique_ptr<sandbox::Sandbox> sandbox_;

@@ -116,6 +116,15 @@ const std::vector<ConfigKey>& config_keys() {
        }},
       {"refresh_skew", "refresh tokens this long before they expire", duration_setter(&Config::refresh_skew)},
       {"cache_ttl", "cached API keys, apps and connection lookups expire after this", duration_setter(&Config::cache_ttl)},
+      {"console_session_ttl", "a web console sign-in expires this long after it was made",
+       [](Config& c, const std::string& v) -> Result<void> {
+         auto d = parse_duration(v);
+         if (!d || *d < std::chrono::seconds(1) || *d > std::chrono::hours(24 * 7)) {
+           return bad("console_session_ttl", "expected a duration from 1s to 168h, such as 8h");
+         }
+         c.console_session_ttl = *d;
+         return {};
+       }},
       {"log_level", "debug, info, warn or error",
        [](Config& c, const std::string& v) -> Result<void> {
          if (!parse_log_level(v)) return bad("log_level", "expected debug, info, warn or error");

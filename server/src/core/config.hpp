@@ -40,6 +40,8 @@ struct Config {
   /// Cached API keys, apps and connection lookups expire after this (a backstop: changes reach
   /// every instance through the change version, bumped with the change).
   std::chrono::milliseconds cache_ttl{30000};
+  /// A web console sign-in lasts this long from sign-in (then the admin signs in again).
+  std::chrono::milliseconds console_session_ttl{8 * 3600 * 1000};
   std::string log_level = "info";
   /// Empty: the catalog built into the binary.
   std::filesystem::path providers_dir;

@@ -69,7 +69,9 @@ Result<AdminService::Stats> AdminService::stats() const {
   if (!counts) return common::unexpected(store_error(counts.error()));
   auto head = store_.audit_head();
   if (!head) return common::unexpected(store_error(head.error()));
-  return Stats{std::move(counts.value()), head->seq};
+  auto by_status = store_.connection_status_counts();
+  if (!by_status) return common::unexpected(store_error(by_status.error()));
+  return Stats{std::move(counts.value()), head->seq, head->hash, std::move(by_status.value())};
 }
 
 Result<void> AdminService::ready() const {

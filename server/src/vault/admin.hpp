@@ -75,6 +75,8 @@ class AdminService {
   struct Stats {
     std::map<std::string, std::int64_t> tables;
     std::int64_t audit_head_seq = 0;
+    std::string audit_head_hash;
+    std::map<std::string, std::int64_t> connections_by_status;  // "active", "reauth_required"
   };
   Result<Stats> stats() const;
   /// Ready to serve: the store takes writes and the audit trail was not failing lately (every

@@ -170,7 +170,19 @@ Result<std::vector<AuditRecord>> AuditTrail::query(const AuditFilter& filter) co
   return std::move(rows.value());
 }
 
-Result<audit::VerifyReport> AuditTrail::verify() const { return audit::verify(store_); }
+Result<audit::VerifyReport> AuditTrail::verify() const {
+  auto report = audit::verify(store_);
+  if (report) {
+    std::lock_guard lock(verify_mu_);
+    last_verify_ = LastVerify{clock_.wall(), *report};
+  }
+  return report;
+}
+
+std::optional<AuditTrail::LastVerify> AuditTrail::last_verify() const {
+  std::lock_guard lock(verify_mu_);
+  return last_verify_;
+}
 
 Result<std::int64_t> AuditTrail::purge(const AuditFilter& filter, const nlohmann::json& said, const AdminCaller& by) {
   std::int64_t purged = 0;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +56,12 @@ class AuditTrail {
 
   Result<std::vector<AuditRecord>> query(const AuditFilter& filter) const;
   Result<audit::VerifyReport> verify() const;
+  /// The latest verify() on this instance (the console's overview shows it), if any.
+  struct LastVerify {
+    TimePoint at{};
+    audit::VerifyReport report;
+  };
+  std::optional<LastVerify> last_verify() const;
   Result<std::int64_t> purge(const AuditFilter& filter, const nlohmann::json& said, const AdminCaller& by);
 
  private:
@@ -67,6 +74,8 @@ class AuditTrail {
   IssuedDecisions& issued_;
   VaultCache& cache_;
   const common::Clock& clock_;
+  mutable std::mutex verify_mu_;
+  mutable std::optional<LastVerify> last_verify_;
 };
 
 }  // namespace alter::server::vault

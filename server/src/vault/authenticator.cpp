@@ -84,6 +84,25 @@ Result<AppCaller> Authenticator::app(std::string_view key) const { return *app_l
 std::optional<Result<AppCaller>> Authenticator::app_cached(std::string_view key) const { return app_lookup(key, false); }
 
 Result<AdminCaller> Authenticator::admin(std::string_view credential) const {
+  auto record = admin_record(credential);
+  if (!record) return common::unexpected(record.error());
+  return AdminCaller{record->id};
+}
+
+Result<AdminCredential> Authenticator::admin_by_hash(const std::string& hash) const {
+  auto record = store_.find_admin_credential(hash);
+  if (!record) {
+    if (record.error().code == StoreErrc::kNotFound) return common::unexpected(unauthorized("invalid_admin_token", "the admin credential is not valid"));
+    return common::unexpected(store_error(record.error()));
+  }
+  if (!crypto::constant_time_equal(record->hash, hash)) {
+    return common::unexpected(unauthorized("invalid_admin_token", "the admin credential is not valid"));
+  }
+  if (record->revoked_at) return common::unexpected(unauthorized("invalid_admin_token", "the admin credential was revoked"));
+  return std::move(record.value());
+}
+
+Result<AdminCredential> Authenticator::admin_record(std::string_view credential) const {
   if (credential.empty()) {
     return common::unexpected(unauthorized("invalid_admin_token", "an admin credential is required (Authorization: Bearer alter_admin_...)"));
   }
@@ -94,7 +113,7 @@ Result<AdminCaller> Authenticator::admin(std::string_view credential) const {
       credential, [&](const std::string& h) { return std::optional(store_.find_admin_credential(h)); }, "invalid_admin_token",
       "admin credential");
   if (!*record) return common::unexpected(record->error());
-  return AdminCaller{(*record)->id};
+  return std::move(record->value());
 }
 
 }  // namespace alter::server::vault

@@ -22,6 +22,11 @@ class Authenticator {
   std::optional<Result<AppCaller>> app_cached(std::string_view api_key) const;
   /// `bearer`: the credential itself. 401 invalid_admin_token otherwise.
   Result<AdminCaller> admin(std::string_view credential) const;
+  /// The same check, answering the credential's record (name, hash; never the credential).
+  Result<AdminCredential> admin_record(std::string_view credential) const;
+  /// The admin credential whose SHA-256 is `hash` while it is not revoked (a console session
+  /// re-checks its credential this way). 401 invalid_admin_token otherwise.
+  Result<AdminCredential> admin_by_hash(const std::string& hash) const;
 
   /// A new secret of the form prefix + 43 url-safe chars (256 bits), its hash and a display hint.
   struct NewSecret {

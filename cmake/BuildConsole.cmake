@@ -1,0 +1,35 @@
+# cmake -DSOURCE_DIR=console -DWORK_DIR=... -DOUT_DIR=... -DSOURCES="a|b" -DNODE=... -DNPM=... -P BuildConsole.cmake
+# Copies the console's sources into WORK_DIR, runs `npm ci` there when package-lock.json changed
+# (a stamp holds its hash), then `node build.mjs --outdir OUT_DIR`.
+foreach(var SOURCE_DIR WORK_DIR OUT_DIR SOURCES NODE NPM)
+  if(NOT ${var})
+    message(FATAL_ERROR "BuildConsole.cmake: ${var} is not set")
+  endif()
+endforeach()
+string(REPLACE "|" ";" SOURCES "${SOURCES}")
+foreach(rel IN LISTS SOURCES)
+  get_filename_component(dir "${WORK_DIR}/${rel}" DIRECTORY)
+  file(MAKE_DIRECTORY "${dir}")
+  file(COPY_FILE "${SOURCE_DIR}/${rel}" "${WORK_DIR}/${rel}" ONLY_IF_DIFFERENT)
+endforeach()
+
+file(SHA256 "${SOURCE_DIR}/package-lock.json" lock_hash)
+set(stamp "${WORK_DIR}/.npm-ci.stamp")
+set(installed "")
+if(EXISTS "${stamp}")
+  file(READ "${stamp}" installed)
+endif()
+if(NOT installed STREQUAL lock_hash OR NOT EXISTS "${WORK_DIR}/node_modules")
+  file(REMOVE "${stamp}")
+  execute_process(COMMAND "${NPM}" ci --no-audit --no-fund --loglevel=error
+                  WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "console: npm ci failed (${rc}) in ${WORK_DIR}")
+  endif()
+  file(WRITE "${stamp}" "${lock_hash}")
+endif()
+
+execute_process(COMMAND "${NODE}" build.mjs --outdir "${OUT_DIR}" WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "console: node build.mjs failed (${rc})")
+endif()
