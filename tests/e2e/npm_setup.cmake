@@ -1,9 +1,11 @@
-# CTest fixture setup of the e2e test (cmake -P): copies the OAuth peer and browser driver from
-# SOURCE_DIR into DEST_DIR (in the build tree) and installs their pinned packages with `npm ci`.
+# CTest fixture setup of an e2e test (cmake -P): copies a directory of Node.js scripts (the OAuth
+# peer and browser driver, or the console's browser driver) from SOURCE_DIR into DEST_DIR (in the
+# build tree) and installs their pinned packages with `npm ci`. PACKAGES (comma-separated) names the
+# packages that must be in node_modules afterwards.
 # `npm ci` runs again only when package-lock.json changed (a stamp holds its hash); the scripts are
 # copied every time, so edits to them take effect without a re-configure.
 # Never downloads a browser: playwright-core has no install step, and the test uses Debian's chromium.
-foreach(var SOURCE_DIR DEST_DIR)
+foreach(var SOURCE_DIR DEST_DIR PACKAGES)
   if(NOT ${var})
     message(FATAL_ERROR "npm_setup.cmake: ${var} is not set")
   endif()
@@ -18,7 +20,7 @@ endforeach()
 execute_process(COMMAND "${NODE}" -p "process.versions.node.split('.')[0]"
                 OUTPUT_VARIABLE node_major OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0 OR node_major LESS 20)
-  message(FATAL_ERROR "e2e: ${NODE} is Node.js '${node_major}'; oidc-provider 9 needs Node.js >= 20")
+  message(FATAL_ERROR "e2e: ${NODE} is Node.js '${node_major}'; the e2e tests need Node.js >= 20 (oidc-provider 9)")
 endif()
 
 file(MAKE_DIRECTORY "${DEST_DIR}")
@@ -31,8 +33,14 @@ set(installed "")
 if(EXISTS "${stamp}")
   file(READ "${stamp}" installed)
 endif()
-if(installed STREQUAL lock_hash AND EXISTS "${DEST_DIR}/node_modules/oidc-provider/package.json"
-   AND EXISTS "${DEST_DIR}/node_modules/playwright-core/package.json")
+string(REPLACE "," ";" packages "${PACKAGES}")
+set(all_there TRUE)
+foreach(package IN LISTS packages)
+  if(NOT EXISTS "${DEST_DIR}/node_modules/${package}/package.json")
+    set(all_there FALSE)
+  endif()
+endforeach()
+if(installed STREQUAL lock_hash AND all_there)
   message(STATUS "e2e: node_modules up to date in ${DEST_DIR}")
   return()
 endif()
@@ -45,4 +53,9 @@ execute_process(COMMAND "${NPM}" ci --no-audit --no-fund
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "e2e: npm ci failed (${rc}) in ${DEST_DIR}")
 endif()
+foreach(package IN LISTS packages)
+  if(NOT EXISTS "${DEST_DIR}/node_modules/${package}/package.json")
+    message(FATAL_ERROR "e2e: npm ci in ${DEST_DIR} did not install ${package}")
+  endif()
+endforeach()
 file(WRITE "${stamp}" "${lock_hash}")

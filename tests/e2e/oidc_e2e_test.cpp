@@ -15,6 +15,8 @@
 #include <alter/testing/server_process.hpp>
 #include <alter/testing/temp_dir.hpp>
 #include <gtest/gtest.h>
+
+#include "e2e_support.hpp"
 #include <openssl/rand.h>
 
 #include <fcntl.h>
@@ -51,28 +53,14 @@ using alter::testing::HttpClient;
 using alter::testing::ServerProcess;
 using alter::testing::TempDir;
 using nlohmann::json;
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
+using alter::e2e::env_or;
+using alter::e2e::eventually;
+using alter::e2e::random_hex;
 
 const std::string kNode = env_or("ALTER_E2E_NODE", ALTER_E2E_NODE);
 const std::string kChromium = env_or("ALTER_E2E_CHROMIUM", ALTER_E2E_CHROMIUM);
 const std::string kOidcDir = env_or("ALTER_E2E_OIDC_DIR", ALTER_E2E_OIDC_DIR);
 constexpr int kAccessTokenTtlSeconds = 5;
-
-std::string random_hex(std::size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw std::runtime_error("RAND_bytes");
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : buf) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 15]);
-  }
-  return out;
-}
 
 // application/x-www-form-urlencoded, as RFC 6749 section 2.3.1 wants for client_secret_basic.
 std::string form_escape(const std::string& in) {
@@ -107,18 +95,6 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601(const std::st
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   return std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::milliseconds(millis);
-}
-
-/// Polls `condition` until it holds or `timeout` passes: waiting for an observable event (with a
-/// short pause between looks), never for a fixed time.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds every = 100ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(every);
-  }
 }
 
 std::string read_file(const fs::path& p) {
