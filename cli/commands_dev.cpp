@@ -145,6 +145,7 @@ void register_dev_command(CLI::App& app, GlobalOptions& global) {
               << "  data dir          " << config.data_dir.string() << " (SQLite: vault.db; master.key)\n"
               << "  API key           " << api_key << "\n"
               << "  admin credential  " << admin_token << "\n"
+              << "  web console       " << url << "/console/  (sign in with the admin credential)\n"
               << "  sandbox provider  " << url << "/sandbox  (OAuth + a calendar API; dev only)"
               << (flags.auto_consent ? "\n                    --auto-consent: connections are approved at once as 'alice' (dev only)" : "")
               << "\n  policy            sandbox reads allowed, writes need approval, the 'private' calendar denied\n"

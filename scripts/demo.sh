@@ -84,6 +84,11 @@ echo "approving $approval (a person would use the CLI or the page at its approva
 alter-vault approvals approve "$approval"
 wait $agent_pid
 
+say "The web console: the same vault in a browser"
+echo "Served by the vault itself at $ALTER_VAULT_URL/console/ (sign in with the admin credential above;"
+echo "this demo's vault stops with the script: the end says how to keep one running)."
+curl -fsS -o /dev/null -w 'GET /console/ -> %{http_code}\n' "$ALTER_VAULT_URL/console/"
+
 say "The audit trail: who called what, for whom, and whether it was allowed"
 alter-vault audit list --since 10m --limit 50
 alter-vault audit verify
@@ -91,4 +96,6 @@ alter-vault audit verify
 say "Done"
 echo "The dev vault stops with this script. Keep one running with:"
 echo "  $root/build/demo/install/bin/alter-vault dev       (docs/dev-mode.md: what it sets up, step by step)"
+echo "and open the web console it prints, http://127.0.0.1:8787/console/, signing in with the admin"
+echo "credential it prints too: connections, approvals, the audit trail, policies and keys (docs/console.md)."
 echo "Then follow docs/quickstart.md (from here to a real Google Calendar call)."
