@@ -51,8 +51,13 @@ export function Audit({ app, apps }) {
 
   const afterSeq = pages[pages.length - 1];
   const query = filterQuery(applied);
+  const pageNumber = pages.length;
+  // The answer carries the page it is, so the caption never names a page whose rows are still loading.
   const state = useLoad(
-    () => get(`/v1/admin/audit${qs({ ...query, after_seq: afterSeq || '', limit: applied.limit })}`),
+    async () => ({
+      ...(await get(`/v1/admin/audit${qs({ ...query, after_seq: afterSeq || '', limit: applied.limit })}`)),
+      shown: { page: pageNumber, afterSeq },
+    }),
     [JSON.stringify(query), afterSeq, applied.limit],
   );
   const providers = useLoad(() => get('/v1/admin/providers'), []);
@@ -194,8 +199,8 @@ export function Audit({ app, apps }) {
           <div class="overflow-auto">
             <table id="audit" class="striped">
               <caption class="muted">
-                Page {pages.length}: {events.length} row{events.length === 1 ? '' : 's'}, oldest first
-                {afterSeq ? ` (after seq ${afterSeq})` : ''}
+                Page {state.data.shown.page}: {events.length} row{events.length === 1 ? '' : 's'}, oldest first
+                {state.data.shown.afterSeq ? ` (after seq ${state.data.shown.afterSeq})` : ''}
               </caption>
               <thead>
                 <tr>
@@ -258,7 +263,7 @@ export function Audit({ app, apps }) {
             <button type="button" id="audit-prev" class="secondary outline" disabled={pages.length === 1} onClick={() => setPages((p) => p.slice(0, -1))}>
               Previous page
             </button>
-            <button type="button" id="audit-next" class="secondary outline" disabled={!next} onClick={() => setPages((p) => [...p, next])}>
+            <button type="button" id="audit-next" class="secondary outline" disabled={!next || state.loading} onClick={() => setPages((p) => [...p, next])}>
               Next page
             </button>
           </div>
