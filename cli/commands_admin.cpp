@@ -28,6 +28,8 @@ struct Opts {
   std::string client_id;
   std::string secret_file;
   std::string access_token_file;
+  std::string credential_file;
+  std::string api_key_file;
   std::string refresh_token_file;
   std::string token_type;
   std::string expires_at;
@@ -199,9 +201,12 @@ void register_providers(CLI::App& app, GlobalOptions& g) {
     print(g, a.body, [&] {
       std::vector<std::vector<std::string>> rows;
       for (const auto& p : a.body["providers"]) {
-        rows.push_back({cell(p["id"]), cell(p["display_name"]), cell(p["refresh"]), p["custom"].get<bool>() ? "custom" : "built-in"});
+        // OAuth providers say how they refresh; the others name their credential (docs/credentials.md).
+        const std::string credential = p.contains("credential") ? p["credential"].value("kind", "")
+                                                                : "oauth2 (" + p.value("refresh", "") + ")";
+        rows.push_back({cell(p["id"]), cell(p["display_name"]), credential, p.value("custom", false) ? "custom" : "built-in"});
       }
-      print_table({"ID", "NAME", "REFRESH", "SOURCE"}, rows);
+      print_table({"ID", "NAME", "CREDENTIAL", "SOURCE"}, rows);
     });
   }));
   auto* show = providers->add_subcommand("show", "show a provider's definition");
@@ -309,7 +314,7 @@ void register_connections(CLI::App& app, GlobalOptions& g) {
     auto a = g.client().call("POST", "/v1/admin/connections/" + encode(o.id) + "/refresh");
     print(g, a.body, [&] { std::cout << "Refreshed; expires " << cell(a.body["expires_at"]) << "\n"; });
   }));
-  auto* import = conns->add_subcommand("import", "import a token set (migrations, tests): tokens are read from files, never flags");
+  auto* import = conns->add_subcommand("import", "import a token set, or an API key, password or AWS key: secrets are read from files, never flags");
   add_app_option(import);
   import->add_option("--provider", o.provider)->required();
   import->add_option("--user", o.users, "attribute NAME=VALUE (repeatable)")->required();
@@ -320,6 +325,11 @@ void register_connections(CLI::App& app, GlobalOptions& g) {
   import->add_option("--expires-in", o.expires_in, "seconds");
   import->add_option("--expires-at", o.expires_at, "ISO 8601 time");
   import->add_option("--scope", o.scopes, "granted scope (repeatable)");
+  import->add_option("--api-key-file", o.api_key_file, "file with the API key, for a provider whose credential is an api_key ('-': stdin)");
+  import->add_option("--credential-file", o.credential_file,
+                     "a JSON file with the credential's fields: {\"api_key\"}, {\"username\", \"password\"} or "
+                     "{\"access_key_id\", \"secret_access_key\", \"session_token\"} ('-': stdin)");
+  import->add_option("--setting", o.settings, "connection variable NAME=VALUE, e.g. region=eu-west-1 (repeatable)");
   import->callback(guarded(g, [&g] {
     json body = json::object();
     if (!o.file.empty()) {
@@ -331,7 +341,17 @@ void register_connections(CLI::App& app, GlobalOptions& g) {
     body["attributes"] = parse_pairs(o.users, "--user");
     if (!o.access_token_file.empty()) body["access_token"] = read_secret_file(o.access_token_file);
     if (!o.refresh_token_file.empty()) body["refresh_token"] = read_secret_file(o.refresh_token_file);
-    if (!body.contains("access_token")) throw CliError{"give --access-token-file or --from-json", 2};
+    if (!o.api_key_file.empty()) body["credential"] = {{"api_key", read_secret_file(o.api_key_file)}};
+    if (!o.credential_file.empty()) {
+      std::string text = read_secret_file(o.credential_file);
+      body["credential"] = json::parse(text, nullptr, false);
+      common::secure_wipe(text);
+      if (!body["credential"].is_object()) throw CliError{o.credential_file + " is not a JSON object", 2};
+    }
+    if (!o.settings.empty()) body["metadata"] = parse_pairs(o.settings, "--setting");
+    if (!body.contains("access_token") && !body.contains("credential")) {
+      throw CliError{"give --access-token-file, --api-key-file, --credential-file or --from-json", 2};
+    }
     if (!o.token_type.empty()) body["token_type"] = o.token_type;
     if (o.expires_in >= 0) body["expires_in"] = o.expires_in;
     if (!o.expires_at.empty()) body["expires_at"] = o.expires_at;
@@ -339,6 +359,11 @@ void register_connections(CLI::App& app, GlobalOptions& g) {
     auto a = g.client().call("POST", app_path("/connections"), &body);
     for (const char* k : {"access_token", "refresh_token"}) {
       if (body.contains(k) && body[k].is_string()) common::secure_wipe(body[k].get_ref<std::string&>());
+    }
+    if (body.contains("credential") && body["credential"].is_object()) {
+      for (auto& item : body["credential"].items()) {
+        if (item.value().is_string()) common::secure_wipe(item.value().get_ref<std::string&>());
+      }
     }
     print(g, a.body, [&] { std::cout << "Imported connection " << a.body["id"].get<std::string>() << "\n"; });
   }));

@@ -174,7 +174,7 @@ Response import_connection(Api& api, const Request& req, const std::string& app_
   auto body = json_object_body(req);
   if (!body) return error_response(body.error());
   if (auto r = no_unknown_fields(*body, {"provider_id", "attributes", "access_token", "refresh_token", "id_token",
-                                         "token_type", "expires_at", "expires_in", "scopes", "metadata"});
+                                         "token_type", "expires_at", "expires_in", "scopes", "metadata", "credential"});
       !r) {
     return error_response(r.error());
   }
@@ -192,7 +192,19 @@ Response import_connection(Api& api, const Request& req, const std::string& app_
     if (body->contains(key) && (*body)[key].is_string()) common::secure_wipe((*body)[key].get_ref<std::string&>());
     return {};
   };
-  for (auto [key, required, out] : {std::tuple{"access_token", true, &spec.access_token},
+  // An API key, a password or an AWS key (the provider's catalog entry says which fields).
+  if (auto it = body->find("credential"); it != body->end()) {
+    if (!it->is_object()) return error_response(bad("field 'credential' must be an object of strings"));
+    for (auto& item : it->items()) {
+      if (!item.value().is_string()) return error_response(bad("credential field '" + item.key() + "' must be a string"));
+      if (item.value().get_ref<const std::string&>().size() > 16384) {
+        return error_response(bad("credential field '" + item.key() + "' is longer than 16384 bytes"));
+      }
+      spec.credential.emplace(item.key(), common::SecretString(item.value().get<std::string>()));
+      common::secure_wipe(item.value().get_ref<std::string&>());
+    }
+  }
+  for (auto [key, required, out] : {std::tuple{"access_token", false, &spec.access_token},
                                     std::tuple{"refresh_token", false, &spec.refresh_token},
                                     std::tuple{"id_token", false, &spec.id_token}}) {
     if (auto r = take_secret(key, required, *out); !r) return error_response(r.error());

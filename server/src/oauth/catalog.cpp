@@ -2,6 +2,8 @@
 
 #include <alter/common/strings.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -35,7 +37,136 @@ std::string refresh_name(RefreshMode m) {
 
 }  // namespace
 
+const char* credential_kind_name(CredentialKind kind) {
+  switch (kind) {
+    case CredentialKind::kOAuth2: return "oauth2";
+    case CredentialKind::kApiKey: return "api_key";
+    case CredentialKind::kBasic: return "basic";
+    case CredentialKind::kAwsSigV4: return "aws_sigv4";
+  }
+  return "oauth2";
+}
+
+namespace {
+
+nlohmann::json credential_json(const CredentialSpec& c) {
+  nlohmann::json j = {{"kind", credential_kind_name(c.kind)}};
+  if (!c.header.empty()) j["header"] = c.header;
+  if (!c.prefix.empty()) j["prefix"] = c.prefix;
+  if (!c.query_param.empty()) j["query_param"] = c.query_param;
+  if (c.password_optional) j["password_optional"] = true;
+  if (!c.aws_service.empty()) j["service"] = c.aws_service;
+  if (!c.aws_region.empty()) j["region"] = c.aws_region;
+  if (c.aws_s3) j["s3"] = true;
+  return j;
+}
+
+bool header_name_ok(const std::string& h) {
+  // The credential's own header: not one the HTTP exchange or the proxy owns.
+  static const std::set<std::string> refused = {"host", "content-length", "content-type", "transfer-encoding", "connection",
+                                                "cookie", "te", "upgrade", "proxy-authorization", "expect"};
+  return common::is_token(h) && !refused.count(common::to_lower(h));
+}
+
+bool query_param_ok(const std::string& p) {
+  return !p.empty() && p.size() <= 64 && std::all_of(p.begin(), p.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+Result<CredentialSpec> parse_credential(const std::string& id, const nlohmann::json& c) {
+  if (!c.is_object()) return common::unexpected(field_error(id, "credential", "must be an object"));
+  CredentialSpec spec;
+  const std::string kind = c.contains("kind") && c["kind"].is_string() ? c["kind"].get<std::string>() : "";
+  std::set<std::string> allowed = {"kind"};
+  if (kind == "oauth2") {
+    spec.kind = CredentialKind::kOAuth2;
+  } else if (kind == "api_key") {
+    spec.kind = CredentialKind::kApiKey;
+    allowed.insert({"header", "prefix", "query_param"});
+  } else if (kind == "basic") {
+    spec.kind = CredentialKind::kBasic;
+    allowed.insert("password_optional");
+  } else if (kind == "aws_sigv4") {
+    spec.kind = CredentialKind::kAwsSigV4;
+    allowed.insert({"service", "region", "s3"});
+  } else {
+    return common::unexpected(field_error(id, "credential.kind", "must be oauth2, api_key, basic or aws_sigv4"));
+  }
+  for (auto it = c.begin(); it != c.end(); ++it) {
+    if (!allowed.count(it.key())) {
+      return common::unexpected(field_error(id, "credential." + it.key(), "is not a field of a " + kind + " credential"));
+    }
+    if (it.key() == "password_optional" || it.key() == "s3") {
+      if (!it->is_boolean()) return common::unexpected(field_error(id, "credential." + it.key(), "must be true or false"));
+    } else if (!it->is_string()) {
+      return common::unexpected(field_error(id, "credential." + it.key(), "must be a string"));
+    }
+  }
+  spec.header = c.value("header", "");
+  spec.prefix = c.value("prefix", "");
+  spec.query_param = c.value("query_param", "");
+  spec.password_optional = c.value("password_optional", false);
+  spec.aws_service = c.value("service", "");
+  spec.aws_region = c.value("region", "");
+  spec.aws_s3 = c.value("s3", false);
+  if (spec.kind == CredentialKind::kApiKey) {
+    if (spec.header.empty() == spec.query_param.empty()) {
+      return common::unexpected(field_error(id, "credential", "of kind api_key names either a header or a query_param"));
+    }
+    if (!spec.header.empty() && !header_name_ok(spec.header)) {
+      return common::unexpected(field_error(id, "credential.header", "must be a header name the vault may set"));
+    }
+    if (!spec.query_param.empty() && !query_param_ok(spec.query_param)) {
+      return common::unexpected(field_error(id, "credential.query_param", "must be 1 to 64 letters, digits, '_', '-' or '.'"));
+    }
+    if (!spec.prefix.empty() && (spec.header.empty() || spec.prefix.size() > 32 ||
+                                 !std::all_of(spec.prefix.begin(), spec.prefix.end(), [](char ch) { return ch >= 0x20 && ch < 0x7f; }))) {
+      return common::unexpected(field_error(id, "credential.prefix", "goes with a header: up to 32 printable characters, such as \"Bearer \""));
+    }
+  }
+  if (spec.kind == CredentialKind::kAwsSigV4) {
+    auto scope_ok = [](const std::string& v, bool variables) {
+      return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [&](char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || (variables && (ch == '{' || ch == '}' || ch == '_'));
+      });
+    };
+    if (!scope_ok(spec.aws_service, false)) {
+      return common::unexpected(field_error(id, "credential.service", "must be an AWS service's signing name (s3, sts, execute-api, ...)"));
+    }
+    if (!scope_ok(spec.aws_region, true)) {
+      return common::unexpected(field_error(id, "credential.region", "must be an AWS region (us-east-1) or a variable ({region})"));
+    }
+  }
+  return spec;
+}
+
+nlohmann::json variables_json(const std::map<std::string, Variable>& variables) {
+  nlohmann::json vars = nlohmann::json::object();
+  for (const auto& [name, v] : variables) {
+    nlohmann::json one = {{"scope", v.scope}};
+    if (!v.pattern.empty()) one["pattern"] = v.pattern;
+    if (!v.default_value.empty()) one["default"] = v.default_value;
+    if (!v.description.empty()) one["description"] = v.description;
+    vars[name] = one;
+  }
+  return vars;
+}
+
+}  // namespace
+
 nlohmann::json ProviderDef::to_json() const {
+  if (credential.is_static()) {
+    nlohmann::json j = {{"id", id}, {"display_name", display_name}, {"docs_url", docs_url},
+                        {"api_hosts", api_hosts}, {"credential", credential_json(credential)}};
+    if (proxy.retries != ProxySettings{}.retries || proxy.max_retry_after != ProxySettings{}.max_retry_after) {
+      j["proxy"] = {{"retries", proxy.retries}, {"max_retry_after_seconds", proxy.max_retry_after.count()}};
+    }
+    if (!variables.empty()) j["variables"] = variables_json(variables);
+    if (!notes.empty()) j["notes"] = notes;
+    if (!setup.empty()) j["setup"] = setup;
+    return j;
+  }
   nlohmann::json j = {{"id", id},
                       {"display_name", display_name},
                       {"docs_url", docs_url},
@@ -63,18 +194,9 @@ nlohmann::json ProviderDef::to_json() const {
   }
   if (!api_hosts_from_fields.empty()) j["api_hosts_from_fields"] = api_hosts_from_fields;
   if (!token_response_paths.empty()) j["token_response_paths"] = token_response_paths;
-  if (!variables.empty()) {
-    nlohmann::json vars = nlohmann::json::object();
-    for (const auto& [name, v] : variables) {
-      nlohmann::json one = {{"scope", v.scope}};
-      if (!v.pattern.empty()) one["pattern"] = v.pattern;
-      if (!v.default_value.empty()) one["default"] = v.default_value;
-      if (!v.description.empty()) one["description"] = v.description;
-      vars[name] = one;
-    }
-    j["variables"] = vars;
-  }
+  if (!variables.empty()) j["variables"] = variables_json(variables);
   if (!notes.empty()) j["notes"] = notes;
+  if (!setup.empty()) j["setup"] = setup;
   return j;
 }
 
@@ -90,9 +212,28 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
       "revocation_auth", "scope_param", "token_header", "keep_callback_params", "issuer",
       "userinfo_url", "default_scopes", "scope_separator", "pkce", "client_auth", "token_request_format",
       "authorization_params", "api_hosts", "refresh", "keep_fields", "api_hosts_from_fields",
-      "token_response_paths", "variables", "notes", "proxy"};
+      "token_response_paths", "variables", "notes", "setup", "proxy", "credential"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.count(it.key())) return common::unexpected(field_error(d.id, it.key(), "is not a known field"));
+  }
+  if (auto c = j.find("credential"); c != j.end()) {
+    auto spec = parse_credential(d.id, *c);
+    if (!spec) return common::unexpected(spec.error());
+    d.credential = *spec;
+  }
+  const bool oauth = !d.credential.is_static();
+  if (!oauth) {
+    // An API key, a password or an AWS key: none of the OAuth fields applies.
+    static const std::set<std::string> allowed = {"id", "display_name", "docs_url", "api_hosts", "variables", "notes", "setup", "proxy", "credential"};
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (!allowed.count(it.key())) {
+        return common::unexpected(field_error(d.id, it.key(), std::string("is for OAuth providers, and this one's credential is ") +
+                                                                 credential_kind_name(d.credential.kind)));
+      }
+    }
+    d.pkce = false;
+    d.refresh = RefreshMode::kNeverExpires;
+    d.scope_separator = " ";
   }
   auto req_string = [&](const char* key, std::string& out, bool required) -> std::optional<Error> {
     auto it = j.find(key);
@@ -130,7 +271,7 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
   };
   std::string refresh;
   for (auto err : {req_string("display_name", d.display_name, true), req_string("docs_url", d.docs_url, true),
-                   req_string("authorization_url", d.authorization_url, true), req_string("token_url", d.token_url, true),
+                   req_string("authorization_url", d.authorization_url, oauth), req_string("token_url", d.token_url, oauth),
                    req_string("revocation_url", d.revocation_url, false),
                    req_string("refresh_url", d.refresh_url, false),
                    req_string("issuer", d.issuer, false),
@@ -139,11 +280,11 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
                    string_list("keep_callback_params", d.keep_callback_params, false),
                    req_string("revocation_auth", d.revocation_auth, false),
                    req_string("userinfo_url", d.userinfo_url, false),
-                   req_string("scope_separator", d.scope_separator, true),
-                   req_string("client_auth", d.client_auth, true),
-                   req_string("token_request_format", d.token_request_format, true),
-                   req_string("refresh", refresh, true), req_string("notes", d.notes, false),
-                   string_list("default_scopes", d.default_scopes, true), string_list("api_hosts", d.api_hosts, true),
+                   req_string("scope_separator", d.scope_separator, oauth),
+                   req_string("client_auth", d.client_auth, oauth),
+                   req_string("token_request_format", d.token_request_format, oauth),
+                   req_string("refresh", refresh, oauth), req_string("notes", d.notes, false), req_string("setup", d.setup, false),
+                   string_list("default_scopes", d.default_scopes, oauth), string_list("api_hosts", d.api_hosts, true),
                    string_list("keep_fields", d.keep_fields, false),
                    string_list("api_hosts_from_fields", d.api_hosts_from_fields, false),
                    string_map("authorization_params", d.authorization_params),
@@ -163,9 +304,11 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
     d.proxy.retries = static_cast<int>(px->value("retries", std::int64_t{d.proxy.retries}));
     d.proxy.max_retry_after = std::chrono::seconds(px->value("max_retry_after_seconds", std::int64_t{d.proxy.max_retry_after.count()}));
   }
-  auto pkce = j.find("pkce");
-  if (pkce == j.end() || !pkce->is_boolean()) return common::unexpected(field_error(d.id, "pkce", "must be true or false"));
-  d.pkce = pkce->get<bool>();
+  if (oauth) {
+    auto pkce = j.find("pkce");
+    if (pkce == j.end() || !pkce->is_boolean()) return common::unexpected(field_error(d.id, "pkce", "must be true or false"));
+    d.pkce = pkce->get<bool>();
+  }
   if (d.client_auth != "basic" && d.client_auth != "body") {
     return common::unexpected(field_error(d.id, "client_auth", "must be \"basic\" or \"body\""));
   }
@@ -176,6 +319,7 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
       d.revocation_auth != "none") {
     return common::unexpected(field_error(d.id, "revocation_auth", "must be \"basic\", \"body\" or \"none\""));
   }
+  if (!oauth) refresh = "never_expires";
   if (refresh == "refreshes") d.refresh = RefreshMode::kRefreshes;
   else if (refresh == "rotates") d.refresh = RefreshMode::kRotates;
   else if (refresh == "never_expires") d.refresh = RefreshMode::kNeverExpires;
@@ -218,6 +362,17 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
         }
       }
       d.variables[v.key()] = var;
+    }
+  }
+  if (d.credential.kind == CredentialKind::kAwsSigV4) {
+    // "{region}": a connection variable, declared.
+    const std::string& r = d.credential.aws_region;
+    for (std::size_t open = r.find('{'); open != std::string::npos; open = r.find('{', open + 1)) {
+      const auto close = r.find('}', open);
+      const std::string name = close == std::string::npos ? "" : r.substr(open + 1, close - open - 1);
+      if (name.empty() || !d.variables.count(name)) {
+        return common::unexpected(field_error(d.id, "credential.region", "uses a variable that 'variables' does not declare"));
+      }
     }
   }
   return d;

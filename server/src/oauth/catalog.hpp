@@ -35,6 +35,28 @@ struct ProxySettings {
   std::chrono::seconds max_retry_after{10};
 };
 
+/// What a connection of this provider holds and how the vault's proxy presents it (the catalog's
+/// `credential` object; absent: an OAuth 2 authorization-code grant).
+enum class CredentialKind { kOAuth2, kApiKey, kBasic, kAwsSigV4 };
+const char* credential_kind_name(CredentialKind kind);
+
+struct CredentialSpec {
+  CredentialKind kind = CredentialKind::kOAuth2;
+  // api_key: sent in `header` as prefix + key, or as the query parameter `query_param`.
+  std::string header;
+  std::string prefix;
+  std::string query_param;
+  // basic: the password may be empty (a key sent as the user name, as Stripe takes it).
+  bool password_optional = false;
+  // aws_sigv4: the signing scope; `region` may name a connection variable ("{region}").
+  std::string aws_service;
+  std::string aws_region;
+  bool aws_s3 = false;  // S3's rules: the path signed as sent, x-amz-content-sha256 sent
+  /// Not an OAuth grant: the secret is supplied (imported), never refreshed, and used only by the
+  /// vault's proxy (the SDK is answered proxy_required, so the secret never leaves the vault).
+  bool is_static() const { return kind != CredentialKind::kOAuth2; }
+};
+
 struct ProviderDef {
   std::string id;
   std::string display_name;
@@ -64,9 +86,12 @@ struct ProviderDef {
   std::map<std::string, std::string> token_response_paths;
   std::map<std::string, Variable> variables;
   std::string notes;
+  /// How to register the OAuth app or create the key at the provider (the provider's docs page).
+  std::string setup;
   bool custom = false;
   bool dev_only = false;  // the dev sandbox
   ProxySettings proxy;
+  CredentialSpec credential;
 
   nlohmann::json to_json() const;
 };

@@ -55,8 +55,25 @@ Result<Connection> ConnectionService::import(const std::string& app_id, ImportSp
     return common::unexpected(app.error().code == StoreErrc::kNotFound ? make_error(Errc::kNotFound, "not_found", "no app '" + app_id + "'")
                                                                        : store_error(app.error()));
   }
-  if (!catalog_->get(spec.provider_id)) return common::unexpected(bad("unknown provider '" + spec.provider_id + "'"));
+  auto provider = catalog_->get(spec.provider_id);
+  if (!provider) return common::unexpected(bad("unknown provider '" + spec.provider_id + "'"));
   if (spec.attributes.empty()) return common::unexpected(bad("field 'attributes' must name the user, e.g. {\"user_id\": \"alice\"}"));
+  const std::string kind = oauth::credential_kind_name(provider->credential.kind);
+  std::optional<common::SecretString> packed;
+  if (provider->credential.is_static()) {
+    if (!spec.access_token.empty() || !spec.refresh_token.empty() || !spec.id_token.empty() || spec.expires_at || !spec.scopes.empty()) {
+      return common::unexpected(bad("provider '" + spec.provider_id + "' takes a " + kind +
+                                    " credential, not OAuth tokens: send {\"credential\": {...}} (docs/credentials.md)"));
+    }
+    auto checked = credentials::pack(provider->credential, spec.credential);
+    if (!checked) return common::unexpected(checked.error());
+    packed = std::move(checked.value());
+  } else {
+    if (!spec.credential.empty()) {
+      return common::unexpected(bad("provider '" + spec.provider_id + "' takes OAuth tokens (access_token, refresh_token, ...), not a credential"));
+    }
+    if (spec.access_token.empty()) return common::unexpected(bad("field 'access_token' is required"));
+  }
   Connection c;
   c.app_id = app_id;
   c.provider_id = spec.provider_id;
@@ -67,7 +84,13 @@ Result<Connection> ConnectionService::import(const std::string& app_id, ImportSp
   c.metadata = spec.metadata;
   c.status = ConnectionStatus::kActive;
   c.created_at = c.updated_at = clock_.wall();
-  c.tokens = sealed_.seal_tokens(c, spec.access_token.reveal(), spec.refresh_token.reveal(), spec.id_token.reveal());
+  if (packed) {
+    // The credential's fields, sealed where a token set would be; the kind names the row's type.
+    c.token_type = kind;
+    c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
+  } else {
+    c.tokens = sealed_.seal_tokens(c, spec.access_token.reveal(), spec.refresh_token.reveal(), spec.id_token.reveal());
+  }
   std::optional<Connection> stored;
   std::vector<audit::AuditEvent> events;
   auto committed = audit_.commit(
@@ -159,6 +182,10 @@ Result<Connection> ConnectionService::refresh(const std::string& id) {
   if (!c) return common::unexpected(c.error());
   auto provider = catalog_->get(c->provider_id);
   if (!provider) return common::unexpected(make_error(Errc::kConflict, "conflict", "the connection's provider is unknown"));
+  if (provider->credential.is_static()) {
+    return common::unexpected(bad("this connection holds a " + std::string(oauth::credential_kind_name(provider->credential.kind)) +
+                                  " credential, which does not expire: there is nothing to refresh (import a new one to replace it)"));
+  }
   return tokens_.refresh(*c, *provider, true);
 }
 
@@ -170,6 +197,10 @@ Result<ConnectLink> ConnectionService::create_link(const std::string& app_id, Co
     return common::unexpected(bad("unknown provider '" + spec.provider_id + "'"));
   }
   if (spec.attributes.empty()) return common::unexpected(bad("field 'attributes' must name the user, e.g. {\"user_id\": \"alice\"}"));
+  if (provider->credential.is_static() && !spec.scopes.empty()) {
+    return common::unexpected(bad("provider '" + spec.provider_id + "' takes a " + oauth::credential_kind_name(provider->credential.kind) +
+                                  " credential: it has no scopes"));
+  }
   if (!spec.return_url.empty() && !return_url_allowed(*app, spec.return_url)) {
     return common::unexpected(bad("return_url is not on the app's allow-list (alter-vault apps update " + app_id +
                                   " --return-url PREFIX)"));
@@ -194,8 +225,10 @@ Result<ConnectLink> ConnectionService::create_link(const std::string& app_id, Co
       return common::unexpected(bad("setting '" + k + "' is not a connection variable of " + provider->id));
     }
   }
-  // The provider must be configured for this app before a user can connect.
-  auto cred = store_.get_provider_credential(app_id, provider->id);
+  // The provider must be configured for this app before a user can connect (an OAuth client; a
+  // key, password or AWS key is what the user enters on the link's form).
+  auto cred = provider->credential.is_static() ? StoreResult<ProviderCredential>(ProviderCredential{})
+                                               : store_.get_provider_credential(app_id, provider->id);
   if (!cred) {
     if (cred.error().code == StoreErrc::kNotFound) {
       return common::unexpected(make_error(Errc::kFailedPrecondition, "provider_not_configured",
@@ -229,7 +262,7 @@ Result<ConnectLink> ConnectionService::create_link(const std::string& app_id, Co
   return ConnectLink{cs, public_url_() + "/connect/" + token};
 }
 
-Result<std::string> ConnectionService::open_link(const std::string& link_token) {
+Result<ConnectSession> ConnectionService::live_link(const std::string& link_token) const {
   auto cs = store_.find_connect_session_by_token(crypto::sha256_hex(link_token));
   if (!cs) return common::unexpected(make_error(Errc::kNotFound, "link_invalid", "This connect link is not valid. Ask the application for a new one."));
   if (cs->used_at) {
@@ -238,6 +271,108 @@ Result<std::string> ConnectionService::open_link(const std::string& link_token) 
   if (cs->expires_at <= clock_.wall()) {
     return common::unexpected(make_error(Errc::kFailedPrecondition, "link_expired", "This connect link expired. Ask the application for a new one."));
   }
+  return std::move(cs.value());
+}
+
+Result<std::optional<CredentialForm>> ConnectionService::link_form(const std::string& link_token) {
+  auto cs = live_link(link_token);
+  if (!cs) return common::unexpected(cs.error());
+  auto provider = catalog_->get(cs->provider_id);
+  if (!provider) return common::unexpected(make_error(Errc::kInternal, "provider_unavailable", "The provider of this link is no longer configured."));
+  if (!provider->credential.is_static()) return std::optional<CredentialForm>();
+  CredentialForm form;
+  form.provider_id = provider->id;
+  form.provider_name = provider->display_name;
+  form.kind = oauth::credential_kind_name(provider->credential.kind);
+  form.docs_url = provider->docs_url;
+  form.setup = provider->setup;
+  switch (provider->credential.kind) {
+    case oauth::CredentialKind::kApiKey:
+      form.fields = {{"api_key", "API key", true, true}};
+      break;
+    case oauth::CredentialKind::kBasic:
+      form.fields = {{"username", "User name", false, true}, {"password", "Password", true, !provider->credential.password_optional}};
+      break;
+    case oauth::CredentialKind::kAwsSigV4:
+      form.fields = {{"access_key_id", "Access key ID", false, true},
+                     {"secret_access_key", "Secret access key", true, true},
+                     {"session_token", "Session token (temporary credentials only)", true, false}};
+      break;
+    case oauth::CredentialKind::kOAuth2:
+      break;
+  }
+  return std::optional<CredentialForm>(std::move(form));
+}
+
+ConnectOutcome ConnectionService::submit_credential(const std::string& link_token, credentials::Fields fields) {
+  ConnectOutcome out;
+  auto cs = live_link(link_token);
+  if (!cs) {
+    out.error_code = cs.error().code;
+    out.message = cs.error().message;
+    return out;
+  }
+  auto provider = catalog_->get(cs->provider_id);
+  out.provider_id = cs->provider_id;
+  out.provider_name = provider ? provider->display_name : cs->provider_id;
+  if (!provider || !provider->credential.is_static()) {
+    out.error_code = "not_a_form";
+    out.message = "This connect link signs in with " + out.provider_name + ": open it instead.";
+    return out;
+  }
+  // A field left empty on the form (an optional session token) is a field not given.
+  std::erase_if(fields, [](const auto& f) { return f.second.empty(); });
+  auto packed = credentials::pack(provider->credential, fields);
+  if (!packed) {
+    out.error_code = "invalid_credential";
+    out.message = packed.error().message;
+    return out;  // nothing stored, and the link still works
+  }
+  const TimePoint now = clock_.wall();
+  Connection c;
+  c.app_id = cs->app_id;
+  c.provider_id = cs->provider_id;
+  c.attributes = cs->attributes;
+  c.token_type = oauth::credential_kind_name(provider->credential.kind);
+  c.status = ConnectionStatus::kActive;
+  c.metadata = nlohmann::json::object();
+  for (auto it = cs->settings.begin(); it != cs->settings.end(); ++it) c.metadata[it.key()] = it.value();
+  c.created_at = c.updated_at = now;
+  c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
+  std::optional<Connection> stored;
+  std::vector<audit::AuditEvent> events;
+  auto committed = audit_.commit(
+      [&]() -> Result<void> {
+        if (auto used = store_.use_connect_session(cs->id, now); !used) {
+          return common::unexpected(make_error(Errc::kConflict, "session_used", "This connect link was already used. Ask the application for a new one."));
+        }
+        auto r = store_.upsert_connection(c);
+        if (!r) return common::unexpected(store_error(r.error()));
+        stored = std::move(r.value());
+        events.push_back(audit::AuditEvent{{{"kind", "connect"}, {"app_id", cs->app_id}, {"provider_id", cs->provider_id},
+                                            {"user", cs->attributes}, {"decision", "connected"}, {"connection_id", stored->id},
+                                            {"details", {{"credential", c.token_type}, {"via", "form"}}}}});
+        return {};
+      },
+      events, true);
+  if (!committed) {
+    out.error_code = committed.error().code;
+    out.message = committed.error().code == "session_used" ? committed.error().message
+                                                           : "The vault could not store the connection. Please try again.";
+    return out;
+  }
+  cache_.connections_changed();
+  log_.info("connection created", {{"connection_id", stored->id}, {"provider", stored->provider_id}, {"app_id", stored->app_id}});
+  out.ok = true;
+  out.connection_id = stored->id;
+  out.return_url = cs->return_url;
+  out.message = "Your " + out.provider_name + " credential is stored in the vault; the application never sees it.";
+  return out;
+}
+
+Result<std::string> ConnectionService::open_link(const std::string& link_token) {
+  auto cs = live_link(link_token);
+  if (!cs) return common::unexpected(cs.error());
   auto provider = catalog_->get(cs->provider_id);
   if (!provider) return common::unexpected(make_error(Errc::kInternal, "provider_unavailable", "The provider of this link is no longer configured."));
   auto client = tokens_.client_for(cs->app_id, *provider, cs->settings);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "audit/audit_log.hpp"
+#include "credentials/static_credential.hpp"
 #include "core/log.hpp"
 #include "oauth/catalog.hpp"
 #include "oauth/oauth_client.hpp"
@@ -33,6 +34,9 @@ struct ImportSpec {
   std::optional<TimePoint> expires_at;
   std::vector<std::string> scopes;
   nlohmann::json metadata = nlohmann::json::object();
+  /// A provider whose catalog credential is not OAuth (an API key, Basic, AWS) takes these fields
+  /// instead of tokens (credentials/static_credential.hpp).
+  credentials::Fields credential;
 };
 
 struct ConnectSpec {
@@ -58,6 +62,22 @@ struct ConnectOutcome {
   std::string provider_name;
   std::string return_url;     // the app's page to send the browser to, if it gave one
   std::string provider_id;
+};
+
+/// What a connect link's form asks for when the provider's credential is not OAuth.
+struct CredentialForm {
+  struct Field {
+    std::string name;   // the credential field: api_key, username, password, access_key_id, ...
+    std::string label;
+    bool secret = true;  // a password input
+    bool required = true;
+  };
+  std::string provider_id;
+  std::string provider_name;
+  std::string kind;
+  std::string docs_url;
+  std::string setup;
+  std::vector<Field> fields;
 };
 
 struct Revocation {
@@ -92,10 +112,19 @@ class ConnectionService {
   Result<std::string> open_link(const std::string& link_token);
   /// The provider's redirect back (state, code or error, iss, ...).
   ConnectOutcome callback(const std::map<std::string, std::string>& query);
+  /// A link whose provider takes a key, a password or an AWS key: the form the user fills in;
+  /// std::nullopt for an OAuth link (open_link then). The same errors as open_link.
+  Result<std::optional<CredentialForm>> link_form(const std::string& link_token);
+  /// The form sent back: checked like an import; a bad value is error_code "invalid_credential"
+  /// and leaves the link usable; otherwise the link is used up with the connection and its row.
+  ConnectOutcome submit_credential(const std::string& link_token, credentials::Fields fields);
 
   std::string redirect_uri() const { return public_url_() + "/oauth/callback"; }
 
  private:
+  /// The link's session while it is unused and unexpired.
+  Result<ConnectSession> live_link(const std::string& link_token) const;
+
   Options options_;
   std::shared_ptr<oauth::Catalog> catalog_;
   Store& store_;

@@ -11,6 +11,9 @@
 #include <set>
 #include <sstream>
 
+#include <boost/url/parse.hpp>
+
+#include "credentials/static_credential.hpp"
 #include "crypto/crypto.hpp"
 #include "vault/audit_trail.hpp"
 
@@ -81,6 +84,28 @@ const char* failure_kind(TransportErrorKind k) {
     case TransportErrorKind::kOther: break;
   }
   return "other";
+}
+
+// The caller sent what carries the provider's credential (its header, its query parameter, the
+// headers SigV4 sets): refused, not overridden, so nobody is surprised by which one was used.
+std::optional<std::string> credential_clash(const ProviderDef& p, const std::vector<std::pair<std::string, std::string>>& headers,
+                                            const std::string& url) {
+  const auto& c = p.credential;
+  std::vector<std::string> owned;
+  if (c.kind == oauth::CredentialKind::kApiKey && !c.header.empty()) owned.push_back(c.header);
+  if (c.kind == oauth::CredentialKind::kAwsSigV4) owned = {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"};
+  for (const auto& [k, v] : headers) {
+    for (const auto& o : owned) {
+      if (common::iequals(k, o)) return "header " + o + " carries " + p.display_name + "'s credential: the vault sets it";
+    }
+  }
+  if (c.kind == oauth::CredentialKind::kApiKey && !c.query_param.empty()) {
+    auto u = boost::urls::parse_uri(url);
+    if (u && u->params().find(c.query_param) != u->params().end()) {
+      return "query parameter '" + c.query_param + "' carries " + p.display_name + "'s key: the vault sets it";
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -195,6 +220,12 @@ std::shared_ptr<ProxyService::Flight> ProxyService::start(ProxyAsk ask, std::fun
       }
     }
   }
+  if (provider != nullptr && provider->credential.is_static()) {
+    if (auto clash = credential_clash(*provider, flight->ask.headers, flight->ask.token.url)) {
+      flight->done(refuse(make_error(Errc::kInvalidArgument, "invalid_request", *clash)));
+      return nullptr;
+    }
+  }
   flight->retries_left = provider != nullptr ? provider->proxy.retries : 0;
   return flight;
 }
@@ -241,7 +272,21 @@ void ProxyService::send(std::shared_ptr<Flight> flight) {
   req.url = g.url;
   req.headers.reserve(flight->ask.headers.size() + 1);
   for (const auto& h : flight->ask.headers) req.headers.push_back(h);
-  if (!g.token_header.empty()) {
+  if (g.provider && g.provider->credential.is_static()) {
+    // An API key, Basic or an AWS signature, made here: the secret never leaves the vault.
+    req.shared_body = flight->ask.body;
+    auto fields = credentials::unpack(g.access_token.reveal());
+    auto applied = fields ? credentials::apply(*g.provider, *fields, provider_variables(*g.provider, nlohmann::json::object(), g.connection->metadata),
+                                               req, std::chrono::system_clock::now())
+                          : Result<void>(common::unexpected(fields.error()));
+    if (!applied) {
+      for (auto& [name, value] : req.headers) common::secure_wipe(value);
+      common::secure_wipe(req.url);
+      finish(flight, common::unexpected(internal::TransportError{TransportErrorKind::kOther,
+                                                                 "the credential could not be applied: " + applied.error().message}));
+      return;
+    }
+  } else if (!g.token_header.empty()) {
     req.headers.emplace_back(g.token_header, std::string(g.access_token.reveal()));
   } else {
     std::string auth = g.token_type;
@@ -282,6 +327,7 @@ bool ProxyService::may_force_refresh(const std::string& connection_id) {
 void ProxyService::on_answer(std::shared_ptr<Flight> flight, TransportResult result) {
   // On the HTTP client's thread: only hand over from here.
   if (result && result->status == 401 && !flight->refreshed && flight->grant.connection &&
+      !(flight->grant.provider && flight->grant.provider->credential.is_static()) &&
       may_force_refresh(flight->grant.connection->id)) {
     // The provider refused the token (revoked, rotated elsewhere, expired early): refresh once,
     // send once more.

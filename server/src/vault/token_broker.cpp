@@ -267,6 +267,16 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
                    {{"policy_error", "token_handout_disabled"}});
   }
 
+  // ---- an API key, a password or an AWS key is only ever used by the vault itself ----
+  if (!ask.proxied && provider->credential.is_static()) {
+    return refused("denied", Refusal{make_error(Errc::kPermissionDenied, "proxy_required",
+                                                provider->display_name + "'s credential (" +
+                                                    oauth::credential_kind_name(provider->credential.kind) +
+                                                    ") never leaves the vault: send this request through the proxy (/v1/proxy)"),
+                                     rid, rid},
+                   {{"policy_error", "proxy_required"}});
+  }
+
   // ---- the exfiltration guard: this token only for https URLs on this connection's API hosts ----
   policy::PolicyRequest preq;
   const bool url_less = ask.url.empty() && settings.allow_url_less_token_requests && !ask.proxied;
