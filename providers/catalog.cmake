@@ -2,31 +2,116 @@
 # include()d by the build; the list is explicit (no globbing). Keep it sorted and in step with
 # the *.json files in this folder: providers/check_catalog.py fails when they differ.
 set(ALTER_PROVIDER_FILES
+  ${CMAKE_CURRENT_LIST_DIR}/airtable-token.json
   ${CMAKE_CURRENT_LIST_DIR}/airtable.json
+  ${CMAKE_CURRENT_LIST_DIR}/anthropic.json
   ${CMAKE_CURRENT_LIST_DIR}/asana.json
+  ${CMAKE_CURRENT_LIST_DIR}/assemblyai.json
   ${CMAKE_CURRENT_LIST_DIR}/atlassian.json
+  ${CMAKE_CURRENT_LIST_DIR}/attio.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-bedrock.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-dynamodb.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-lambda.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-s3.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-ses.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-sns.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-sqs.json
+  ${CMAKE_CURRENT_LIST_DIR}/aws-sts.json
+  ${CMAKE_CURRENT_LIST_DIR}/basecamp.json
   ${CMAKE_CURRENT_LIST_DIR}/bitbucket.json
+  ${CMAKE_CURRENT_LIST_DIR}/bitly.json
   ${CMAKE_CURRENT_LIST_DIR}/box.json
+  ${CMAKE_CURRENT_LIST_DIR}/brevo.json
+  ${CMAKE_CURRENT_LIST_DIR}/calendly.json
+  ${CMAKE_CURRENT_LIST_DIR}/circleci.json
+  ${CMAKE_CURRENT_LIST_DIR}/clickup.json
+  ${CMAKE_CURRENT_LIST_DIR}/close.json
+  ${CMAKE_CURRENT_LIST_DIR}/cloudflare.json
+  ${CMAKE_CURRENT_LIST_DIR}/cohere.json
+  ${CMAKE_CURRENT_LIST_DIR}/confluence-token.json
+  ${CMAKE_CURRENT_LIST_DIR}/constant-contact.json
+  ${CMAKE_CURRENT_LIST_DIR}/deepgram.json
+  ${CMAKE_CURRENT_LIST_DIR}/deepseek.json
+  ${CMAKE_CURRENT_LIST_DIR}/digitalocean.json
   ${CMAKE_CURRENT_LIST_DIR}/discord.json
+  ${CMAKE_CURRENT_LIST_DIR}/docusign.json
   ${CMAKE_CURRENT_LIST_DIR}/dropbox.json
+  ${CMAKE_CURRENT_LIST_DIR}/elevenlabs.json
   ${CMAKE_CURRENT_LIST_DIR}/figma.json
+  ${CMAKE_CURRENT_LIST_DIR}/fireworks.json
+  ${CMAKE_CURRENT_LIST_DIR}/freshbooks.json
+  ${CMAKE_CURRENT_LIST_DIR}/freshdesk.json
+  ${CMAKE_CURRENT_LIST_DIR}/front.json
+  ${CMAKE_CURRENT_LIST_DIR}/gemini.json
+  ${CMAKE_CURRENT_LIST_DIR}/github-token.json
   ${CMAKE_CURRENT_LIST_DIR}/github.json
+  ${CMAKE_CURRENT_LIST_DIR}/gitlab-token.json
   ${CMAKE_CURRENT_LIST_DIR}/gitlab.json
   ${CMAKE_CURRENT_LIST_DIR}/google.json
+  ${CMAKE_CURRENT_LIST_DIR}/groq.json
+  ${CMAKE_CURRENT_LIST_DIR}/harvest.json
+  ${CMAKE_CURRENT_LIST_DIR}/helpscout.json
+  ${CMAKE_CURRENT_LIST_DIR}/heroku.json
+  ${CMAKE_CURRENT_LIST_DIR}/honeycomb.json
+  ${CMAKE_CURRENT_LIST_DIR}/hubspot-token.json
   ${CMAKE_CURRENT_LIST_DIR}/hubspot.json
+  ${CMAKE_CURRENT_LIST_DIR}/huggingface.json
   ${CMAKE_CURRENT_LIST_DIR}/intercom.json
+  ${CMAKE_CURRENT_LIST_DIR}/jira-token.json
   ${CMAKE_CURRENT_LIST_DIR}/linear.json
   ${CMAKE_CURRENT_LIST_DIR}/linkedin.json
+  ${CMAKE_CURRENT_LIST_DIR}/mailchimp.json
+  ${CMAKE_CURRENT_LIST_DIR}/mailgun.json
+  ${CMAKE_CURRENT_LIST_DIR}/mailjet.json
   ${CMAKE_CURRENT_LIST_DIR}/microsoft.json
+  ${CMAKE_CURRENT_LIST_DIR}/miro.json
+  ${CMAKE_CURRENT_LIST_DIR}/mistral.json
+  ${CMAKE_CURRENT_LIST_DIR}/monday.json
+  ${CMAKE_CURRENT_LIST_DIR}/netlify.json
+  ${CMAKE_CURRENT_LIST_DIR}/newrelic.json
+  ${CMAKE_CURRENT_LIST_DIR}/notion-token.json
   ${CMAKE_CURRENT_LIST_DIR}/notion.json
+  ${CMAKE_CURRENT_LIST_DIR}/okta.json
+  ${CMAKE_CURRENT_LIST_DIR}/openai.json
+  ${CMAKE_CURRENT_LIST_DIR}/openrouter.json
+  ${CMAKE_CURRENT_LIST_DIR}/pagerduty.json
+  ${CMAKE_CURRENT_LIST_DIR}/paypal.json
+  ${CMAKE_CURRENT_LIST_DIR}/perplexity.json
+  ${CMAKE_CURRENT_LIST_DIR}/pinecone.json
+  ${CMAKE_CURRENT_LIST_DIR}/pinterest.json
+  ${CMAKE_CURRENT_LIST_DIR}/pipedrive.json
+  ${CMAKE_CURRENT_LIST_DIR}/postmark.json
   ${CMAKE_CURRENT_LIST_DIR}/quickbooks.json
+  ${CMAKE_CURRENT_LIST_DIR}/reddit.json
+  ${CMAKE_CURRENT_LIST_DIR}/render.json
+  ${CMAKE_CURRENT_LIST_DIR}/replicate.json
+  ${CMAKE_CURRENT_LIST_DIR}/resend.json
   ${CMAKE_CURRENT_LIST_DIR}/salesforce.json
+  ${CMAKE_CURRENT_LIST_DIR}/sendgrid.json
+  ${CMAKE_CURRENT_LIST_DIR}/sentry-token.json
   ${CMAKE_CURRENT_LIST_DIR}/sentry.json
   ${CMAKE_CURRENT_LIST_DIR}/shopify.json
   ${CMAKE_CURRENT_LIST_DIR}/slack.json
+  ${CMAKE_CURRENT_LIST_DIR}/smartsheet.json
   ${CMAKE_CURRENT_LIST_DIR}/spotify.json
+  ${CMAKE_CURRENT_LIST_DIR}/square.json
+  ${CMAKE_CURRENT_LIST_DIR}/strava.json
+  ${CMAKE_CURRENT_LIST_DIR}/stripe-key.json
   ${CMAKE_CURRENT_LIST_DIR}/stripe.json
+  ${CMAKE_CURRENT_LIST_DIR}/todoist.json
+  ${CMAKE_CURRENT_LIST_DIR}/together.json
+  ${CMAKE_CURRENT_LIST_DIR}/twilio.json
+  ${CMAKE_CURRENT_LIST_DIR}/twitch.json
+  ${CMAKE_CURRENT_LIST_DIR}/typeform.json
+  ${CMAKE_CURRENT_LIST_DIR}/vercel.json
+  ${CMAKE_CURRENT_LIST_DIR}/voyage.json
+  ${CMAKE_CURRENT_LIST_DIR}/webex.json
+  ${CMAKE_CURRENT_LIST_DIR}/webflow.json
+  ${CMAKE_CURRENT_LIST_DIR}/wrike.json
   ${CMAKE_CURRENT_LIST_DIR}/x.json
+  ${CMAKE_CURRENT_LIST_DIR}/xai.json
+  ${CMAKE_CURRENT_LIST_DIR}/xero.json
   ${CMAKE_CURRENT_LIST_DIR}/zendesk.json
+  ${CMAKE_CURRENT_LIST_DIR}/zoho.json
   ${CMAKE_CURRENT_LIST_DIR}/zoom.json
 )

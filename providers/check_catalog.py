@@ -29,7 +29,7 @@ SDK_PROVIDER_IDS = [
     "google", "github", "slack", "microsoft", "salesforce", "sentry", "notion", "gitlab",
     "bitbucket", "atlassian", "asana", "linear", "hubspot", "zoom", "dropbox", "box", "discord",
     "spotify", "x", "linkedin", "shopify", "stripe", "figma", "airtable", "intercom", "zendesk",
-    "quickbooks",
+    "quickbooks", "openai", "anthropic", "twilio", "sendgrid", "mailgun", "pagerduty", "aws-s3",
 ]
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -49,6 +49,21 @@ TOKEN_RESPONSE_KEYS = {"access_token", "refresh_token", "expires_in", "scope", "
 VARIABLE_KEYS = {"scope", "pattern", "default", "description"}
 VARIABLE_SCOPES = {"connection", "credential"}
 SCOPE_SEPARATORS = {" ", ","}
+# A provider whose credential is an API key, Basic or an AWS key has none of these (SCHEMA.md).
+OAUTH_ONLY = {"authorization_url", "token_url", "refresh_url", "revocation_url", "revocation_auth", "userinfo_url",
+              "issuer", "default_scopes", "scope_separator", "scope_param", "pkce", "client_auth",
+              "token_request_format", "authorization_params", "api_hosts_from_fields", "token_header", "refresh",
+              "keep_fields", "keep_callback_params", "token_response_paths"}
+CREDENTIAL_KEYS = {
+    "oauth2": {"kind"},
+    "api_key": {"kind", "header", "prefix", "query_param"},
+    "basic": {"kind", "password_optional"},
+    "aws_sigv4": {"kind", "service", "region", "s3"},
+}
+QUERY_PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+AWS_NAME_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+REFUSED_CREDENTIAL_HEADERS = {"host", "content-length", "content-type", "transfer-encoding", "connection", "cookie",
+                              "te", "upgrade", "proxy-authorization", "expect"}
 # A wildcard must never cover a domain where strangers can host content.
 SHARED_DOMAINS = {
     "amazonaws.com", "cloudfront.net", "herokuapp.com", "azurewebsites.net", "cloudapp.net",
@@ -146,6 +161,38 @@ def wildcard_too_broad(host):
     return None
 
 
+def check_credential(where, c, problems):
+    kind = c.get("kind")
+    if kind not in CREDENTIAL_KEYS:
+        problems.add(where, f"credential.kind {kind!r} is not one of {sorted(CREDENTIAL_KEYS)}")
+        return
+    for k in sorted(set(c) - CREDENTIAL_KEYS[kind]):
+        problems.add(where, f"credential.{k} is not a field of a {kind} credential")
+    for k in ("password_optional", "s3"):
+        if k in c and not isinstance(c[k], bool):
+            problems.add(where, f"credential.{k} should be bool")
+    for k in ("header", "prefix", "query_param", "service", "region"):
+        if k in c and not isinstance(c[k], str):
+            problems.add(where, f"credential.{k} should be string")
+    if kind == "api_key":
+        header, query = c.get("header"), c.get("query_param")
+        if (header is None) == (query is None):
+            problems.add(where, "an api_key credential names either a header or a query_param")
+        if isinstance(header, str) and (not HEADER_NAME_RE.match(header) or header.lower() in REFUSED_CREDENTIAL_HEADERS):
+            problems.add(where, f"credential.header {header!r} is not a header the vault may set")
+        if isinstance(query, str) and not QUERY_PARAM_RE.match(query):
+            problems.add(where, f"credential.query_param {query!r} is not a parameter name")
+        prefix = c.get("prefix")
+        if isinstance(prefix, str) and (header is None or len(prefix) > 32 or not all(0x20 <= ord(ch) < 0x7f for ch in prefix)):
+            problems.add(where, "credential.prefix goes with a header: up to 32 printable characters")
+    if kind == "aws_sigv4":
+        if not isinstance(c.get("service"), str) or not AWS_NAME_RE.match(c["service"]):
+            problems.add(where, "credential.service is not an AWS signing name")
+        region = c.get("region")
+        if not isinstance(region, str) or not AWS_NAME_RE.match(VAR_RE.sub("x", region)):
+            problems.add(where, "credential.region is not an AWS region or a {variable}")
+
+
 def check_provider(path, schema, problems):
     where = path.name
     raw = path.read_text(encoding="utf-8")
@@ -171,9 +218,18 @@ def check_provider(path, schema, problems):
     if not unknown and raw != json.dumps(data, indent=2, ensure_ascii=False) + "\n":
         problems.add(where, "not written canonically (2-space indent, one trailing newline)")
 
+    credential = data.get("credential")
+    kind_name = credential.get("kind") if isinstance(credential, dict) else "oauth2"
+    static = kind_name in ("api_key", "basic", "aws_sigv4")
+    if static:
+        for name in sorted(OAUTH_ONLY & set(data)):
+            problems.add(where, f"field {name!r} is for OAuth providers, and this one's credential is {kind_name}")
+    if isinstance(credential, dict):
+        check_credential(where, credential, problems)
+
     for name, kind, required, enum in schema:
         if name not in data:
-            if required:
+            if required and not (static and name in OAUTH_ONLY):
                 problems.add(where, f"required field {name!r} is missing")
             continue
         value = data[name]
@@ -209,6 +265,8 @@ def check_provider(path, schema, problems):
     for host in data.get("api_hosts", []) if isinstance(data.get("api_hosts"), list) else []:
         if isinstance(host, str):
             used.update(VAR_RE.findall(host))
+    if isinstance(credential, dict) and isinstance(credential.get("region"), str):
+        used.update(VAR_RE.findall(credential["region"]))
     if isinstance(data.get("docs_url"), str) and VAR_RE.search(data["docs_url"]):
         problems.add(where, "docs_url holds a {variable}")
     if isinstance(variables, dict):
@@ -362,8 +420,10 @@ def check_sdk_enum(root, ids, problems):
         return
     body = re.sub(r"//[^\n]*|/\*.*?\*/", "", m.group(1), flags=re.DOTALL)
     for name in (n.strip().split("=")[0].strip() for n in body.split(",")):
-        if name and name.lower() not in ids:
-            problems.add("sdk/include/alter/provider.hpp", f"alter::Provider::{name} has no {name.lower()}.json")
+        # CamelCase to the catalog id: Github -> github, AwsS3 -> aws-s3.
+        pid = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
+        if name and pid not in ids:
+            problems.add("sdk/include/alter/provider.hpp", f"alter::Provider::{name} has no {pid}.json")
 
 
 def main(argv):

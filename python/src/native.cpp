@@ -330,7 +330,7 @@ PYBIND11_MODULE(_native, m) {
   m.attr("Error") = py::reinterpret_borrow<py::object>(native_error);
   m.attr("protocol_version") = alter::kProtocolVersion;
   py::list providers;
-  for (int i = 0; i <= static_cast<int>(alter::Provider::Quickbooks); ++i) {
+  for (int i = 0; i <= static_cast<int>(alter::Provider::AwsS3); ++i) {
     providers.append(std::string(alter::to_string(static_cast<alter::Provider>(i))));
   }
   m.attr("provider_ids") = py::tuple(providers);

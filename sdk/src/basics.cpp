@@ -45,6 +45,13 @@ std::string_view to_string(Provider provider) noexcept {
     case Provider::Intercom: return "intercom";
     case Provider::Zendesk: return "zendesk";
     case Provider::Quickbooks: return "quickbooks";
+    case Provider::Openai: return "openai";
+    case Provider::Anthropic: return "anthropic";
+    case Provider::Twilio: return "twilio";
+    case Provider::Sendgrid: return "sendgrid";
+    case Provider::Mailgun: return "mailgun";
+    case Provider::Pagerduty: return "pagerduty";
+    case Provider::AwsS3: return "aws-s3";
   }
   return "unknown";
 }

@@ -37,6 +37,13 @@ class Provider(enum.StrEnum):
     INTERCOM = "intercom"
     ZENDESK = "zendesk"
     QUICKBOOKS = "quickbooks"
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    TWILIO = "twilio"
+    SENDGRID = "sendgrid"
+    MAILGUN = "mailgun"
+    PAGERDUTY = "pagerduty"
+    AWS_S3 = "aws-s3"
 
 
 class HttpMethod(enum.StrEnum):

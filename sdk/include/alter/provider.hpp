@@ -37,6 +37,14 @@ enum class Provider {
   Intercom,
   Zendesk,
   Quickbooks,
+  // API-key, Basic and AWS providers (their calls always go through the vault's proxy).
+  Openai,
+  Anthropic,
+  Twilio,
+  Sendgrid,
+  Mailgun,
+  Pagerduty,
+  AwsS3,
 };
 
 /// The catalog id of a provider: `to_string(Provider::Google) == "google"`. Never throws.

@@ -16,14 +16,16 @@ TEST(Catalog, EveryBuiltInProviderLoads) {
   for (const char* id : {"google", "github", "slack", "microsoft", "salesforce", "sentry", "notion", "gitlab",
                          "bitbucket", "atlassian", "asana", "linear", "hubspot", "zoom", "dropbox", "box", "discord",
                          "spotify", "x", "linkedin", "shopify", "stripe", "figma", "airtable", "intercom", "zendesk",
-                         "quickbooks"}) {
+                         "quickbooks", "openai", "anthropic", "twilio", "sendgrid", "mailgun", "pagerduty", "aws-s3"}) {
     EXPECT_TRUE(have.count(id)) << id;
   }
-  EXPECT_GE(ids.size(), 27u);
+  EXPECT_GE(ids.size(), 100u) << "the catalog holds at least 100 providers";
   for (const auto& p : (*c)->all()) {
     EXPECT_FALSE(p->api_hosts.empty()) << p->id;
-    EXPECT_EQ(p->token_url.rfind("https://", 0), 0u) << p->id;
-    EXPECT_EQ(p->authorization_url.rfind("https://", 0), 0u) << p->id;
+    if (!p->credential.is_static()) {
+      EXPECT_EQ(p->token_url.rfind("https://", 0), 0u) << p->id;
+      EXPECT_EQ(p->authorization_url.rfind("https://", 0), 0u) << p->id;
+    }
     // Round trip: the JSON form parses back to the same definition.
     auto again = parse_provider(p->to_json());
     ASSERT_TRUE(again.ok()) << p->id << ": " << again.error().message;
@@ -65,6 +67,82 @@ TEST(Catalog, ParseErrorsNameTheField) {
   broken["id"] = "Bad Id";
   EXPECT_FALSE(parse_provider(broken).ok());
   EXPECT_FALSE(parse_provider_text("{", "x.json").ok());
+}
+
+nlohmann::json static_provider(nlohmann::json credential) {
+  return {{"id", "k"}, {"display_name", "K"}, {"docs_url", "https://k.example/docs"}, {"api_hosts", {"api.k.example"}},
+          {"credential", std::move(credential)}};
+}
+
+TEST(Catalog, CredentialKindsParseAndRoundTrip) {
+  struct Case {
+    nlohmann::json credential;
+    CredentialKind kind;
+  };
+  const std::vector<Case> cases = {
+      {{{"kind", "api_key"}, {"header", "X-Api-Key"}}, CredentialKind::kApiKey},
+      {{{"kind", "api_key"}, {"header", "Authorization"}, {"prefix", "Bearer "}}, CredentialKind::kApiKey},
+      {{{"kind", "api_key"}, {"query_param", "api_key"}}, CredentialKind::kApiKey},
+      {{{"kind", "basic"}}, CredentialKind::kBasic},
+      {{{"kind", "basic"}, {"password_optional", true}}, CredentialKind::kBasic},
+      {{{"kind", "aws_sigv4"}, {"service", "s3"}, {"region", "us-east-1"}, {"s3", true}}, CredentialKind::kAwsSigV4},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.credential.dump());
+    auto d = parse_provider(static_provider(c.credential));
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->credential.kind, c.kind);
+    EXPECT_TRUE(d->credential.is_static());
+    EXPECT_EQ(d->refresh, RefreshMode::kNeverExpires);
+    EXPECT_EQ(d->to_json()["credential"], c.credential);
+    EXPECT_FALSE(d->to_json().contains("token_url"));
+    auto again = parse_provider(d->to_json());
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(again->to_json(), d->to_json());
+  }
+  // A region from a connection variable.
+  auto j = static_provider({{"kind", "aws_sigv4"}, {"service", "execute-api"}, {"region", "{region}"}});
+  j["variables"] = {{"region", {{"scope", "connection"}}}};
+  EXPECT_TRUE(parse_provider(j).ok());
+}
+
+TEST(Catalog, BadCredentialSpecsNameTheField) {
+  struct Case {
+    nlohmann::json credential;
+    const char* field;
+  };
+  const std::vector<Case> cases = {
+      {"api_key", "credential"},
+      {{{"kind", "password"}}, "credential.kind"},
+      {{{"kind", "api_key"}}, "credential"},
+      {{{"kind", "api_key"}, {"header", "X-Key"}, {"query_param", "key"}}, "credential"},
+      {{{"kind", "api_key"}, {"header", "X Key"}}, "credential.header"},
+      {{{"kind", "api_key"}, {"header", "Host"}}, "credential.header"},
+      {{{"kind", "api_key"}, {"header", "Cookie"}}, "credential.header"},
+      {{{"kind", "api_key"}, {"header", "Content-Length"}}, "credential.header"},
+      {{{"kind", "api_key"}, {"query_param", "a&b"}}, "credential.query_param"},
+      {{{"kind", "api_key"}, {"query_param", "key"}, {"prefix", "Bearer "}}, "credential.prefix"},
+      {{{"kind", "api_key"}, {"header", "Authorization"}, {"prefix", "Bearer\r\n"}}, "credential.prefix"},
+      {{{"kind", "api_key"}, {"header", "X-Key"}, {"service", "s3"}}, "credential.service"},
+      {{{"kind", "basic"}, {"header", "X-Key"}}, "credential.header"},
+      {{{"kind", "basic"}, {"password_optional", "yes"}}, "credential.password_optional"},
+      {{{"kind", "aws_sigv4"}, {"region", "us-east-1"}}, "credential.service"},
+      {{{"kind", "aws_sigv4"}, {"service", "S3"}, {"region", "us-east-1"}}, "credential.service"},
+      {{{"kind", "aws_sigv4"}, {"service", "s3"}}, "credential.region"},
+      {{{"kind", "aws_sigv4"}, {"service", "s3"}, {"region", "{nowhere}"}}, "credential.region"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.credential.dump());
+    auto d = parse_provider(static_provider(c.credential));
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find(std::string("field '") + c.field + "'"), std::string::npos) << d.error().message;
+  }
+  // OAuth fields do not go with a static credential.
+  auto j = static_provider({{"kind", "api_key"}, {"header", "X-Key"}});
+  j["token_url"] = "https://k.example/token";
+  auto d = parse_provider(j);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message.find("field 'token_url' is for OAuth providers"), std::string::npos) << d.error().message;
 }
 
 TEST(Catalog, HostMatching) {
