@@ -110,13 +110,16 @@ def page(d, anchors):
         extra = "".join(f" --setting {n}=..." for n in cred_vars)
         out.append(f"alter-vault providers set {pid} --client-id CLIENT_ID --client-secret-file secret.txt{extra}")
         out.append(f"alter-vault connect {pid} --user user_id=alice{setting}   # prints a one-time link for the user")
-    elif kind == "api_key":
-        out.append(f"alter-vault connections import --provider {pid} --user user_id=alice --api-key-file key.txt{setting}")
     else:
-        fields = '{"username": "...", "password": "..."}' if kind == "basic" else \
-            '{"access_key_id": "AKIA...", "secret_access_key": "..."}'
-        out.append(f"echo '{fields}' > credential.json")
-        out.append(f"alter-vault connections import --provider {pid} --user user_id=alice --credential-file credential.json{setting}")
+        out.append(f"alter-vault connect {pid} --user user_id=alice{setting}   # a one-time link: a form asks the user for it")
+        out.append("# or import it yourself, from a file (never a flag):")
+        if kind == "api_key":
+            out.append(f"alter-vault connections import --provider {pid} --user user_id=alice --api-key-file key.txt{setting}")
+        else:
+            fields = '{"username": "...", "password": "..."}' if kind == "basic" else \
+                '{"access_key_id": "AKIA...", "secret_access_key": "..."}'
+            out.append(f"echo '{fields}' > credential.json")
+            out.append(f"alter-vault connections import --provider {pid} --user user_id=alice --credential-file credential.json{setting}")
     out.append("```")
     out.append("")
     host = d["api_hosts"][0].replace("*.", "api.")
