@@ -147,9 +147,10 @@ TEST_F(Credentials, EachKindReachesTheProviderAsItsCatalogEntrySays) {
   ASSERT_EQ(amz_date.size(), 16u);
   std::tm tm{};
   ASSERT_NE(strptime(amz_date.c_str(), "%Y%m%dT%H%M%SZ", &tm), nullptr);
-  const std::string target = got.target;
-  server::sigv4::Request expect{got.method, got.header("host"), target.substr(0, target.find('?')),
-                                target.substr(target.find('?') + 1),
+  // sigv4::Request holds views: the strings it sees live here.
+  const std::string target = got.target, host = got.header("host");
+  const std::string path = target.substr(0, target.find('?')), query = target.substr(target.find('?') + 1);
+  server::sigv4::Request expect{got.method, host, path, query,
                                 {{"Content-Type", got.header("content-type")}, {"X-Amz-Target", got.header("x-amz-target")}},
                                 got.body};
   auto recomputed = server::sigv4::sign(expect, {"AKIDEXAMPLE12345", kAwsSecret, kAwsToken}, {"eu-west-1", "execute-api"},

@@ -17,6 +17,9 @@ namespace alter::server::sigv4 {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// Credentials, Scope and Request hold views (no copy of a secret): what they point to must outlive
+// the call to sign().
+
 struct Credentials {
   std::string_view access_key_id;      // AKIA... / ASIA...
   std::string_view secret_access_key;  // never in an answer, a log or an error

@@ -162,13 +162,15 @@ TEST(SigV4, RefusesWhatCannotBeSignedAndNeverSaysTheSecret) {
     r.headers = {{std::move(name), std::move(value)}};
     return r;
   };
+  // Credentials and Request hold views: every string they see outlives the table.
+  const std::string secret_crlf = secret + "\r\n";
   const Credentials good{"AKIDEXAMPLE", secret, ""};
   const Scope scope{"us-east-1", "service"};
   const std::vector<Case> cases = {
       {"an empty access key id", ok, {"", secret, ""}, scope},
       {"an access key id with a space", ok, {"AKID EXAMPLE", secret, ""}, scope},
       {"an empty secret", ok, {"AKIDEXAMPLE", "", ""}, scope},
-      {"a secret with a line break", ok, {"AKIDEXAMPLE", secret + "\r\n", ""}, scope},
+      {"a secret with a line break", ok, {"AKIDEXAMPLE", secret_crlf, ""}, scope},
       {"a session token with a line break", ok, {"AKIDEXAMPLE", secret, "tok\nen"}, scope},
       {"an empty region", ok, good, {"", "service"}},
       {"an upper-case region", ok, good, {"US-EAST-1", "service"}},
