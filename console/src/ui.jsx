@@ -125,3 +125,35 @@ export function PageTitle({ children }) {
 export function NeedsApp() {
   return <p>Choose an app in the header first (or create one under Keys and apps).</p>;
 }
+
+/**
+ * A table's header row: one `scope="col"` cell per column name, and with `actions` a last one
+ * for the row's buttons, named for screen readers only.
+ */
+export function TableHead({ columns, actions = false }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((name) => (
+          <th scope="col" key={name}>
+            {name}
+          </th>
+        ))}
+        {actions ? (
+          <th scope="col">
+            <span class="visually-hidden">Actions</span>
+          </th>
+        ) : null}
+      </tr>
+    </thead>
+  );
+}
+
+/** The one body row of a table that has none: a cell across every column of its TableHead. */
+export function EmptyRow({ columns, actions = false, children }) {
+  return (
+    <tr>
+      <td colSpan={columns.length + (actions ? 1 : 0)}>{children}</td>
+    </tr>
+  );
+}

@@ -3,8 +3,10 @@
 import { useState } from 'preact/hooks';
 
 import { get, qs } from '../api.js';
-import { ErrorAlert, Loading, PageTitle, ShortHash, Time, attrText, useLoad } from '../ui.jsx';
+import { EmptyRow, ErrorAlert, Loading, PageTitle, ShortHash, TableHead, Time, attrText, useLoad } from '../ui.jsx';
 import { actorText } from './Approvals.jsx';
+
+const AUDIT_COLUMNS = ['Seq', 'Time', 'Kind', 'Decision', 'Actor', 'User', 'Provider', 'Request', 'Reason'];
 
 // The closed sets the API accepts (server/src/audit/audit.cpp); anything else is a 400.
 const KINDS = ['token', 'api_call', 'refresh', 'connect', 'revocation', 'approval', 'admin'];
@@ -202,27 +204,10 @@ export function Audit({ app, apps }) {
                 Page {state.data.shown.page}: {events.length} row{events.length === 1 ? '' : 's'}, oldest first
                 {state.data.shown.afterSeq ? ` (after seq ${state.data.shown.afterSeq})` : ''}
               </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Seq</th>
-                  <th scope="col">Time</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Decision</th>
-                  <th scope="col">Actor</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Provider</th>
-                  <th scope="col">Request</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={AUDIT_COLUMNS} actions />
               <tbody>
                 {events.length === 0 ? (
-                  <tr>
-                    <td colSpan={10}>No rows match.</td>
-                  </tr>
+                  <EmptyRow columns={AUDIT_COLUMNS} actions>No rows match.</EmptyRow>
                 ) : null}
                 {events.map((row) => (
                   <tr key={row.seq} data-seq={row.seq} class="clickable" aria-selected={detail && detail.seq === row.seq ? 'true' : undefined} onClick={() => setDetail(row)}>

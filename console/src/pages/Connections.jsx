@@ -5,7 +5,9 @@ import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 
 import { ApiError, del, get, post, qs, seg } from '../api.js';
-import { ErrorAlert, Loading, NeedsApp, Notice, PageTitle, Time, attrText, parseAttrLines, useLoad } from '../ui.jsx';
+import { EmptyRow, ErrorAlert, Loading, NeedsApp, Notice, PageTitle, TableHead, Time, attrText, parseAttrLines, useLoad } from '../ui.jsx';
+
+const CONNECTION_COLUMNS = ['ID', 'Provider', 'User', 'Status', 'Scopes', 'Expires', 'Updated'];
 
 export function Connections({ app }) {
   const [filter, setFilter] = useState({ provider: '', status: '', attrs: {} });
@@ -43,25 +45,10 @@ export function Connections({ app }) {
               {rows.length} connection{rows.length === 1 ? '' : 's'}
               {rows.length >= 1000 ? ' (the first 1000; narrow the filter)' : ''}
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">ID</th>
-                <th scope="col">Provider</th>
-                <th scope="col">User</th>
-                <th scope="col">Status</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Updated</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={CONNECTION_COLUMNS} actions />
             <tbody>
               {rows.length === 0 ? (
-                <tr>
-                  <td colSpan={8}>No connections match.</td>
-                </tr>
+                <EmptyRow columns={CONNECTION_COLUMNS} actions>No connections match.</EmptyRow>
               ) : null}
               {rows.map((c) => (
                 <tr key={c.id} data-connection-id={c.id} aria-selected={selected === c.id ? 'true' : undefined}>

@@ -3,7 +3,11 @@
 import { useRef, useState } from 'preact/hooks';
 
 import { get, post, put, seg } from '../api.js';
-import { ErrorAlert, Loading, NeedsApp, Notice, PageTitle, Time, useLoad, yesNo } from '../ui.jsx';
+import { EmptyRow, ErrorAlert, Loading, NeedsApp, Notice, PageTitle, TableHead, Time, useLoad, yesNo } from '../ui.jsx';
+
+const KEY_COLUMNS = ['Name', 'Hint', 'Created', 'Revoked'];
+const APP_COLUMNS = ['ID', 'Name', 'Created', 'Return URLs', 'Audit capture'];
+const CREDENTIAL_COLUMNS = ['Provider', 'Client ID', 'Secret set', 'Updated'];
 
 export function Keys({ app, apps, reloadApps }) {
   return (
@@ -61,22 +65,10 @@ function ApiKeys({ app }) {
       <ErrorAlert error={keys.error} />
       <div class="overflow-auto">
         <table id="keys" class="striped">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Hint</th>
-              <th scope="col">Created</th>
-              <th scope="col">Revoked</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={KEY_COLUMNS} actions />
           <tbody>
             {keys.data && rows.length === 0 ? (
-              <tr>
-                <td colSpan={5}>No API keys yet.</td>
-              </tr>
+              <EmptyRow columns={KEY_COLUMNS} actions>No API keys yet.</EmptyRow>
             ) : null}
             {rows.map((k) => (
               <tr key={k.id} data-key-id={k.id}>
@@ -179,15 +171,7 @@ function Apps({ apps, reloadApps }) {
       <h2 id="apps-title">Apps</h2>
       <div class="overflow-auto">
         <table id="apps" class="striped">
-          <thead>
-            <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Name</th>
-              <th scope="col">Created</th>
-              <th scope="col">Return URLs</th>
-              <th scope="col">Audit capture</th>
-            </tr>
-          </thead>
+          <TableHead columns={APP_COLUMNS} />
           <tbody>
             {apps.map((a) => (
               <tr key={a.id} data-app-id={a.id}>
@@ -274,19 +258,10 @@ function Credentials({ app }) {
       <ErrorAlert error={creds.error} />
       <div class="overflow-auto">
         <table id="credentials" class="striped">
-          <thead>
-            <tr>
-              <th scope="col">Provider</th>
-              <th scope="col">Client ID</th>
-              <th scope="col">Secret set</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
+          <TableHead columns={CREDENTIAL_COLUMNS} />
           <tbody>
             {creds.data && rows.length === 0 ? (
-              <tr>
-                <td colSpan={4}>No provider credentials yet.</td>
-              </tr>
+              <EmptyRow columns={CREDENTIAL_COLUMNS}>No provider credentials yet.</EmptyRow>
             ) : null}
             {rows.map((c) => (
               <tr key={c.provider_id} data-provider-id={c.provider_id}>

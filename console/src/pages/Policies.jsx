@@ -4,7 +4,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { get, post, put, seg } from '../api.js';
-import { ErrorAlert, Loading, NeedsApp, Notice, PageTitle, Time, parseAttrLines, useLoad, yesNo } from '../ui.jsx';
+import { EmptyRow, ErrorAlert, Loading, NeedsApp, Notice, PageTitle, TableHead, Time, parseAttrLines, useLoad, yesNo } from '../ui.jsx';
+
+const VERSION_COLUMNS = ['Version', 'Applied', 'By', 'Format', 'Rules'];
+const TRACE_COLUMNS = ['#', 'Rule', 'Effect', 'Matched', 'Outcome', 'Why'];
 
 export function Policies({ app }) {
   const base = `/v1/admin/apps/${seg(app)}`;
@@ -67,23 +70,10 @@ function Versions({ list, onEdit, base }) {
       <ErrorAlert error={error} />
       <div class="overflow-auto">
         <table id="policy-versions" class="striped">
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Applied</th>
-              <th scope="col">By</th>
-              <th scope="col">Format</th>
-              <th scope="col">Rules</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={VERSION_COLUMNS} actions />
           <tbody>
             {list.length === 0 ? (
-              <tr>
-                <td colSpan={6}>No versions yet.</td>
-              </tr>
+              <EmptyRow columns={VERSION_COLUMNS} actions>No versions yet.</EmptyRow>
             ) : null}
             {list.map((v) => (
               <tr key={v.version} data-version={v.version}>
@@ -328,21 +318,10 @@ function Decision({ d }) {
       <div class="overflow-auto">
         <table id="dry-run-trace" class="striped">
           <caption class="muted">Trace: every rule, in document order</caption>
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Rule</th>
-              <th scope="col">Effect</th>
-              <th scope="col">Matched</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Why</th>
-            </tr>
-          </thead>
+          <TableHead columns={TRACE_COLUMNS} />
           <tbody>
             {trace.length === 0 ? (
-              <tr>
-                <td colSpan={6}>No rules.</td>
-              </tr>
+              <EmptyRow columns={TRACE_COLUMNS}>No rules.</EmptyRow>
             ) : null}
             {trace.map((t, i) => (
               <tr key={`${t.rule}-${i}`} data-rule={t.rule} class={t.outcome === 'selected' ? 'selected' : undefined}>
