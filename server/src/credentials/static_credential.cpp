@@ -104,18 +104,34 @@ Result<Fields> unpack(std::string_view text) {
   return out;
 }
 
+std::optional<std::string> clash(const oauth::ProviderDef& p, const std::vector<std::pair<std::string, std::string>>& headers,
+                                 const std::string& url) {
+  const auto& c = p.credential;
+  std::vector<std::string> owned;
+  if (c.kind == CredentialKind::kApiKey && !c.header.empty()) owned.push_back(c.header);
+  if (c.kind == CredentialKind::kBasic) owned.push_back("authorization");
+  if (c.kind == CredentialKind::kAwsSigV4) owned = {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"};
+  for (const auto& [k, v] : headers) {
+    for (const auto& o : owned) {
+      if (common::iequals(k, o)) return "header " + o + " carries " + p.display_name + "'s credential: the vault sets it";
+    }
+  }
+  if (c.kind == CredentialKind::kApiKey && !c.query_param.empty()) {
+    auto u = boost::urls::parse_uri(url);
+    if (u && u->params().find(c.query_param) != u->params().end()) {
+      return "query parameter '" + c.query_param + "' carries " + p.display_name + "'s key: the vault sets it";
+    }
+  }
+  return std::nullopt;
+}
+
 Result<void> apply(const oauth::ProviderDef& provider, const Fields& fields, const std::map<std::string, std::string>& variables,
                    internal::HttpRequest& request, std::chrono::system_clock::time_point now) {
   const oauth::CredentialSpec& spec = provider.credential;
-  auto has_header = [&](std::string_view name) {
-    return std::any_of(request.headers.begin(), request.headers.end(), [&](const auto& h) { return common::iequals(h.first, name); });
-  };
+  if (auto refused = clash(provider, request.headers, request.url)) return common::unexpected(bad(*refused));
   switch (spec.kind) {
     case CredentialKind::kApiKey: {
       if (!spec.header.empty()) {
-        if (has_header(spec.header)) {
-          return common::unexpected(bad("header " + spec.header + " carries " + provider.display_name + "'s key: the vault sets it"));
-        }
         std::string value = spec.prefix;
         value.append(field(fields, "api_key"));
         request.headers.emplace_back(spec.header, std::move(value));
@@ -124,15 +140,11 @@ Result<void> apply(const oauth::ProviderDef& provider, const Fields& fields, con
       auto url = boost::urls::parse_uri(request.url);
       if (!url) return common::unexpected(bad("the URL cannot be parsed"));
       boost::urls::url u(*url);
-      if (u.params().find(spec.query_param) != u.params().end()) {
-        return common::unexpected(bad("query parameter '" + spec.query_param + "' carries " + provider.display_name + "'s key: the vault sets it"));
-      }
       u.params().append({spec.query_param, field(fields, "api_key")});
       request.url = std::string(u.buffer());
       return {};
     }
     case CredentialKind::kBasic: {
-      if (has_header("authorization")) return common::unexpected(bad("header Authorization carries the credential: the vault sets it"));
       std::string pair(field(fields, "username"));
       pair += ':';
       pair.append(field(fields, "password"));

@@ -8,8 +8,11 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/types.hpp"
 #include "oauth/catalog.hpp"
@@ -30,10 +33,16 @@ Result<common::SecretString> pack(const oauth::CredentialSpec& spec, const Field
 /// The fields of a sealed credential made by pack().
 Result<Fields> unpack(std::string_view packed);
 
+/// What the caller sent that carries the provider's credential (its header, its query parameter,
+/// Authorization for Basic, the headers SigV4 sets), said as the reason to refuse the call:
+/// refused, never overridden, so nobody is surprised by which one was used. std::nullopt: none.
+std::optional<std::string> clash(const oauth::ProviderDef& provider, const std::vector<std::pair<std::string, std::string>>& headers,
+                                 const std::string& url);
+
 /// Puts the credential on `request` (whose URL the guard checked): the header, the query
 /// parameter, `Authorization: Basic`, or the SigV4 headers (the body signed as it will be sent).
 /// `variables`: the connection's (the AWS region may be one). 400 invalid_request when the caller
-/// sent the credential's own header or query parameter, or the request cannot be signed.
+/// sent the credential's own header or query parameter (clash()), or the request cannot be signed.
 Result<void> apply(const oauth::ProviderDef& provider, const Fields& fields, const std::map<std::string, std::string>& variables,
                    internal::HttpRequest& request, std::chrono::system_clock::time_point now);
 

@@ -11,8 +11,6 @@
 #include <set>
 #include <sstream>
 
-#include <boost/url/parse.hpp>
-
 #include "credentials/static_credential.hpp"
 #include "crypto/crypto.hpp"
 #include "vault/audit_trail.hpp"
@@ -84,28 +82,6 @@ const char* failure_kind(TransportErrorKind k) {
     case TransportErrorKind::kOther: break;
   }
   return "other";
-}
-
-// The caller sent what carries the provider's credential (its header, its query parameter, the
-// headers SigV4 sets): refused, not overridden, so nobody is surprised by which one was used.
-std::optional<std::string> credential_clash(const ProviderDef& p, const std::vector<std::pair<std::string, std::string>>& headers,
-                                            const std::string& url) {
-  const auto& c = p.credential;
-  std::vector<std::string> owned;
-  if (c.kind == oauth::CredentialKind::kApiKey && !c.header.empty()) owned.push_back(c.header);
-  if (c.kind == oauth::CredentialKind::kAwsSigV4) owned = {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"};
-  for (const auto& [k, v] : headers) {
-    for (const auto& o : owned) {
-      if (common::iequals(k, o)) return "header " + o + " carries " + p.display_name + "'s credential: the vault sets it";
-    }
-  }
-  if (c.kind == oauth::CredentialKind::kApiKey && !c.query_param.empty()) {
-    auto u = boost::urls::parse_uri(url);
-    if (u && u->params().find(c.query_param) != u->params().end()) {
-      return "query parameter '" + c.query_param + "' carries " + p.display_name + "'s key: the vault sets it";
-    }
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -221,7 +197,7 @@ std::shared_ptr<ProxyService::Flight> ProxyService::start(ProxyAsk ask, std::fun
     }
   }
   if (provider != nullptr && provider->credential.is_static()) {
-    if (auto clash = credential_clash(*provider, flight->ask.headers, flight->ask.token.url)) {
+    if (auto clash = credentials::clash(*provider, flight->ask.headers, flight->ask.token.url)) {
       flight->done(refuse(make_error(Errc::kInvalidArgument, "invalid_request", *clash)));
       return nullptr;
     }
