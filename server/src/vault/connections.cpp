@@ -339,19 +339,31 @@ ConnectOutcome ConnectionService::submit_credential(const std::string& link_toke
   for (auto it = cs->settings.begin(); it != cs->settings.end(); ++it) c.metadata[it.key()] = it.value();
   c.created_at = c.updated_at = now;
   c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
+  if (!store_connected(*cs, c, now, {{"credential", c.token_type}, {"via", "form"}},
+                       "This connect link was already used. Ask the application for a new one.", out)) {
+    return out;
+  }
+  out.return_url = cs->return_url;
+  out.message = "Your " + out.provider_name + " credential is stored in the vault; the application never sees it.";
+  return out;
+}
+
+bool ConnectionService::store_connected(const ConnectSession& cs, const Connection& c, TimePoint now, nlohmann::json details,
+                                        const std::string& used_message, ConnectOutcome& out) {
   std::optional<Connection> stored;
   std::vector<audit::AuditEvent> events;
   auto committed = audit_.commit(
       [&]() -> Result<void> {
-        if (auto used = store_.use_connect_session(cs->id, now); !used) {
-          return common::unexpected(make_error(Errc::kConflict, "session_used", "This connect link was already used. Ask the application for a new one."));
+        // Single use (compare-and-set), in the same transaction as the connection and its row.
+        if (auto used = store_.use_connect_session(cs.id, now); !used) {
+          return common::unexpected(make_error(Errc::kConflict, "session_used", used_message));
         }
         auto r = store_.upsert_connection(c);
         if (!r) return common::unexpected(store_error(r.error()));
         stored = std::move(r.value());
-        events.push_back(audit::AuditEvent{{{"kind", "connect"}, {"app_id", cs->app_id}, {"provider_id", cs->provider_id},
-                                            {"user", cs->attributes}, {"decision", "connected"}, {"connection_id", stored->id},
-                                            {"details", {{"credential", c.token_type}, {"via", "form"}}}}});
+        events.push_back(audit::AuditEvent{{{"kind", "connect"}, {"app_id", cs.app_id}, {"provider_id", cs.provider_id},
+                                            {"user", cs.attributes}, {"decision", "connected"}, {"connection_id", stored->id},
+                                            {"details", std::move(details)}}});
         return {};
       },
       events, true);
@@ -359,15 +371,14 @@ ConnectOutcome ConnectionService::submit_credential(const std::string& link_toke
     out.error_code = committed.error().code;
     out.message = committed.error().code == "session_used" ? committed.error().message
                                                            : "The vault could not store the connection. Please try again.";
-    return out;
+    if (committed.error().code == "session_used") out.return_url.clear();
+    return false;
   }
   cache_.connections_changed();
   log_.info("connection created", {{"connection_id", stored->id}, {"provider", stored->provider_id}, {"app_id", stored->app_id}});
   out.ok = true;
   out.connection_id = stored->id;
-  out.return_url = cs->return_url;
-  out.message = "Your " + out.provider_name + " credential is stored in the vault; the application never sees it.";
-  return out;
+  return true;
 }
 
 Result<std::string> ConnectionService::open_link(const std::string& link_token) {
@@ -485,29 +496,10 @@ ConnectOutcome ConnectionService::callback(const std::map<std::string, std::stri
   }
   c.created_at = c.updated_at = now;
   c.tokens = sealed_.seal_tokens(c, tokens->access_token.reveal(), tokens->refresh_token.reveal(), tokens->id_token.reveal());
-  std::optional<Connection> stored;
-  std::vector<audit::AuditEvent> events;
-  auto committed = audit_.commit(
-      [&]() -> Result<void> {
-        if (auto u = use_session(); !u) return u;
-        auto r = store_.upsert_connection(c);
-        if (!r) return common::unexpected(store_error(r.error()));
-        stored = std::move(r.value());
-        events.push_back(event("connected", {{"scopes", stored->scopes}, {"refresh_token", !tokens->refresh_token.empty()}}, stored->id));
-        return {};
-      },
-      events, true);
-  if (!committed) {
-    out.error_code = committed.error().code;
-    out.message = committed.error().code == "session_used" ? committed.error().message
-                                                           : "The vault could not store the connection. Please try again.";
-    if (committed.error().code == "session_used") out.return_url.clear();
+  if (!store_connected(cs, c, now, {{"scopes", c.scopes}, {"refresh_token", !tokens->refresh_token.empty()}},
+                       "This sign-in answer was already used.", out)) {
     return out;
   }
-  cache_.connections_changed();
-  log_.info("connection created", {{"connection_id", stored->id}, {"provider", stored->provider_id}, {"app_id", stored->app_id}});
-  out.ok = true;
-  out.connection_id = stored->id;
   out.message = "Your " + out.provider_name + " account is now connected.";
   return out;
 }

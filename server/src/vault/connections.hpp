@@ -124,6 +124,11 @@ class ConnectionService {
  private:
   /// The link's session while it is unused and unexpired.
   Result<ConnectSession> live_link(const std::string& link_token) const;
+  /// A connect session's result stored in one commit: the session used up (`used_message` when it
+  /// already was), the connection upserted, its connect/connected row with `details`. Fills `out`
+  /// (ok and connection_id, or the error) and says whether it was stored.
+  bool store_connected(const ConnectSession& cs, const Connection& c, TimePoint now, nlohmann::json details,
+                       const std::string& used_message, ConnectOutcome& out);
 
   Options options_;
   std::shared_ptr<oauth::Catalog> catalog_;
