@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -232,6 +234,25 @@ HttpAnswer HttpClient::admin(const std::string& method, const std::string& path,
   std::vector<std::pair<std::string, std::string>> h = {{"Authorization", "Bearer " + token}};
   if (!body.is_null()) h.emplace_back("Content-Type", "application/json");
   return send(method, path, body.is_null() ? "" : body.dump(), h);
+}
+
+namespace {
+bool same_name(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
+}
+}  // namespace
+
+std::string HttpAnswer::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (same_name(k, name)) return v;
+  }
+  return {};
+}
+
+bool HttpAnswer::has_header(std::string_view name) const {
+  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return same_name(h.first, name); });
 }
 
 }  // namespace alter::testing

@@ -14,17 +14,6 @@ namespace {
 using namespace std::chrono_literals;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-std::string header(const HttpAnswer& a, std::string name) {
-  for (const auto& [k, v] : a.headers) {
-    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char x, char y) {
-          return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-        })) {
-      return v;
-    }
-  }
-  return {};
-}
-
 class ConsoleTest : public VaultFixture {
  protected:
   struct Session {
@@ -35,7 +24,7 @@ class ConsoleTest : public VaultFixture {
     auto a = http_->send("POST", "/console/api/session", nlohmann::json{{"credential", server_->admin_token()}}.dump(),
                          {{"Content-Type", "application/json"}});
     EXPECT_EQ(a.status, 200) << a.body;
-    const std::string set = header(a, "set-cookie");
+    const std::string set = a.header("set-cookie");
     return {set.substr(0, set.find(';')), a.json.value("csrf_token", "")};
   }
   HttpAnswer as(const Session& s, const std::string& method, const std::string& path, const nlohmann::json& body = nullptr,
@@ -50,21 +39,21 @@ class ConsoleTest : public VaultFixture {
 TEST_F(ConsoleTest, ServesItsFilesWithAStrictContentSecurityPolicy) {
   auto redirect = http_->send("GET", "/console");
   EXPECT_EQ(redirect.status, 301);
-  EXPECT_EQ(header(redirect, "location"), "/console/");
+  EXPECT_EQ(redirect.header("location"), "/console/");
   for (const auto& [path, type] : {std::pair{"/console/", "text/html"}, std::pair{"/console/assets/console.js", "text/javascript"},
                                    std::pair{"/console/assets/console.css", "text/css"}}) {
     auto a = http_->send("GET", path);
     ASSERT_EQ(a.status, 200) << path;
-    EXPECT_EQ(header(a, "content-type").rfind(type, 0), 0u) << path;
-    const std::string csp = header(a, "content-security-policy");
+    EXPECT_EQ(a.header("content-type").rfind(type, 0), 0u) << path;
+    const std::string csp = a.header("content-security-policy");
     EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
     EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
     EXPECT_EQ(csp.find("unsafe-eval"), std::string::npos) << csp;
     EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
-    EXPECT_EQ(header(a, "x-content-type-options"), "nosniff");
+    EXPECT_EQ(a.header("x-content-type-options"), "nosniff");
     EXPECT_FALSE(a.body.empty());
     // Revalidated by ETag.
-    const std::string etag = header(a, "etag");
+    const std::string etag = a.header("etag");
     ASSERT_FALSE(etag.empty());
     EXPECT_EQ(http_->send("GET", path, "", {{"If-None-Match", etag}}).status, 304);
   }
@@ -82,7 +71,7 @@ TEST_F(ConsoleTest, SignInSetsAStrictHttpOnlyCookieAndAnswersNoSecret) {
   auto a = http_->send("POST", "/console/api/session", nlohmann::json{{"credential", server_->admin_token()}}.dump(),
                        {{"Content-Type", "application/json"}});
   ASSERT_EQ(a.status, 200) << a.body;
-  const std::string set = header(a, "set-cookie");
+  const std::string set = a.header("set-cookie");
   EXPECT_EQ(set.rfind("alter_console=", 0), 0u) << set;
   for (const char* attr : {"; HttpOnly", "; SameSite=Strict", "; Path=/", "; Max-Age=28800"}) {
     EXPECT_NE(set.find(attr), std::string::npos) << attr << " in " << set;
@@ -92,7 +81,7 @@ TEST_F(ConsoleTest, SignInSetsAStrictHttpOnlyCookieAndAnswersNoSecret) {
   EXPECT_EQ(a.body.find(set.substr(14, set.find(';') - 14)), std::string::npos) << "the cookie is not in the body";
   EXPECT_EQ(a.json.value("csrf_token", "").size(), 43u);
   EXPECT_FALSE(a.json.value("admin_id", "").empty());
-  EXPECT_EQ(header(a, "cache-control"), "no-store");
+  EXPECT_EQ(a.header("cache-control"), "no-store");
 }
 
 TEST_F(ConsoleTest, BadSignInsAreRefusedWithAJsonErrorAndNoCookie) {
@@ -118,7 +107,7 @@ TEST_F(ConsoleTest, BadSignInsAreRefusedWithAJsonErrorAndNoCookie) {
     auto a = http_->send("POST", "/console/api/session", c.body, {{"Content-Type", "application/json"}});
     EXPECT_EQ(a.status, c.status) << c.body;
     EXPECT_EQ(a.json.value("error", ""), c.error) << c.body;
-    EXPECT_EQ(header(a, "set-cookie"), "") << c.body;
+    EXPECT_EQ(a.header("set-cookie"), "") << c.body;
     EXPECT_EQ(a.body.find(token), std::string::npos);
     EXPECT_EQ(a.body.find(api_key_), std::string::npos);
   }
@@ -179,7 +168,7 @@ TEST_F(ConsoleTest, SignOutEndsTheSessionAndNeedsTheCsrfToken) {
   EXPECT_EQ(as(s, "GET", "/v1/admin/apps", nullptr, false).status, 200);
   auto out = as(s, "DELETE", "/console/api/session");
   EXPECT_EQ(out.status, 200) << out.body;
-  EXPECT_NE(header(out, "set-cookie").find("Max-Age=0"), std::string::npos);
+  EXPECT_NE(out.header("set-cookie").find("Max-Age=0"), std::string::npos);
   auto after = as(s, "GET", "/v1/admin/apps", nullptr, false);
   EXPECT_EQ(after.status, 401);
   EXPECT_EQ(after.json.value("error", ""), "not_signed_in");
@@ -192,7 +181,7 @@ TEST_F(ConsoleTest, RevokingTheAdminCredentialEndsItsConsoleSessions) {
   auto a = http_->send("POST", "/console/api/session", nlohmann::json{{"credential", made.json["token"]}}.dump(),
                        {{"Content-Type", "application/json"}});
   ASSERT_EQ(a.status, 200);
-  const std::string set = header(a, "set-cookie");
+  const std::string set = a.header("set-cookie");
   Session s{set.substr(0, set.find(';')), a.json.value("csrf_token", "")};
   EXPECT_EQ(as(s, "GET", "/v1/admin/apps").status, 200);
   ASSERT_EQ(admin("POST", "/v1/admin/credentials/" + made.json["id"].get<std::string>() + "/revoke").status, 200);
@@ -255,14 +244,14 @@ TEST_F(ConsoleBehindHttps, TheSessionCookieIsSecure) {
   auto a = http_->send("POST", "/console/api/session", nlohmann::json{{"credential", server_->admin_token()}}.dump(),
                        {{"Content-Type", "application/json"}});
   ASSERT_EQ(a.status, 200) << a.body;
-  const std::string set = header(a, "set-cookie");
+  const std::string set = a.header("set-cookie");
   for (const char* attr : {"; Secure", "; HttpOnly", "; SameSite=Strict"}) {
     EXPECT_NE(set.find(attr), std::string::npos) << attr << " in " << set;
   }
   Session s{set.substr(0, set.find(';')), a.json.value("csrf_token", "")};
   auto out = as(s, "DELETE", "/console/api/session");
   EXPECT_EQ(out.status, 200) << out.body;
-  EXPECT_NE(header(out, "set-cookie").find("; Secure"), std::string::npos) << "the clearing cookie matches it";
+  EXPECT_NE(out.header("set-cookie").find("; Secure"), std::string::npos) << "the clearing cookie matches it";
 }
 
 }  // namespace

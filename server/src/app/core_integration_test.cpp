@@ -81,15 +81,6 @@ long metric(HttpClient& http, const std::string& name) {
   return 0;
 }
 
-std::string header(const HttpAnswer& a, const std::string& name) {
-  for (const auto& [k, v] : a.headers) {
-    if (std::equal(k.begin(), k.end(), name.begin(), name.end(), [](char x, char y) { return std::tolower(x) == std::tolower(y); })) {
-      return v;
-    }
-  }
-  return "";
-}
-
 constexpr const char* kCorePolicy = R"(
 version = 1
 [[rules]]
@@ -137,11 +128,11 @@ class FailClosed : public VaultFixture {
     const std::string path = url.substr(url.find("/connect/"));
     auto to_provider = http_->send("GET", path);
     EXPECT_EQ(to_provider.status, 302) << to_provider.body;
-    const std::string authorize = header(to_provider, "location");
+    const std::string authorize = to_provider.header("location");
     HttpClient provider(fake_.base_url());
     auto back = provider.send("GET", authorize.substr(fake_.base_url().size()));
     EXPECT_EQ(back.status, 302) << back.body;
-    const std::string callback = header(back, "location");
+    const std::string callback = back.header("location");
     return callback.substr(server_->url().size());
   }
 

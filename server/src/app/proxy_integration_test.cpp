@@ -48,20 +48,6 @@ paths = ["/vault-only/**"]
 proxy_required = true
 )";
 
-std::string header_of(const HttpAnswer& a, std::string_view name) {
-  for (const auto& [k, v] : a.headers) {
-    if (common::iequals(k, name)) return v;
-  }
-  return {};
-}
-
-bool has_header(const HttpAnswer& a, std::string_view name) {
-  for (const auto& [k, v] : a.headers) {
-    if (common::iequals(k, name)) return true;
-  }
-  return false;
-}
-
 std::string all_bytes(std::size_t n) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i % 256);
@@ -112,16 +98,16 @@ TEST_F(Proxy, BinaryBodiesGoThereAndBackByteForByteAndOnlyTheCallersHeadersReach
                   {"X-Forwarded-Host", "internal.example"}, {"Via", "1.1 front"}, {"X-Real-IP", "10.9.9.9"}});
   ASSERT_EQ(a.status, 200) << a.body;
   EXPECT_EQ(a.body, body);
-  EXPECT_EQ(header_of(a, "x-alter-source"), "provider");
-  EXPECT_EQ(header_of(a, "content-type"), "application/octet-stream");
-  EXPECT_EQ(header_of(a, "x-echo-method"), "POST");
-  EXPECT_EQ(header_of(a, "x-echo-bytes"), "4096");
-  EXPECT_EQ(header_of(a, "x-echo-custom"), "kept");
-  EXPECT_FALSE(header_of(a, "x-alter-request-id").empty());
-  EXPECT_EQ(header_of(a, "x-alter-audit"), "recorded");
+  EXPECT_EQ(a.header("x-alter-source"), "provider");
+  EXPECT_EQ(a.header("content-type"), "application/octet-stream");
+  EXPECT_EQ(a.header("x-echo-method"), "POST");
+  EXPECT_EQ(a.header("x-echo-bytes"), "4096");
+  EXPECT_EQ(a.header("x-echo-custom"), "kept");
+  EXPECT_FALSE(a.header("x-alter-request-id").empty());
+  EXPECT_EQ(a.header("x-alter-audit"), "recorded");
   // Set-Cookie and hop-by-hop headers of the provider's answer are not passed on.
-  EXPECT_FALSE(has_header(a, "set-cookie"));
-  EXPECT_FALSE(has_header(a, "keep-alive"));
+  EXPECT_FALSE(a.has_header("set-cookie"));
+  EXPECT_FALSE(a.has_header("keep-alive"));
 
   // What the provider received: the vault's credential, none of the vault's own headers.
   const auto sent = fake_.requests().back();
@@ -143,7 +129,7 @@ TEST_F(Proxy, BinaryBodiesGoThereAndBackByteForByteAndOnlyTheCallersHeadersReach
 TEST_F(Proxy, OneDecisionRowAndOneCallRowBothInTheChainWrittenByTheVault) {
   auto a = proxy("GET", api("/me?x=1"), "", {{"x-alter-reason", "reads the profile"}, {"x-alter-run-id", "run-7"}});
   ASSERT_EQ(a.status, 200) << a.body;
-  const std::string rid = header_of(a, "x-alter-request-id");
+  const std::string rid = a.header("x-alter-request-id");
   auto token_rows = events("request_id=" + rid + "&kind=token");
   ASSERT_EQ(token_rows.size(), 1u);
   EXPECT_EQ(token_rows[0]["decision"], "issued");
@@ -185,7 +171,7 @@ TEST_F(Proxy, ThePolicyDecidesOnWhatIsSentAndARefusalSendsNothing) {
     auto a = proxy(c.method, c.url);
     EXPECT_EQ(a.status, c.status) << a.body;
     EXPECT_EQ(a.json.value("error", ""), c.error) << a.body;
-    EXPECT_EQ(header_of(a, "x-alter-source"), "vault");
+    EXPECT_EQ(a.header("x-alter-source"), "vault");
   }
   EXPECT_EQ(fake_.api_calls(), before);
 }
@@ -257,14 +243,14 @@ TEST_F(Proxy, A401RefreshesOnceAndSendsOnceMore) {
   auto a = proxy("GET", api("/me"));
   ASSERT_EQ(a.status, 200) << a.body;
   EXPECT_EQ(fake_.refresh_calls(), refreshes + 1);
-  EXPECT_EQ(header_of(a, "x-alter-attempts"), "2");
-  auto calls = events("request_id=" + header_of(a, "x-alter-request-id") + "&kind=api_call");
+  EXPECT_EQ(a.header("x-alter-attempts"), "2");
+  auto calls = events("request_id=" + a.header("x-alter-request-id") + "&kind=api_call");
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0]["refreshed"], true);
   // The next call uses the new token at once.
   auto b = proxy("GET", api("/me"));
   EXPECT_EQ(b.status, 200);
-  EXPECT_EQ(header_of(b, "x-alter-attempts"), "1");
+  EXPECT_EQ(b.header("x-alter-attempts"), "1");
   EXPECT_EQ(fake_.refresh_calls(), refreshes + 1);
 }
 
@@ -273,7 +259,7 @@ TEST_F(Proxy, A401ThatARefreshCannotCureIsPassedOnAsTheProvidersAnswer) {
   fake_.set_invalid_grant(true);
   auto a = proxy("GET", api("/me"));
   EXPECT_EQ(a.status, 401) << a.body;
-  EXPECT_EQ(header_of(a, "x-alter-source"), "provider");
+  EXPECT_EQ(a.header("x-alter-source"), "provider");
   EXPECT_EQ(a.json.value("error", ""), "invalid_token");
 }
 
@@ -281,24 +267,24 @@ TEST_F(Proxy, RetryAfterIsHonouredForIdempotentMethodsOnlyAndBounded) {
   fake_.throttle_api_calls(2, 429, "0");
   auto get = proxy("GET", api("/me"));
   EXPECT_EQ(get.status, 200) << get.body;
-  EXPECT_EQ(header_of(get, "x-alter-attempts"), "3");
+  EXPECT_EQ(get.header("x-alter-attempts"), "3");
 
   fake_.throttle_api_calls(1, 503, "0");
   auto post = proxy("POST", api("/echo"), "once");
   EXPECT_EQ(post.status, 503) << post.body;
-  EXPECT_EQ(header_of(post, "x-alter-source"), "provider");
-  EXPECT_EQ(header_of(post, "x-alter-attempts"), "1");
-  EXPECT_EQ(header_of(post, "retry-after"), "0");
+  EXPECT_EQ(post.header("x-alter-source"), "provider");
+  EXPECT_EQ(post.header("x-alter-attempts"), "1");
+  EXPECT_EQ(post.header("retry-after"), "0");
 
   fake_.throttle_api_calls(10, 429, "0");  // more than the catalog's 2 retries
   auto gives_up = proxy("GET", api("/me"));
   EXPECT_EQ(gives_up.status, 429);
-  EXPECT_EQ(header_of(gives_up, "x-alter-attempts"), "3");
+  EXPECT_EQ(gives_up.header("x-alter-attempts"), "3");
 
   fake_.throttle_api_calls(1, 429, "3600");  // longer than max_retry_after: passed on at once
   auto long_wait = proxy("GET", api("/me"));
   EXPECT_EQ(long_wait.status, 429);
-  EXPECT_EQ(header_of(long_wait, "x-alter-attempts"), "1");
+  EXPECT_EQ(long_wait.header("x-alter-attempts"), "1");
   fake_.throttle_api_calls(0, 0, "");
 }
 
@@ -306,7 +292,7 @@ TEST_F(Proxy, ATimeoutAndAProviderThatIsDownAreTypedVaultErrors) {
   auto slow = proxy("GET", api("/hold"), "", {{"x-alter-timeout-ms", "300"}});
   EXPECT_EQ(slow.status, 504) << slow.body;
   EXPECT_EQ(slow.json.value("error", ""), "provider_timeout");
-  EXPECT_EQ(header_of(slow, "x-alter-source"), "vault");
+  EXPECT_EQ(slow.header("x-alter-source"), "vault");
   const std::string rid = slow.json.value("request_id", "");
   ASSERT_FALSE(rid.empty()) << slow.body;
   auto calls = events("request_id=" + rid + "&kind=api_call");
@@ -317,7 +303,7 @@ TEST_F(Proxy, ATimeoutAndAProviderThatIsDownAreTypedVaultErrors) {
   auto down = proxy("GET", "http://127.0.0.1:9/api/me");
   EXPECT_EQ(down.status, 502) << down.body;
   EXPECT_EQ(down.json.value("error", ""), "provider_unreachable");
-  EXPECT_EQ(header_of(down, "x-alter-source"), "vault");
+  EXPECT_EQ(down.header("x-alter-source"), "vault");
 }
 
 TEST_F(Proxy, TokenHandoutIsPerAppAndOffForNewApps) {
@@ -349,7 +335,7 @@ TEST_F(Proxy, APolicyMayRequireTheProxy) {
   EXPECT_EQ(handout.json.value("error", ""), "proxy_required");
   auto proxied = proxy("GET", url);
   EXPECT_NE(proxied.status, 403) << proxied.body;
-  EXPECT_EQ(header_of(proxied, "x-alter-source"), "provider");
+  EXPECT_EQ(proxied.header("x-alter-source"), "provider");
 }
 
 TEST_F(Proxy, AnApprovalBindsTheExactRequestAndTheVaultSendsExactlyThat) {
@@ -447,7 +433,7 @@ TEST_F(Proxy, A401ForcesOneRefreshPerConnectionPerWindowNotOnePerCall) {
   fake_.forget_access_tokens();  // again at once: a provider that keeps answering 401
   auto a = proxy("GET", api("/me"));
   EXPECT_EQ(a.status, 401);
-  EXPECT_EQ(header_of(a, "x-alter-source"), "provider");
+  EXPECT_EQ(a.header("x-alter-source"), "provider");
   EXPECT_EQ(fake_.refresh_calls(), refreshes + 1);
 }
 
@@ -465,7 +451,7 @@ TEST_F(ProxyOneWorker, FirstCallsOfNewKeysNeedTheStoreAndARefreshAndStillAnswer)
   fake_.forget_access_tokens();
   auto refreshed = proxy("GET", api("/me"), "", {}, new_key("default"));
   EXPECT_EQ(refreshed.status, 200) << refreshed.body;
-  EXPECT_EQ(header_of(refreshed, "x-alter-attempts"), "2");
+  EXPECT_EQ(refreshed.header("x-alter-attempts"), "2");
   fake_.throttle_api_calls(1, 429, "0");
   EXPECT_EQ(proxy("GET", api("/me"), "", {}, new_key("default")).status, 200);
 }
@@ -569,7 +555,7 @@ TEST_F(ProxySmallAnswers, AnAnswerPastTheCapIsAClearErrorNotATruncatedBody) {
   auto big = proxy("GET", api("/large?bytes=200000"));
   EXPECT_EQ(big.status, 502) << big.body.substr(0, 200);
   EXPECT_EQ(big.json.value("error", ""), "provider_response_too_large");
-  EXPECT_EQ(header_of(big, "x-alter-source"), "vault");
+  EXPECT_EQ(big.header("x-alter-source"), "vault");
 }
 
 }  // namespace

@@ -19,13 +19,6 @@ namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-std::string header_of(const HttpAnswer& a, const std::string& name) {
-  for (const auto& [k, v] : a.headers) {
-    if (strcasecmp(k.c_str(), name.c_str()) == 0) return v;
-  }
-  return {};
-}
-
 class SandboxApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -46,8 +39,8 @@ class SandboxApi : public ::testing::Test {
                                    pkce_s256(verifier) + "&decision=allow&login=alice",
                                {{"Content-Type", "application/x-www-form-urlencoded"}});
     ASSERT_EQ(consent.status, 302) << consent.body;
-    auto location = boost::urls::parse_uri(header_of(consent, "location"));
-    ASSERT_TRUE(location) << header_of(consent, "location");
+    auto location = boost::urls::parse_uri(consent.header("location"));
+    ASSERT_TRUE(location) << consent.header("location");
     const std::string code = (*location->params().find("code")).value;
 
     auto grant = http_->send("POST", "/sandbox/oauth/token",
@@ -272,7 +265,7 @@ TEST_F(SandboxApi, TheCalendarAndUserinfoAnswerAsBefore) {
   EXPECT_EQ(call("GET", "/sandbox/api/userinfo").json["sub"], "alice");
   auto anonymous = http_->send("GET", "/sandbox/api/calendar/v3/calendars/primary/events");
   EXPECT_EQ(anonymous.status, 401);
-  EXPECT_EQ(header_of(anonymous, "www-authenticate"), "Bearer error=\"invalid_token\"");
+  EXPECT_EQ(anonymous.header("www-authenticate"), "Bearer error=\"invalid_token\"");
 }
 
 TEST_F(SandboxApi, EveryRouteNeedsAValidAccessToken) {
@@ -294,7 +287,7 @@ TEST_F(SandboxApi, EveryRouteNeedsAValidAccessToken) {
       auto a = http_->send(method, path, "{}", headers);
       EXPECT_EQ(a.status, 401) << method << " " << path << ": " << a.body;
       EXPECT_EQ(a.json["error"], "invalid_token") << method << " " << path;
-      EXPECT_EQ(header_of(a, "www-authenticate"), "Bearer error=\"invalid_token\"") << method << " " << path;
+      EXPECT_EQ(a.header("www-authenticate"), "Bearer error=\"invalid_token\"") << method << " " << path;
       EXPECT_EQ(a.body.find(token_), std::string::npos);
     }
   }

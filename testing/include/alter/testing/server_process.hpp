@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace alter::internal {
@@ -74,6 +75,10 @@ struct HttpAnswer {
   std::string body;
   nlohmann::json json;  // null when the body is not JSON
   std::multimap<std::string, std::string> headers;
+
+  /// The first header `name` (in any case), or "" when there is none.
+  std::string header(std::string_view name) const;
+  bool has_header(std::string_view name) const;
 };
 
 class HttpClient {
