@@ -328,7 +328,7 @@ void register_connections(CLI::App& app, GlobalOptions& g) {
   import->add_option("--api-key-file", o.api_key_file, "file with the API key, for a provider whose credential is an api_key ('-': stdin)");
   import->add_option("--credential-file", o.credential_file,
                      "a JSON file with the credential's fields: {\"api_key\"}, {\"username\", \"password\"} or "
-                     "{\"access_key_id\", \"secret_access_key\", \"session_token\"} ('-': stdin)");
+                     "{\"access_key_id\", \"secret_access_key\", \"session_token\"} or {\"client_id\", \"client_secret\"} ('-': stdin)");
   import->add_option("--setting", o.settings, "connection variable NAME=VALUE, e.g. region=eu-west-1 (repeatable)");
   import->callback(guarded(g, [&g] {
     json body = json::object();

@@ -53,12 +53,19 @@ SCOPE_SEPARATORS = {" ", ","}
 OAUTH_ONLY = {"authorization_url", "token_url", "refresh_url", "revocation_url", "revocation_auth", "userinfo_url",
               "issuer", "default_scopes", "scope_separator", "scope_param", "pkce", "client_auth",
               "token_request_format", "authorization_params", "api_hosts_from_fields", "token_header", "refresh",
-              "keep_fields", "keep_callback_params", "token_response_paths"}
+              "keep_fields", "keep_callback_params", "token_response_paths", "token_params"}
+# An OAuth 2 client-credentials provider has no browser flow and no refresh token: none of these.
+AUTHORIZATION_CODE_ONLY = {"authorization_url", "refresh_url", "userinfo_url", "issuer", "pkce", "authorization_params",
+                           "api_hosts_from_fields", "refresh", "keep_fields", "keep_callback_params"}
+# ... and these are optional for it.
+CLIENT_CREDENTIALS_OPTIONAL = {"default_scopes", "scope_separator"}
+RESERVED_TOKEN_PARAMS = {"grant_type", "client_id", "client_secret", "scope"}
 CREDENTIAL_KEYS = {
     "oauth2": {"kind"},
     "api_key": {"kind", "header", "prefix", "query_param"},
     "basic": {"kind", "password_optional"},
     "aws_sigv4": {"kind", "service", "region", "s3"},
+    "oauth2_client_credentials": {"kind"},
 }
 QUERY_PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 AWS_NAME_RE = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -221,15 +228,22 @@ def check_provider(path, schema, problems):
     credential = data.get("credential")
     kind_name = credential.get("kind") if isinstance(credential, dict) else "oauth2"
     static = kind_name in ("api_key", "basic", "aws_sigv4")
+    client_credentials = kind_name == "oauth2_client_credentials"
     if static:
         for name in sorted(OAUTH_ONLY & set(data)):
             problems.add(where, f"field {name!r} is for OAuth providers, and this one's credential is {kind_name}")
+    if client_credentials:
+        for name in sorted(AUTHORIZATION_CODE_ONLY & set(data)):
+            problems.add(where, f"field {name!r} is for authorization-code providers, and this one's credential is {kind_name}")
+    elif "token_params" in data:
+        problems.add(where, "token_params is for oauth2_client_credentials providers")
     if isinstance(credential, dict):
         check_credential(where, credential, problems)
 
     for name, kind, required, enum in schema:
         if name not in data:
-            if required and not (static and name in OAUTH_ONLY):
+            if required and not (static and name in OAUTH_ONLY) and not (
+                    client_credentials and name in AUTHORIZATION_CODE_ONLY | CLIENT_CREDENTIALS_OPTIONAL):
                 problems.add(where, f"required field {name!r} is missing")
             continue
         value = data[name]
@@ -265,6 +279,10 @@ def check_provider(path, schema, problems):
     for host in data.get("api_hosts", []) if isinstance(data.get("api_hosts"), list) else []:
         if isinstance(host, str):
             used.update(VAR_RE.findall(host))
+    if isinstance(data.get("token_params"), dict):
+        for value in data["token_params"].values():
+            if isinstance(value, str):
+                used.update(VAR_RE.findall(value))
     if isinstance(credential, dict) and isinstance(credential.get("region"), str):
         used.update(VAR_RE.findall(credential["region"]))
     if isinstance(data.get("docs_url"), str) and VAR_RE.search(data["docs_url"]):
@@ -284,6 +302,8 @@ def check_provider(path, schema, problems):
                 problems.add(where, f"variable {name!r} has unknown key {k!r}")
             if var.get("scope") not in VARIABLE_SCOPES:
                 problems.add(where, f"variable {name!r} scope must be one of {sorted(VARIABLE_SCOPES)}")
+            if var.get("scope") == "credential" and (static or client_credentials):
+                problems.add(where, f"variable {name!r} scope must be connection for a {kind_name} credential")
             for k in ("pattern", "description"):
                 if not isinstance(var.get(k), str) or not var.get(k):
                     problems.add(where, f"variable {name!r} needs a {k}")
@@ -351,6 +371,13 @@ def check_provider(path, schema, problems):
         for k in params:
             if k in reserved:
                 problems.add(where, f"authorization_params must not set {k!r} (the vault sets it)")
+
+    token_params = data.get("token_params")
+    if isinstance(token_params, dict):
+        reserved = RESERVED_TOKEN_PARAMS | ({scope_param} if isinstance(scope_param, str) else set())
+        for k in token_params:
+            if k in reserved or not HEADER_NAME_RE.match(k):
+                problems.add(where, f"token_params must not set {k!r} (the vault sets it)")
 
     # Token response handling.
     paths = data.get("token_response_paths")

@@ -58,6 +58,19 @@ nlohmann::json FakeOAuthProvider::definition(const std::string& id) const {
           {"refresh", options_.rotate_refresh_tokens ? "rotates" : "refreshes"}};
 }
 
+nlohmann::json FakeOAuthProvider::client_credentials_definition(const std::string& id) const {
+  return {{"id", id},
+          {"display_name", "Fake " + id},
+          {"docs_url", "https://example.invalid/docs"},
+          {"credential", {{"kind", "oauth2_client_credentials"}}},
+          {"token_url", base_url() + "/token"},
+          {"revocation_url", base_url() + "/revoke"},
+          {"default_scopes", {"read"}},
+          {"client_auth", "basic"},
+          {"token_request_format", "form"},
+          {"api_hosts", {"127.0.0.1"}}};
+}
+
 void FakeOAuthProvider::fail_token_calls(int status, int count) {
   std::lock_guard lock(mu_);
   fail_status_ = status;
@@ -179,6 +192,7 @@ CannedResponse FakeOAuthProvider::token(const RecordedRequest& r) {
   std::unique_lock lock(mu_);
   ++token_calls_;
   if (grant_type == "refresh_token") ++refresh_calls_;
+  if (grant_type == "client_credentials") ++client_token_calls_;
   if (grant_type == "authorization_code") ++code_exchanges_;
   cv_.notify_all();
   cv_.wait(lock, [&] { return !hold_; });
@@ -221,6 +235,13 @@ CannedResponse FakeOAuthProvider::token(const RecordedRequest& r) {
     } else {
       t = issue_locked(user, false);
     }
+    return CannedResponse::json(200, t.dump());
+  }
+  if (grant_type == "client_credentials") {
+    // RFC 6749 4.4.3: an access token for the client itself, no refresh token; the scope asked for.
+    nlohmann::json t = issue_locked("client", false);
+    t["scope"] = form.count("scope") ? form.at("scope") : "";
+    if (options_.client_credentials_refresh_token) t["refresh_token"] = "fake-rt-not-for-client-credentials";
     return CannedResponse::json(200, t.dump());
   }
   return oauth_error(400, "unsupported_grant_type");

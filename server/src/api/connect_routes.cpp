@@ -90,7 +90,9 @@ Response submit_form(Api& api, const Request& req, const std::string& token) {
     fields.insert_or_assign(std::string(p.key), common::SecretString(p.value.decode(as_form)));
   }
   auto outcome = api.connections.submit_credential(token, std::move(fields));
+  // Nothing was stored and the link still works: the form again, with what went wrong.
   if (outcome.error_code == "invalid_credential") return credential_form(token, **form, outcome.message, 400);
+  if (outcome.error_code == "provider_unavailable") return credential_form(token, **form, outcome.message, 502);
   return outcome_page(outcome);
 }
 

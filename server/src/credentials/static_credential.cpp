@@ -51,6 +51,9 @@ std::vector<FieldRule> rules_for(const oauth::CredentialSpec& spec) {
       return {{"access_key_id", true, 128, aws_key_id, "16 to 128 upper-case letters and digits (AKIA...)"},
               {"secret_access_key", true, 256, visible_ascii, "printable characters without spaces"},
               {"session_token", false, 8192, visible_ascii, "printable characters without spaces"}};
+    case CredentialKind::kClientCredentials:
+      return {{"client_id", true, 1024, visible_ascii, "printable characters without spaces"},
+              {"client_secret", true, 4096, visible_ascii, "printable characters without spaces"}};
     case CredentialKind::kOAuth2:
       break;
   }
@@ -188,6 +191,7 @@ Result<void> apply(const oauth::ProviderDef& provider, const Fields& fields, con
       return {};
     }
     case CredentialKind::kOAuth2:
+    case CredentialKind::kClientCredentials:  // an OAuth access token, put on by the proxy as any other
       break;
   }
   return common::unexpected(make_error(Errc::kInternal, "internal", "not a static credential"));

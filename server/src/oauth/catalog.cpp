@@ -43,6 +43,7 @@ const char* credential_kind_name(CredentialKind kind) {
     case CredentialKind::kApiKey: return "api_key";
     case CredentialKind::kBasic: return "basic";
     case CredentialKind::kAwsSigV4: return "aws_sigv4";
+    case CredentialKind::kClientCredentials: return "oauth2_client_credentials";
   }
   return "oauth2";
 }
@@ -90,8 +91,10 @@ Result<CredentialSpec> parse_credential(const std::string& id, const nlohmann::j
   } else if (kind == "aws_sigv4") {
     spec.kind = CredentialKind::kAwsSigV4;
     allowed.insert({"service", "region", "s3"});
+  } else if (kind == "oauth2_client_credentials") {
+    spec.kind = CredentialKind::kClientCredentials;
   } else {
-    return common::unexpected(field_error(id, "credential.kind", "must be oauth2, api_key, basic or aws_sigv4"));
+    return common::unexpected(field_error(id, "credential.kind", "must be oauth2, oauth2_client_credentials, api_key, basic or aws_sigv4"));
   }
   for (auto it = c.begin(); it != c.end(); ++it) {
     if (!allowed.count(it.key())) {
@@ -156,44 +159,40 @@ nlohmann::json variables_json(const std::map<std::string, Variable>& variables) 
 }  // namespace
 
 nlohmann::json ProviderDef::to_json() const {
-  if (credential.is_static()) {
-    nlohmann::json j = {{"id", id}, {"display_name", display_name}, {"docs_url", docs_url},
-                        {"api_hosts", api_hosts}, {"credential", credential_json(credential)}};
-    if (proxy.retries != ProxySettings{}.retries || proxy.max_retry_after != ProxySettings{}.max_retry_after) {
-      j["proxy"] = {{"retries", proxy.retries}, {"max_retry_after_seconds", proxy.max_retry_after.count()}};
-    }
-    if (!variables.empty()) j["variables"] = variables_json(variables);
-    if (!notes.empty()) j["notes"] = notes;
-    if (!setup.empty()) j["setup"] = setup;
-    return j;
+  // The fields each kind has (parse_provider refuses the others): the browser flow's for an
+  // authorization code, the token request's for it and for client credentials.
+  const bool code = !credential.is_supplied();
+  const bool token_endpoint = !credential.is_static();
+  nlohmann::json j = {{"id", id}, {"display_name", display_name}, {"docs_url", docs_url}, {"api_hosts", api_hosts}};
+  if (credential.is_supplied()) j["credential"] = credential_json(credential);
+  if (code) {
+    j["authorization_url"] = authorization_url;
+    j["pkce"] = pkce;
+    j["refresh"] = refresh_name(refresh);
+    if (!refresh_url.empty()) j["refresh_url"] = refresh_url;
+    if (!issuer.empty()) j["issuer"] = issuer;
+    if (!keep_callback_params.empty()) j["keep_callback_params"] = keep_callback_params;
+    if (!userinfo_url.empty()) j["userinfo_url"] = userinfo_url;
+    if (!authorization_params.empty()) j["authorization_params"] = authorization_params;
+    if (!keep_fields.empty()) j["keep_fields"] = keep_fields;
+    if (!api_hosts_from_fields.empty()) j["api_hosts_from_fields"] = api_hosts_from_fields;
   }
-  nlohmann::json j = {{"id", id},
-                      {"display_name", display_name},
-                      {"docs_url", docs_url},
-                      {"authorization_url", authorization_url},
-                      {"token_url", token_url},
-                      {"default_scopes", default_scopes},
-                      {"scope_separator", scope_separator},
-                      {"pkce", pkce},
-                      {"client_auth", client_auth},
-                      {"token_request_format", token_request_format},
-                      {"api_hosts", api_hosts},
-                      {"refresh", refresh_name(refresh)}};
-  if (!refresh_url.empty()) j["refresh_url"] = refresh_url;
-  if (!issuer.empty()) j["issuer"] = issuer;
-  if (scope_param != "scope") j["scope_param"] = scope_param;
-  if (!token_header.empty()) j["token_header"] = token_header;
-  if (!keep_callback_params.empty()) j["keep_callback_params"] = keep_callback_params;
-  if (!revocation_url.empty()) j["revocation_url"] = revocation_url;
-  if (!revocation_auth.empty()) j["revocation_auth"] = revocation_auth;
-  if (!userinfo_url.empty()) j["userinfo_url"] = userinfo_url;
-  if (!authorization_params.empty()) j["authorization_params"] = authorization_params;
-  if (!keep_fields.empty()) j["keep_fields"] = keep_fields;
+  if (token_endpoint) {
+    j["token_url"] = token_url;
+    j["default_scopes"] = default_scopes;
+    j["scope_separator"] = scope_separator;
+    j["client_auth"] = client_auth;
+    j["token_request_format"] = token_request_format;
+    if (scope_param != "scope") j["scope_param"] = scope_param;
+    if (!token_header.empty()) j["token_header"] = token_header;
+    if (!revocation_url.empty()) j["revocation_url"] = revocation_url;
+    if (!revocation_auth.empty()) j["revocation_auth"] = revocation_auth;
+    if (!token_response_paths.empty()) j["token_response_paths"] = token_response_paths;
+    if (!token_params.empty()) j["token_params"] = token_params;
+  }
   if (proxy.retries != ProxySettings{}.retries || proxy.max_retry_after != ProxySettings{}.max_retry_after) {
     j["proxy"] = {{"retries", proxy.retries}, {"max_retry_after_seconds", proxy.max_retry_after.count()}};
   }
-  if (!api_hosts_from_fields.empty()) j["api_hosts_from_fields"] = api_hosts_from_fields;
-  if (!token_response_paths.empty()) j["token_response_paths"] = token_response_paths;
   if (!variables.empty()) j["variables"] = variables_json(variables);
   if (!notes.empty()) j["notes"] = notes;
   if (!setup.empty()) j["setup"] = setup;
@@ -212,7 +211,7 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
       "revocation_auth", "scope_param", "token_header", "keep_callback_params", "issuer",
       "userinfo_url", "default_scopes", "scope_separator", "pkce", "client_auth", "token_request_format",
       "authorization_params", "api_hosts", "refresh", "keep_fields", "api_hosts_from_fields",
-      "token_response_paths", "variables", "notes", "setup", "proxy", "credential"};
+      "token_response_paths", "token_params", "variables", "notes", "setup", "proxy", "credential"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.count(it.key())) return common::unexpected(field_error(d.id, it.key(), "is not a known field"));
   }
@@ -221,8 +220,27 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
     if (!spec) return common::unexpected(spec.error());
     d.credential = *spec;
   }
-  const bool oauth = !d.credential.is_static();
-  if (!oauth) {
+  // The authorization-code fields: the browser flow, PKCE, refresh tokens.
+  const bool oauth = !d.credential.is_supplied();
+  // The token request's fields: an authorization-code provider's, a client-credentials one's.
+  const bool token_endpoint = !d.credential.is_static();
+  if (d.credential.is_client_credentials()) {
+    // The vault asks the token endpoint itself: no browser, no refresh token.
+    static const std::set<std::string> allowed = {"id", "display_name", "docs_url", "api_hosts", "variables", "notes", "setup", "proxy",
+                                                  "credential", "token_url", "default_scopes", "scope_separator", "scope_param",
+                                                  "client_auth", "token_request_format", "token_params", "token_header",
+                                                  "revocation_url", "revocation_auth", "token_response_paths"};
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (!allowed.count(it.key())) {
+        return common::unexpected(field_error(d.id, it.key(), "is for authorization-code providers, and this one's credential is oauth2_client_credentials"));
+      }
+    }
+    d.pkce = false;
+    d.refresh = RefreshMode::kRefreshes;  // "refreshed" by asking again with the client's credentials
+  } else if (j.contains("token_params")) {
+    return common::unexpected(field_error(d.id, "token_params", "is for oauth2_client_credentials providers"));
+  }
+  if (d.credential.is_static()) {
     // An API key, a password or an AWS key: none of the OAuth fields applies.
     static const std::set<std::string> allowed = {"id", "display_name", "docs_url", "api_hosts", "variables", "notes", "setup", "proxy", "credential"};
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -271,7 +289,7 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
   };
   std::string refresh;
   for (auto err : {req_string("display_name", d.display_name, true), req_string("docs_url", d.docs_url, true),
-                   req_string("authorization_url", d.authorization_url, oauth), req_string("token_url", d.token_url, oauth),
+                   req_string("authorization_url", d.authorization_url, oauth), req_string("token_url", d.token_url, token_endpoint),
                    req_string("revocation_url", d.revocation_url, false),
                    req_string("refresh_url", d.refresh_url, false),
                    req_string("issuer", d.issuer, false),
@@ -281,13 +299,14 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
                    req_string("revocation_auth", d.revocation_auth, false),
                    req_string("userinfo_url", d.userinfo_url, false),
                    req_string("scope_separator", d.scope_separator, oauth),
-                   req_string("client_auth", d.client_auth, oauth),
-                   req_string("token_request_format", d.token_request_format, oauth),
+                   req_string("client_auth", d.client_auth, token_endpoint),
+                   req_string("token_request_format", d.token_request_format, token_endpoint),
                    req_string("refresh", refresh, oauth), req_string("notes", d.notes, false), req_string("setup", d.setup, false),
                    string_list("default_scopes", d.default_scopes, oauth), string_list("api_hosts", d.api_hosts, true),
                    string_list("keep_fields", d.keep_fields, false),
                    string_list("api_hosts_from_fields", d.api_hosts_from_fields, false),
                    string_map("authorization_params", d.authorization_params),
+                   string_map("token_params", d.token_params),
                    string_map("token_response_paths", d.token_response_paths)}) {
     if (err) return common::unexpected(*err);
   }
@@ -319,7 +338,8 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
       d.revocation_auth != "none") {
     return common::unexpected(field_error(d.id, "revocation_auth", "must be \"basic\", \"body\" or \"none\""));
   }
-  if (!oauth) refresh = "never_expires";
+  if (d.credential.is_static()) refresh = "never_expires";
+  if (d.credential.is_client_credentials()) refresh = "refreshes";
   if (refresh == "refreshes") d.refresh = RefreshMode::kRefreshes;
   else if (refresh == "rotates") d.refresh = RefreshMode::kRotates;
   else if (refresh == "never_expires") d.refresh = RefreshMode::kNeverExpires;
@@ -354,6 +374,12 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
       if (var.scope != "connection" && var.scope != "credential") {
         return common::unexpected(field_error(d.id, "variables." + v.key() + ".scope", "must be connection or credential"));
       }
+      if (var.scope == "credential" && d.credential.is_supplied()) {
+        // Credential variables are the app's OAuth client settings, which these kinds have not.
+        return common::unexpected(field_error(d.id, "variables." + v.key() + ".scope",
+                                              "must be connection: a " + std::string(credential_kind_name(d.credential.kind)) +
+                                                  " connection holds its own values"));
+      }
       if (!var.pattern.empty()) {
         try {
           std::regex re(var.pattern);
@@ -362,6 +388,18 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
         }
       }
       d.variables[v.key()] = var;
+    }
+  }
+  for (const auto& [k, v] : d.token_params) {
+    if (!common::is_token(k) || k == "grant_type" || k == "client_id" || k == "client_secret" || k == d.scope_param) {
+      return common::unexpected(field_error(d.id, "token_params." + k, "must be a parameter name other than grant_type, client_id, client_secret and the scope"));
+    }
+    for (std::size_t open = v.find('{'); open != std::string::npos; open = v.find('{', open + 1)) {
+      const auto close = v.find('}', open);
+      const std::string name = close == std::string::npos ? "" : v.substr(open + 1, close - open - 1);
+      if (name.empty() || !d.variables.count(name)) {
+        return common::unexpected(field_error(d.id, "token_params." + k, "uses a variable that 'variables' does not declare"));
+      }
     }
   }
   if (d.credential.kind == CredentialKind::kAwsSigV4) {

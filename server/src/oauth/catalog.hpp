@@ -37,7 +37,7 @@ struct ProxySettings {
 
 /// What a connection of this provider holds and how the vault's proxy presents it (the catalog's
 /// `credential` object; absent: an OAuth 2 authorization-code grant).
-enum class CredentialKind { kOAuth2, kApiKey, kBasic, kAwsSigV4 };
+enum class CredentialKind { kOAuth2, kApiKey, kBasic, kAwsSigV4, kClientCredentials };
 const char* credential_kind_name(CredentialKind kind);
 
 struct CredentialSpec {
@@ -54,7 +54,13 @@ struct CredentialSpec {
   bool aws_s3 = false;  // S3's rules: the path signed as sent, x-amz-content-sha256 sent
   /// Not an OAuth grant: the secret is supplied (imported), never refreshed, and used only by the
   /// vault's proxy (the SDK is answered proxy_required, so the secret never leaves the vault).
-  bool is_static() const { return kind != CredentialKind::kOAuth2; }
+  bool is_static() const { return kind == CredentialKind::kApiKey || kind == CredentialKind::kBasic || kind == CredentialKind::kAwsSigV4; }
+  /// OAuth 2 client credentials (RFC 6749 4.4): the connection holds a client id and secret, and
+  /// the vault fetches, caches and renews the access token with them, as it refreshes a grant.
+  bool is_client_credentials() const { return kind == CredentialKind::kClientCredentials; }
+  /// The connection's secret is supplied as fields (admin import, the connect link's form), not
+  /// granted through an authorization flow.
+  bool is_supplied() const { return kind != CredentialKind::kOAuth2; }
 };
 
 struct ProviderDef {
@@ -77,6 +83,9 @@ struct ProviderDef {
   std::string client_auth = "body";          // "basic" | "body"
   std::string token_request_format = "form";  // "form" | "json"
   std::map<std::string, std::string> authorization_params;
+  /// Client credentials: extra parameters of the token request (Auth0's audience); values may
+  /// use `{variable}`s.
+  std::map<std::string, std::string> token_params;
   std::vector<std::string> api_hosts;
   std::string token_header;  // empty: Authorization: <token_type> <token>
   RefreshMode refresh = RefreshMode::kRefreshes;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 
 namespace alter::server::oauth {
@@ -24,7 +25,13 @@ TEST(Catalog, EveryBuiltInProviderLoads) {
     EXPECT_FALSE(p->api_hosts.empty()) << p->id;
     if (!p->credential.is_static()) {
       EXPECT_EQ(p->token_url.rfind("https://", 0), 0u) << p->id;
+    }
+    if (!p->credential.is_supplied()) {
       EXPECT_EQ(p->authorization_url.rfind("https://", 0), 0u) << p->id;
+    }
+    if (p->credential.is_client_credentials()) {
+      EXPECT_TRUE(p->authorization_url.empty()) << p->id;
+      EXPECT_EQ(p->refresh, RefreshMode::kRefreshes) << p->id;
     }
     // Round trip: the JSON form parses back to the same definition.
     auto again = parse_provider(p->to_json());
@@ -174,6 +181,76 @@ TEST(Catalog, CustomProvidersAddAndRemove) {
   EXPECT_FALSE(c->remove_custom("google"));
   EXPECT_TRUE(c->remove_custom("acme"));
   EXPECT_EQ(c->get("acme"), nullptr);
+}
+
+nlohmann::json client_credentials_provider() {
+  return {{"id", "m2m"},
+          {"display_name", "M2M"},
+          {"docs_url", "https://m2m.example/docs"},
+          {"credential", {{"kind", "oauth2_client_credentials"}}},
+          {"token_url", "https://{tenant}.m2m.example/oauth/token"},
+          {"client_auth", "body"},
+          {"token_request_format", "json"},
+          {"token_params", {{"audience", "https://{tenant}.m2m.example/api/"}}},
+          {"api_hosts", {"{tenant}.m2m.example"}},
+          {"variables", {{"tenant", {{"scope", "connection"}, {"pattern", "^[a-z0-9-]+$"}}}}}};
+}
+
+TEST(Catalog, ClientCredentialsProvidersParseAndRoundTrip) {
+  auto d = parse_provider(client_credentials_provider());
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_TRUE(d->credential.is_client_credentials());
+  EXPECT_TRUE(d->credential.is_supplied());
+  EXPECT_FALSE(d->credential.is_static()) << "its token is an OAuth access token, not a proxy-only secret";
+  EXPECT_EQ(d->refresh, RefreshMode::kRefreshes);
+  EXPECT_FALSE(d->pkce);
+  EXPECT_TRUE(d->default_scopes.empty());
+  EXPECT_EQ(d->token_params.at("audience"), "https://{tenant}.m2m.example/api/");
+  EXPECT_EQ(d->to_json()["credential"], (nlohmann::json{{"kind", "oauth2_client_credentials"}}));
+  EXPECT_FALSE(d->to_json().contains("authorization_url"));
+  auto again = parse_provider(d->to_json());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->to_json(), d->to_json());
+}
+
+TEST(Catalog, ClientCredentialsProvidersRefuseWhatTheGrantHasNot) {
+  struct Case {
+    const char* name;
+    std::function<void(nlohmann::json&)> change;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {"an authorization URL", [](auto& j) { j["authorization_url"] = "https://m2m.example/authorize"; }, "field 'authorization_url' is for authorization-code"},
+      {"PKCE", [](auto& j) { j["pkce"] = true; }, "field 'pkce' is for authorization-code"},
+      {"a refresh mode", [](auto& j) { j["refresh"] = "rotates"; }, "field 'refresh' is for authorization-code"},
+      {"a refresh URL", [](auto& j) { j["refresh_url"] = "https://m2m.example/refresh"; }, "field 'refresh_url'"},
+      {"kept fields", [](auto& j) { j["keep_fields"] = {"instance_url"}; }, "field 'keep_fields'"},
+      {"authorization parameters", [](auto& j) { j["authorization_params"] = {{"prompt", "consent"}}; }, "field 'authorization_params'"},
+      {"no token URL", [](auto& j) { j.erase("token_url"); }, "field 'token_url' is required"},
+      {"no client_auth", [](auto& j) { j.erase("client_auth"); }, "field 'client_auth' is required"},
+      {"no request format", [](auto& j) { j.erase("token_request_format"); }, "field 'token_request_format' is required"},
+      {"a credential key", [](auto& j) { j["credential"]["header"] = "X-Key"; }, "field 'credential.header'"},
+      {"grant_type overridden", [](auto& j) { j["token_params"]["grant_type"] = "password"; }, "field 'token_params.grant_type'"},
+      {"the secret overridden", [](auto& j) { j["token_params"]["client_secret"] = "x"; }, "field 'token_params.client_secret'"},
+      {"the scope overridden", [](auto& j) { j["token_params"]["scope"] = "admin"; }, "field 'token_params.scope'"},
+      {"an undeclared variable", [](auto& j) { j["token_params"]["resource"] = "{nowhere}"; }, "field 'token_params.resource'"},
+      {"a non-string parameter", [](auto& j) { j["token_params"]["n"] = 1; }, "field 'token_params.n'"},
+      {"a credential variable", [](auto& j) { j["variables"]["tenant"]["scope"] = "credential"; }, "field 'variables.tenant.scope'"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto j = client_credentials_provider();
+    c.change(j);
+    auto d = parse_provider(j);
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find(c.says), std::string::npos) << d.error().message;
+  }
+  // token_params belong to this kind only.
+  auto google = Catalog::builtin().value()->get("google")->to_json();
+  google["token_params"] = {{"audience", "x"}};
+  auto d = parse_provider(google);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message.find("field 'token_params' is for oauth2_client_credentials"), std::string::npos) << d.error().message;
 }
 
 }  // namespace

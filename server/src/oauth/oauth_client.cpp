@@ -282,8 +282,54 @@ OAuthResult<TokenSet> OAuthClient::token_call(const ProviderDef& p, const Client
 
 void OAuthClient::refresh_async(std::shared_ptr<const ProviderDef> p, const ClientCredentials& client,
                                 std::string_view refresh_token, std::function<void(OAuthResult<TokenSet>)> done) const {
-  auto req = token_request(*p, client, {{"grant_type", "refresh_token"}, {"refresh_token", std::string(refresh_token)}},
-                           p->refresh_url.empty() ? p->token_url : p->refresh_url);
+  const std::string endpoint = p->refresh_url.empty() ? p->token_url : p->refresh_url;
+  token_call_async(std::move(p), client, {{"grant_type", "refresh_token"}, {"refresh_token", std::string(refresh_token)}}, endpoint,
+                   std::move(done));
+}
+
+namespace {
+
+Result<std::vector<std::pair<std::string, std::string>>> client_token_params(const ProviderDef& p, const ClientCredentials& client,
+                                                                             const std::vector<std::string>& scopes) {
+  std::vector<std::pair<std::string, std::string>> params = {{"grant_type", "client_credentials"}};
+  std::string scope;
+  for (const auto& s : scopes) {
+    if (!scope.empty()) scope += p.scope_separator;
+    scope += s;
+  }
+  if (!scope.empty()) params.emplace_back(p.scope_param, scope);
+  for (const auto& [k, v] : p.token_params) {
+    auto value = substitute(v, client.variables);
+    if (!value) return common::unexpected(value.error());
+    params.emplace_back(k, *value);
+  }
+  return params;
+}
+
+}  // namespace
+
+OAuthResult<TokenSet> OAuthClient::client_token(const ProviderDef& p, const ClientCredentials& client,
+                                                const std::vector<std::string>& scopes) const {
+  auto params = client_token_params(p, client, scopes);
+  if (!params) return common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", params.error().message));
+  return token_call(p, client, std::move(params.value()), p.token_url);
+}
+
+void OAuthClient::client_token_async(std::shared_ptr<const ProviderDef> p, const ClientCredentials& client,
+                                     const std::vector<std::string>& scopes, std::function<void(OAuthResult<TokenSet>)> done) const {
+  auto params = client_token_params(*p, client, scopes);
+  if (!params) {
+    done(common::unexpected(failure(OAuthFailure::Kind::kProtocol, 0, "", params.error().message)));
+    return;
+  }
+  const std::string endpoint = p->token_url;
+  token_call_async(std::move(p), client, std::move(params.value()), endpoint, std::move(done));
+}
+
+void OAuthClient::token_call_async(std::shared_ptr<const ProviderDef> p, const ClientCredentials& client,
+                                   std::vector<std::pair<std::string, std::string>> params, const std::string& endpoint,
+                                   std::function<void(OAuthResult<TokenSet>)> done) const {
+  auto req = token_request(*p, client, std::move(params), endpoint);
   if (!req) {
     done(common::unexpected(std::move(req.error())));
     return;

@@ -75,6 +75,13 @@ class OAuthClient {
   /// the HTTP client's thread (it must only hand the result over).
   void refresh_async(std::shared_ptr<const ProviderDef> provider, const ClientCredentials& client,
                      std::string_view refresh_token, std::function<void(OAuthResult<TokenSet>)> done) const;
+  /// Client credentials (RFC 6749 4.4): a new access token for the client itself, with `scopes`
+  /// and the provider's token_params (variables filled from `client.variables`).
+  OAuthResult<TokenSet> client_token(const ProviderDef& provider, const ClientCredentials& client,
+                                     const std::vector<std::string>& scopes) const;
+  /// The same without holding a thread while the provider answers (as refresh_async).
+  void client_token_async(std::shared_ptr<const ProviderDef> provider, const ClientCredentials& client,
+                          const std::vector<std::string>& scopes, std::function<void(OAuthResult<TokenSet>)> done) const;
   /// Runs `task` after `delay` on the HTTP client's thread, holding no thread meanwhile (a retry's
   /// back-off); at shutdown, at once.
   void after(std::chrono::milliseconds delay, std::function<void()> task) const { transport_->post_after(delay, std::move(task)); }
@@ -93,6 +100,9 @@ class OAuthClient {
                                                           const std::string& endpoint) const;
   OAuthResult<TokenSet> token_answer(const ProviderDef& provider, alter::internal::TransportResult response,
                                      TimePoint sent_at) const;
+  void token_call_async(std::shared_ptr<const ProviderDef> provider, const ClientCredentials& client,
+                        std::vector<std::pair<std::string, std::string>> params, const std::string& endpoint,
+                        std::function<void(OAuthResult<TokenSet>)> done) const;
   OAuthResult<TokenSet> token_call(const ProviderDef& provider, const ClientCredentials& client,
                                    std::vector<std::pair<std::string, std::string>> params,
                                    const std::string& endpoint) const;

@@ -5,6 +5,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include <future>
+
 #include "curl_transport.hpp"
 
 namespace alter::server::oauth {
@@ -147,6 +149,48 @@ TEST(OAuthClientWire, ExchangeRefreshRevokeAgainstTheFake) {
   EXPECT_FALSE(fake.access_token_valid(std::string(refreshed->access_token.reveal())));
   fake.fail_token_calls(500, 1);
   EXPECT_EQ(client.refresh(def, creds, g["refresh_token"].get<std::string>()).error().kind, OAuthFailure::Kind::kTransient);
+}
+
+// RFC 6749 4.4.2: grant_type=client_credentials and the scope, the client authenticated as the
+// provider says (Basic here, or id and secret in a JSON body), the token_params with their
+// variables filled in; synchronously and without holding a thread.
+TEST(OAuthClientWire, ClientCredentialsGrantAgainstTheFake) {
+  testing::FakeOAuthProvider fake;
+  common::FakeClock clock;
+  OAuthClient client(alter::internal::make_curl_transport({}), clock, std::chrono::seconds(5), true);
+  auto j = fake.client_credentials_definition("m2m");
+  j["token_params"] = {{"audience", "https://{tenant}.example/api/"}};
+  j["variables"] = {{"tenant", {{"scope", "connection"}, {"pattern", "^[a-z]+$"}}}};
+  auto def = parse_provider(j).value();
+  ClientCredentials creds;
+  creds.client_id = "fake-client";
+  creds.client_secret = common::SecretString("fake-secret-123");
+  creds.variables = {{"tenant", "acme"}};
+  auto t = client.client_token(def, creds, {"read", "write"});
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_TRUE(fake.access_token_valid(std::string(t->access_token.reveal())));
+  EXPECT_TRUE(t->refresh_token.empty());
+  EXPECT_EQ(*t->expires_at, clock.wall() + std::chrono::seconds(3600));
+  auto form = testing::parse_form(fake.requests().back().body);
+  EXPECT_EQ(form["grant_type"], "client_credentials");
+  EXPECT_EQ(form["scope"], "read write");
+  EXPECT_EQ(form["audience"], "https://acme.example/api/");
+  EXPECT_EQ(form.count("client_secret"), 0u);
+  EXPECT_EQ(fake.client_token_calls(), 1);
+
+  // Asynchronously, the same request.
+  std::promise<OAuthResult<TokenSet>> answered;
+  client.client_token_async(std::make_shared<const ProviderDef>(def), creds, {}, [&](OAuthResult<TokenSet> r) { answered.set_value(std::move(r)); });
+  auto async = answered.get_future().get();
+  ASSERT_TRUE(async.ok()) << async.error().message;
+  EXPECT_EQ(testing::parse_form(fake.requests().back().body).count("scope"), 0u) << "no scopes: no scope parameter";
+
+  // A variable without a value is refused before anything is sent; a wrong secret is invalid_client.
+  ClientCredentials no_tenant = {creds.client_id, common::SecretString("fake-secret-123"), {}};
+  EXPECT_EQ(client.client_token(def, no_tenant, {}).error().kind, OAuthFailure::Kind::kProtocol);
+  EXPECT_EQ(fake.client_token_calls(), 2);
+  ClientCredentials wrong = {creds.client_id, common::SecretString("nope"), creds.variables};
+  EXPECT_EQ(client.client_token(def, wrong, {}).error().kind, OAuthFailure::Kind::kInvalidClient);
 }
 
 }  // namespace

@@ -201,8 +201,8 @@ Result<ProviderCredential> AdminService::put_credential(const std::string& app_i
   if (auto app = existing_app(app_id); !app) return common::unexpected(app.error());
   auto provider = catalog_->get(provider_id);
   if (!provider) return common::unexpected(make_error(Errc::kNotFound, "not_found", "unknown provider '" + provider_id + "'"));
-  if (provider->credential.is_static()) {
-    return common::unexpected(bad("provider '" + provider_id + "' has no OAuth client: its " +
+  if (provider->credential.is_supplied()) {
+    return common::unexpected(bad("provider '" + provider_id + "' has no app-wide OAuth client: its " +
                                   oauth::credential_kind_name(provider->credential.kind) +
                                   " credential is imported per connection (alter-vault connections import)"));
   }

@@ -32,6 +32,32 @@ std::string value_of(const std::map<std::string, std::string>& q, const char* ke
   return it == q.end() ? std::string() : it->second;
 }
 
+// A connection's variables: each one the provider declares given (or defaulted) and matching its
+// pattern, nothing else. A value lands in an endpoint or an API host, so it is checked before use.
+Result<void> check_settings(const oauth::ProviderDef& provider, const Attributes& settings) {
+  for (const auto& [name, var] : provider.variables) {
+    if (var.scope != "connection") continue;
+    auto it = settings.find(name);
+    if (it == settings.end()) {
+      if (var.default_value.empty()) {
+        return common::unexpected(bad("setting '" + name + "' is required for " + provider.id +
+                                      (var.description.empty() ? "" : " (" + var.description + ")")));
+      }
+      continue;
+    }
+    if (!var.pattern.empty() && !std::regex_match(it->second, std::regex(var.pattern))) {
+      return common::unexpected(bad("setting '" + name + "' does not match " + var.pattern));
+    }
+  }
+  for (const auto& [k, v] : settings) {
+    auto var = provider.variables.find(k);
+    if (var == provider.variables.end() || var->second.scope != "connection") {
+      return common::unexpected(bad("setting '" + k + "' is not a connection variable of " + provider.id));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 ConnectionService::ConnectionService(Options options, std::shared_ptr<oauth::Catalog> catalog, Store& store,
@@ -50,6 +76,29 @@ ConnectionService::ConnectionService(Options options, std::shared_ptr<oauth::Cat
       clock_(clock),
       public_url_(std::move(public_url)) {}
 
+Result<void> ConnectionService::first_client_token(const oauth::ProviderDef& provider, Connection& c, const common::SecretString& packed) {
+  // Asked now, so that a wrong id or secret is refused while the person who typed it is there,
+  // and nothing is stored; later tokens come through the refresh machinery (single flight).
+  auto client = tokens_.client_of(c, provider, packed.reveal());
+  if (!client) return common::unexpected(client.error());
+  auto answer = oauth_.client_token(provider, *client, c.scopes);
+  if (!answer) {
+    const auto& f = answer.error();
+    if (f.kind == oauth::OAuthFailure::Kind::kTransient) {
+      return common::unexpected(make_error(Errc::kBadGateway, "provider_unavailable",
+                                           provider.display_name + "'s token endpoint could not be asked for a token (" + f.message +
+                                               "): nothing was stored, try again"));
+    }
+    return common::unexpected(bad(provider.display_name + " refused these client credentials: " + f.message + " (nothing was stored)"));
+  }
+  c.token_type = answer->token_type;
+  c.expires_at = answer->expires_at;
+  if (!answer->scopes.empty()) c.scopes = answer->scopes;
+  // The access token where a token set's is; the client's fields in the refresh token's slot.
+  c.tokens = sealed_.seal_tokens(c, answer->access_token.reveal(), packed.reveal(), "");
+  return {};
+}
+
 Result<Connection> ConnectionService::import(const std::string& app_id, ImportSpec spec, const AdminCaller& by) {
   if (auto app = store_.get_app(app_id); !app) {
     return common::unexpected(app.error().code == StoreErrc::kNotFound ? make_error(Errc::kNotFound, "not_found", "no app '" + app_id + "'")
@@ -59,9 +108,19 @@ Result<Connection> ConnectionService::import(const std::string& app_id, ImportSp
   if (!provider) return common::unexpected(bad("unknown provider '" + spec.provider_id + "'"));
   if (spec.attributes.empty()) return common::unexpected(bad("field 'attributes' must name the user, e.g. {\"user_id\": \"alice\"}"));
   const std::string kind = oauth::credential_kind_name(provider->credential.kind);
+  const bool client_credentials = provider->credential.is_client_credentials();
   std::optional<common::SecretString> packed;
-  if (provider->credential.is_static()) {
-    if (!spec.access_token.empty() || !spec.refresh_token.empty() || !spec.id_token.empty() || spec.expires_at || !spec.scopes.empty()) {
+  if (provider->credential.is_supplied()) {
+    // The variables (an AWS region, an Auth0 domain) are what the connect link's settings are.
+    Attributes settings;
+    if (!spec.metadata.is_object()) return common::unexpected(bad("field 'metadata' must be an object"));
+    for (auto it = spec.metadata.begin(); it != spec.metadata.end(); ++it) {
+      if (!it->is_string()) return common::unexpected(bad("metadata '" + it.key() + "' must be a string"));
+      settings[it.key()] = it->get<std::string>();
+    }
+    if (auto ok = check_settings(*provider, settings); !ok) return common::unexpected(ok.error());
+    if (!spec.access_token.empty() || !spec.refresh_token.empty() || !spec.id_token.empty() || spec.expires_at ||
+        (!spec.scopes.empty() && !client_credentials)) {
       return common::unexpected(bad("provider '" + spec.provider_id + "' takes a " + kind +
                                     " credential, not OAuth tokens: send {\"credential\": {...}} (docs/credentials.md)"));
     }
@@ -84,7 +143,10 @@ Result<Connection> ConnectionService::import(const std::string& app_id, ImportSp
   c.metadata = spec.metadata;
   c.status = ConnectionStatus::kActive;
   c.created_at = c.updated_at = clock_.wall();
-  if (packed) {
+  if (packed && client_credentials) {
+    if (c.scopes.empty()) c.scopes = provider->default_scopes;
+    if (auto first = first_client_token(*provider, c, *packed); !first) return common::unexpected(first.error());
+  } else if (packed) {
     // The credential's fields, sealed where a token set would be; the kind names the row's type.
     c.token_type = kind;
     c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
@@ -134,13 +196,16 @@ Result<Revocation> ConnectionService::remove(const std::string& id, const AdminC
   if (provider && !provider->revocation_url.empty()) {
     revocation.attempted = true;
     auto secrets = sealed_.open_tokens(c);
-    auto client = tokens_.client_for(c.app_id, *provider, c.metadata);
+    auto client = secrets ? tokens_.client_of(c, *provider, secrets->refresh_token.reveal())
+                          : Result<oauth::ClientCredentials>(common::unexpected(secrets.error()));
     if (!secrets || !client) {
       revocation.error = !secrets ? secrets.error().message : client.error().message;
     } else {
-      // Revoking the refresh token ends the grant at most providers; the access token too, for the others.
+      // Revoking the refresh token ends the grant at most providers; the access token too, for the
+      // others. Client credentials hold no refresh token (that slot is the client's own fields).
       revocation.ok = true;
-      for (auto [token, hint] : {std::pair{secrets->refresh_token.reveal(), "refresh_token"},
+      const bool client_credentials = provider->credential.is_client_credentials();
+      for (auto [token, hint] : {std::pair{client_credentials ? std::string_view() : secrets->refresh_token.reveal(), "refresh_token"},
                                  std::pair{secrets->access_token.reveal(), "access_token"}}) {
         if (token.empty()) continue;
         auto r = oauth_.revoke(*provider, *client, token, hint);
@@ -205,29 +270,10 @@ Result<ConnectLink> ConnectionService::create_link(const std::string& app_id, Co
     return common::unexpected(bad("return_url is not on the app's allow-list (alter-vault apps update " + app_id +
                                   " --return-url PREFIX)"));
   }
-  for (const auto& [name, var] : provider->variables) {
-    if (var.scope != "connection") continue;
-    auto it = spec.settings.find(name);
-    if (it == spec.settings.end()) {
-      if (var.default_value.empty()) {
-        return common::unexpected(bad("setting '" + name + "' is required for " + provider->id +
-                                      (var.description.empty() ? "" : " (" + var.description + ")")));
-      }
-      continue;
-    }
-    if (!var.pattern.empty() && !std::regex_match(it->second, std::regex(var.pattern))) {
-      return common::unexpected(bad("setting '" + name + "' does not match " + var.pattern));
-    }
-  }
-  for (const auto& [k, v] : spec.settings) {
-    auto var = provider->variables.find(k);
-    if (var == provider->variables.end() || var->second.scope != "connection") {
-      return common::unexpected(bad("setting '" + k + "' is not a connection variable of " + provider->id));
-    }
-  }
+  if (auto ok = check_settings(*provider, spec.settings); !ok) return common::unexpected(ok.error());
   // The provider must be configured for this app before a user can connect (an OAuth client; a
   // key, password or AWS key is what the user enters on the link's form).
-  auto cred = provider->credential.is_static() ? StoreResult<ProviderCredential>(ProviderCredential{})
+  auto cred = provider->credential.is_supplied() ? StoreResult<ProviderCredential>(ProviderCredential{})
                                                : store_.get_provider_credential(app_id, provider->id);
   if (!cred) {
     if (cred.error().code == StoreErrc::kNotFound) {
@@ -279,7 +325,7 @@ Result<std::optional<CredentialForm>> ConnectionService::link_form(const std::st
   if (!cs) return common::unexpected(cs.error());
   auto provider = catalog_->get(cs->provider_id);
   if (!provider) return common::unexpected(make_error(Errc::kInternal, "provider_unavailable", "The provider of this link is no longer configured."));
-  if (!provider->credential.is_static()) return std::optional<CredentialForm>();
+  if (!provider->credential.is_supplied()) return std::optional<CredentialForm>();
   CredentialForm form;
   form.provider_id = provider->id;
   form.provider_name = provider->display_name;
@@ -298,6 +344,9 @@ Result<std::optional<CredentialForm>> ConnectionService::link_form(const std::st
                      {"secret_access_key", "Secret access key", true, true},
                      {"session_token", "Session token (temporary credentials only)", true, false}};
       break;
+    case oauth::CredentialKind::kClientCredentials:
+      form.fields = {{"client_id", "Client ID", false, true}, {"client_secret", "Client secret", true, true}};
+      break;
     case oauth::CredentialKind::kOAuth2:
       break;
   }
@@ -315,7 +364,7 @@ ConnectOutcome ConnectionService::submit_credential(const std::string& link_toke
   auto provider = catalog_->get(cs->provider_id);
   out.provider_id = cs->provider_id;
   out.provider_name = provider ? provider->display_name : cs->provider_id;
-  if (!provider || !provider->credential.is_static()) {
+  if (!provider || !provider->credential.is_supplied()) {
     out.error_code = "not_a_form";
     out.message = "This connect link signs in with " + out.provider_name + ": open it instead.";
     return out;
@@ -336,9 +385,20 @@ ConnectOutcome ConnectionService::submit_credential(const std::string& link_toke
   c.token_type = oauth::credential_kind_name(provider->credential.kind);
   c.status = ConnectionStatus::kActive;
   c.metadata = nlohmann::json::object();
-  for (auto it = cs->settings.begin(); it != cs->settings.end(); ++it) c.metadata[it.key()] = it.value();
+  for (auto it = cs->settings.begin(); it != cs->settings.end(); ++it) {
+    if (it.key() != "__scopes") c.metadata[it.key()] = it.value();
+  }
   c.created_at = c.updated_at = now;
-  c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
+  if (provider->credential.is_client_credentials()) {
+    c.scopes = cs->settings.contains("__scopes") ? cs->settings["__scopes"].get<std::vector<std::string>>() : provider->default_scopes;
+    if (auto first = first_client_token(*provider, c, *packed); !first) {
+      out.error_code = first.error().errc == Errc::kBadGateway ? "provider_unavailable" : "invalid_credential";
+      out.message = first.error().message;
+      return out;  // nothing stored, and the link still works
+    }
+  } else {
+    c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
+  }
   if (!store_connected(*cs, c, now, {{"credential", c.token_type}, {"via", "form"}},
                        "This connect link was already used. Ask the application for a new one.", out)) {
     return out;

@@ -129,6 +129,9 @@ class ConnectionService {
   /// (ok and connection_id, or the error) and says whether it was stored.
   bool store_connected(const ConnectSession& cs, const Connection& c, TimePoint now, nlohmann::json details,
                        const std::string& used_message, ConnectOutcome& out);
+  /// Client credentials: the first access token, asked for with the supplied id and secret
+  /// (sealed into `c` with them). A refusal is 400, an unreachable provider 502: nothing stored.
+  Result<void> first_client_token(const oauth::ProviderDef& provider, Connection& c, const common::SecretString& packed);
 
   Options options_;
   std::shared_ptr<oauth::Catalog> catalog_;

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "core/time.hpp"
+#include "credentials/static_credential.hpp"
 #include "crypto/crypto.hpp"
 #include "guard/url_guard.hpp"
 
@@ -93,6 +94,22 @@ Result<ClientCredentials> TokenManager::client_for(const std::string& app_id, co
   }
   c.variables = provider_variables(p, cred->settings, connection_metadata);
   return c;
+}
+
+Result<ClientCredentials> TokenManager::client_of(const Connection& c, const ProviderDef& p, std::string_view packed) {
+  if (!p.credential.is_client_credentials()) return client_for(c.app_id, p, c.metadata);
+  auto fields = credentials::unpack(packed);
+  if (!fields) return common::unexpected(fields.error());
+  ClientCredentials client;
+  if (auto it = fields->find("client_id"); it != fields->end()) client.client_id = std::string(it->second.reveal());
+  if (auto it = fields->find("client_secret"); it != fields->end()) client.client_secret = std::move(it->second);
+  client.variables = provider_variables(p, nlohmann::json::object(), c.metadata);
+  return client;
+}
+
+oauth::OAuthResult<TokenSet> TokenManager::renew(const Prepared& prepared, const ProviderDef& provider) const {
+  if (prepared.client_credentials) return client_.client_token(provider, prepared.client, prepared.current.scopes);
+  return client_.refresh(provider, prepared.client, prepared.refresh_token.reveal());
 }
 
 std::optional<Result<IssuedToken>> TokenManager::token_without_refresh(const Connection& connection,
@@ -243,8 +260,7 @@ void TokenManager::call_async(std::shared_ptr<Prepared> prepared, std::shared_pt
   const auto started = std::chrono::steady_clock::now();
   const std::string refresh_token(prepared->refresh_token.reveal());
   auto self_provider = provider;
-  client_.refresh_async(std::move(self_provider), prepared->client, refresh_token,
-                        [this, prepared, provider, flight, attempt, backoff, started](oauth::OAuthResult<TokenSet> answer) {
+  auto on_answer = [this, prepared, provider, flight, attempt, backoff, started](oauth::OAuthResult<TokenSet> answer) {
                           metrics_.observe("alter_refresh_seconds", "provider=\"" + label_value(provider->id) + "\"",
                                            std::chrono::steady_clock::now() - started);
                           if (!answer && answer.error().kind == OAuthFailure::Kind::kTransient &&
@@ -264,7 +280,12 @@ void TokenManager::call_async(std::shared_ptr<Prepared> prepared, std::shared_pt
                           blocking_([this, prepared, provider, flight, held] {
                             land(prepared->current.id, flight, apply_refresh(*prepared, *provider, std::move(*held)));
                           });
-                        });
+  };
+  if (prepared->client_credentials) {
+    client_.client_token_async(std::move(self_provider), prepared->client, prepared->current.scopes, std::move(on_answer));
+  } else {
+    client_.refresh_async(std::move(self_provider), prepared->client, refresh_token, std::move(on_answer));
+  }
 }
 
 TokenManager::Preparation TokenManager::prepare_refresh(const Connection& snapshot, const ProviderDef& provider, bool force) {
@@ -294,11 +315,12 @@ TokenManager::Preparation TokenManager::prepare_refresh(const Connection& snapsh
     }
     return current;  // still valid for a moment; nothing to refresh with
   }
-  auto client = client_for(current.app_id, provider, current.metadata);
+  auto client = client_of(current, provider, tokens->refresh_token.reveal());
   if (!client) {
     return common::unexpected(expired_error(Errc::kBadGateway, current, "cannot refresh: " + client.error().message));
   }
   Prepared prepared;
+  prepared.client_credentials = provider.credential.is_client_credentials();
   prepared.current = std::move(current);
   prepared.refresh_token = std::move(tokens->refresh_token);
   prepared.id_token = std::move(tokens->id_token);
@@ -316,7 +338,7 @@ Result<Connection> TokenManager::do_refresh(const Connection& snapshot, const Pr
   for (int attempt = 1; attempt <= std::max(options_.refresh_attempts, 1); ++attempt) {
     ++refresh_calls_;
     const auto started = std::chrono::steady_clock::now();
-    answer = client_.refresh(provider, prepared.client, prepared.refresh_token.reveal());
+    answer = renew(prepared, provider);
     metrics_.observe("alter_refresh_seconds", "provider=\"" + label_value(provider.id) + "\"",
                      std::chrono::steady_clock::now() - started);
     if (answer || answer.error().kind != OAuthFailure::Kind::kTransient) break;
@@ -333,12 +355,17 @@ Result<Connection> TokenManager::apply_refresh(const Prepared& prepared, const P
   const Connection& current = prepared.current;
   if (!answer) {
     const auto& f = answer.error();
+    // The grant is dead: a refused refresh token, or refused client credentials (the connection's
+    // own id and secret; for a grant, invalid_client is the app's registration, fixed by an admin).
+    const bool grant_dead = f.kind == OAuthFailure::Kind::kInvalidGrant ||
+                      (prepared.client_credentials && f.kind == OAuthFailure::Kind::kInvalidClient);
     nlohmann::json event = {{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
                             {"connection_id", current.id}, {"user", current.attributes},
-                            {"decision", f.kind == OAuthFailure::Kind::kInvalidGrant ? "reauth_required" : "refresh_failed"},
+                            {"decision", grant_dead ? "reauth_required" : "refresh_failed"},
                             {"details", {{"provider_error", f.code}, {"status", f.status}, {"message", f.message}}}};
+    if (prepared.client_credentials) event["details"]["grant"] = "client_credentials";
     note_failure(current.id);
-    if (f.kind == OAuthFailure::Kind::kInvalidGrant) {
+    if (grant_dead) {
       metrics_.inc("alter_refreshes_total", "result=\"invalid_grant\"");
       Connection dead = current;
       dead.status = ConnectionStatus::kReauthRequired;
@@ -358,7 +385,10 @@ Result<Connection> TokenManager::apply_refresh(const Prepared& prepared, const P
       log_.warn("refresh refused: the connection needs re-authorization",
                 {{"connection_id", current.id}, {"provider", provider.id}});
       return common::unexpected(expired_error(Errc::kFailedPrecondition, current,
-                                              "the provider refused the refresh token (invalid_grant): reconnect the user"));
+                                              prepared.client_credentials
+                                                  ? "the provider refused the connection's client credentials (" + f.code +
+                                                        "): import new ones"
+                                                  : "the provider refused the refresh token (invalid_grant): reconnect the user"));
     }
     metrics_.inc("alter_refreshes_total", "result=\"failed\"");
     (void)audit_.record(audit::AuditEvent{event});
@@ -374,7 +404,10 @@ TokenManager::Staged TokenManager::stage_refresh(const Prepared& prepared, const
   const Connection& current = prepared.current;
   Staged staged{current, audit::AuditEvent{nlohmann::json::object()}};
   Connection& updated = staged.updated;
-  const std::string_view refresh_token = t.refresh_token.empty() ? prepared.refresh_token.reveal() : t.refresh_token.reveal();
+  // Client credentials keep the client's fields in that slot: a refresh token answered anyway
+  // (RFC 6749 4.4.3 says it should not be) is dropped.
+  const bool keep_slot = t.refresh_token.empty() || prepared.client_credentials;
+  const std::string_view refresh_token = keep_slot ? prepared.refresh_token.reveal() : t.refresh_token.reveal();
   const std::string_view id_token = t.id_token.empty() ? prepared.id_token.reveal() : t.id_token.reveal();
   updated.tokens = sealed_.seal_tokens(current, t.access_token.reveal(), refresh_token, id_token);
   updated.token_type = t.token_type;
@@ -382,10 +415,11 @@ TokenManager::Staged TokenManager::stage_refresh(const Prepared& prepared, const
   updated.expires_at = t.expires_at;
   for (auto it = t.kept.begin(); it != t.kept.end(); ++it) updated.metadata[it.key()] = it.value();
   updated.updated_at = clock_.wall();
-  const bool rotated = !t.refresh_token.empty() && t.refresh_token.reveal() != prepared.refresh_token.reveal();
+  const bool rotated = !keep_slot && t.refresh_token.reveal() != prepared.refresh_token.reveal();
   staged.event = audit::AuditEvent{{{"kind", "refresh"}, {"app_id", current.app_id}, {"provider_id", provider.id},
                                     {"connection_id", current.id}, {"user", current.attributes}, {"decision", "refreshed"},
                                     {"details", {{"rotated", rotated}, {"expires_at", t.expires_at ? iso8601(*t.expires_at) : std::string()}}}}};
+  if (prepared.client_credentials) staged.event.content["details"]["grant"] = "client_credentials";
   return staged;
 }
 

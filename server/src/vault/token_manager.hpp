@@ -103,6 +103,9 @@ class TokenManager {
   /// Client id, secret and variables for the app's registration at this provider.
   Result<ClientCredentials> client_for(const std::string& app_id, const ProviderDef& provider,
                                        const nlohmann::json& connection_metadata);
+  /// The client a connection's token requests authenticate as: for client credentials its own id
+  /// and secret (`packed`: the fields sealed in the connection), else the app's registration.
+  Result<ClientCredentials> client_of(const Connection& connection, const ProviderDef& provider, std::string_view packed);
 
   bool needs_refresh(const Connection& c, const ProviderDef& p) const;
   /// False while the connection backs off after failed refreshes (the background refresher skips it).
@@ -126,10 +129,13 @@ class TokenManager {
   /// What the provider call needs, read from the store (before the call).
   struct Prepared {
     Connection current;
-    common::SecretString refresh_token;
+    common::SecretString refresh_token;  // client credentials: the client's sealed fields, kept as they are
     common::SecretString id_token;
     ClientCredentials client;
+    bool client_credentials = false;  // asks for a new token (grant_type=client_credentials), not a refresh
   };
+  /// The provider call a refresh makes: the refresh grant, or a client-credentials token request.
+  oauth::OAuthResult<oauth::TokenSet> renew(const Prepared& prepared, const ProviderDef& provider) const;
   using Preparation = std::variant<Result<Connection>, Prepared>;
   /// Re-reads the connection: the refresh's outcome when no call is needed (or possible), else
   /// what the call needs.

@@ -1,7 +1,7 @@
 #pragma once
 // A fake OAuth 2.0 provider in the test tree, on 127.0.0.1 and a free port: an authorization
 // endpoint that approves (or denies) at once, a token endpoint (authorization_code with PKCE S256,
-// refresh_token with optional rotation), RFC 7009 revocation, and a small protected API. It counts
+// refresh_token with optional rotation, client_credentials), RFC 7009 revocation, and a small protected API. It counts
 // every call and injects faults (invalid_grant, 5xx, held answers), so the vault's refresh logic
 // is tested without a real provider and without sleeping.
 #include <alter/testing/http_test_server.hpp>
@@ -28,6 +28,8 @@ class FakeOAuthProvider {
     bool rotate_refresh_tokens = false;
     bool issue_refresh_tokens = true;
     std::string issuer;  // sent as `iss` on the redirect when set
+    /// A client_credentials answer carries a refresh token anyway (RFC 6749 says it should not).
+    bool client_credentials_refresh_token = false;
   };
 
   explicit FakeOAuthProvider(Options options);
@@ -37,6 +39,9 @@ class FakeOAuthProvider {
   std::string base_url() const { return server_.base_url(); }
   /// A catalog definition of this provider (for POST /v1/admin/providers or a providers dir).
   nlohmann::json definition(const std::string& id) const;
+  /// The same provider as an OAuth 2 client-credentials one (its token endpoint answers
+  /// grant_type=client_credentials for the configured client).
+  nlohmann::json client_credentials_definition(const std::string& id) const;
 
   // ---- faults ----
   /// The next `count` token-endpoint calls answer `status` (e.g. 500) with an error body.
@@ -66,6 +71,7 @@ class FakeOAuthProvider {
   int revocations() const { return revocations_; }
   int api_calls() const { return api_calls_; }
   int token_calls() const { return token_calls_; }
+  int client_token_calls() const { return client_token_calls_; }
   std::vector<RecordedRequest> requests() const { return server_.requests(); }
   /// Makes a grant directly (as if the user had consented): its token set.
   nlohmann::json grant(const std::string& user);
@@ -99,7 +105,7 @@ class FakeOAuthProvider {
   std::condition_variable cv_;
   bool deny_ = false;
   std::function<void()> on_token_call_;
-  std::atomic<int> refresh_calls_{0}, code_exchanges_{0}, revocations_{0}, api_calls_{0}, token_calls_{0};
+  std::atomic<int> refresh_calls_{0}, code_exchanges_{0}, revocations_{0}, api_calls_{0}, token_calls_{0}, client_token_calls_{0};
   std::atomic<int> counter_{0};
   HttpTestServer server_;  // last: stops before the state above goes away
 };
