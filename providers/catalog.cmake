@@ -9,6 +9,7 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/assemblyai.json
   ${CMAKE_CURRENT_LIST_DIR}/atlassian.json
   ${CMAKE_CURRENT_LIST_DIR}/attio.json
+  ${CMAKE_CURRENT_LIST_DIR}/auth0-management.json
   ${CMAKE_CURRENT_LIST_DIR}/aws-bedrock.json
   ${CMAKE_CURRENT_LIST_DIR}/aws-dynamodb.json
   ${CMAKE_CURRENT_LIST_DIR}/aws-lambda.json
@@ -63,6 +64,7 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/mailchimp.json
   ${CMAKE_CURRENT_LIST_DIR}/mailgun.json
   ${CMAKE_CURRENT_LIST_DIR}/mailjet.json
+  ${CMAKE_CURRENT_LIST_DIR}/microsoft-graph-app.json
   ${CMAKE_CURRENT_LIST_DIR}/microsoft.json
   ${CMAKE_CURRENT_LIST_DIR}/miro.json
   ${CMAKE_CURRENT_LIST_DIR}/mistral.json
@@ -75,6 +77,7 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/openai.json
   ${CMAKE_CURRENT_LIST_DIR}/openrouter.json
   ${CMAKE_CURRENT_LIST_DIR}/pagerduty.json
+  ${CMAKE_CURRENT_LIST_DIR}/paypal-api.json
   ${CMAKE_CURRENT_LIST_DIR}/paypal.json
   ${CMAKE_CURRENT_LIST_DIR}/perplexity.json
   ${CMAKE_CURRENT_LIST_DIR}/pinecone.json
@@ -82,10 +85,12 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/pipedrive.json
   ${CMAKE_CURRENT_LIST_DIR}/postmark.json
   ${CMAKE_CURRENT_LIST_DIR}/quickbooks.json
+  ${CMAKE_CURRENT_LIST_DIR}/reddit-app.json
   ${CMAKE_CURRENT_LIST_DIR}/reddit.json
   ${CMAKE_CURRENT_LIST_DIR}/render.json
   ${CMAKE_CURRENT_LIST_DIR}/replicate.json
   ${CMAKE_CURRENT_LIST_DIR}/resend.json
+  ${CMAKE_CURRENT_LIST_DIR}/salesforce-client-credentials.json
   ${CMAKE_CURRENT_LIST_DIR}/salesforce.json
   ${CMAKE_CURRENT_LIST_DIR}/sendgrid.json
   ${CMAKE_CURRENT_LIST_DIR}/sentry-token.json
@@ -93,6 +98,7 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/shopify.json
   ${CMAKE_CURRENT_LIST_DIR}/slack.json
   ${CMAKE_CURRENT_LIST_DIR}/smartsheet.json
+  ${CMAKE_CURRENT_LIST_DIR}/spotify-app.json
   ${CMAKE_CURRENT_LIST_DIR}/spotify.json
   ${CMAKE_CURRENT_LIST_DIR}/square.json
   ${CMAKE_CURRENT_LIST_DIR}/strava.json
@@ -101,6 +107,7 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/todoist.json
   ${CMAKE_CURRENT_LIST_DIR}/together.json
   ${CMAKE_CURRENT_LIST_DIR}/twilio.json
+  ${CMAKE_CURRENT_LIST_DIR}/twitch-app.json
   ${CMAKE_CURRENT_LIST_DIR}/twitch.json
   ${CMAKE_CURRENT_LIST_DIR}/typeform.json
   ${CMAKE_CURRENT_LIST_DIR}/vercel.json
@@ -108,6 +115,7 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/webex.json
   ${CMAKE_CURRENT_LIST_DIR}/webflow.json
   ${CMAKE_CURRENT_LIST_DIR}/wrike.json
+  ${CMAKE_CURRENT_LIST_DIR}/x-app.json
   ${CMAKE_CURRENT_LIST_DIR}/x.json
   ${CMAKE_CURRENT_LIST_DIR}/xai.json
   ${CMAKE_CURRENT_LIST_DIR}/xero.json

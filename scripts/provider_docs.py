@@ -23,6 +23,7 @@ KIND_TITLES = {
     "api_key": "API key",
     "basic": "HTTP Basic",
     "aws_sigv4": "AWS Signature Version 4",
+    "oauth2_client_credentials": "OAuth 2 client credentials",
 }
 REFRESH = {
     "refreshes": "refreshed with the refresh-token grant before they expire (the refresh token stays the same)",
@@ -54,6 +55,16 @@ def credential_lines(d):
         return [f"- **Credential:** an AWS access key; the vault signs each call with Signature Version 4 "
                 f"(service `{c['service']}`, region `{c['region']}`{', S3 rules' if c.get('s3') else ''}).",
                 "- **Import fields:** `access_key_id`, `secret_access_key`, `session_token` (temporary credentials only)."]
+    if kind == "oauth2_client_credentials":
+        params = d.get("token_params", {})
+        return ["- **Credential:** OAuth 2 client credentials: the vault asks the token endpoint for an access token with the "
+                f"client's id and secret (`{d['client_auth']}` client authentication), caches it and asks again before it expires "
+                "(one request in flight per connection).",
+                "- **Import fields:** `client_id`, `client_secret` (checked at once: the vault asks for the first token).",
+                f"- **Default scopes:** {code_list(d.get('default_scopes', []))}"
+                + (f"; token request parameters {code_list(f'{k}={v}' for k, v in sorted(params.items()))}" if params else "") + ".",
+                f"- **Endpoints:** token `{d['token_url']}`"
+                + (f", revocation `{d['revocation_url']}`" if d.get("revocation_url") else ", no revocation endpoint") + "."]
     lines = [f"- **Credential:** OAuth 2 authorization code{' with PKCE (S256)' if d.get('pkce') else ''}; "
              f"tokens {REFRESH.get(d.get('refresh'), d.get('refresh'))}.",
              "- **Redirect URI** to register: `<vault public URL>/oauth/callback`, exactly "
@@ -116,8 +127,9 @@ def page(d, anchors):
         if kind == "api_key":
             out.append(f"alter-vault connections import --provider {pid} --user user_id=alice --api-key-file key.txt{setting}")
         else:
-            fields = '{"username": "...", "password": "..."}' if kind == "basic" else \
-                '{"access_key_id": "AKIA...", "secret_access_key": "..."}'
+            fields = {"basic": '{"username": "...", "password": "..."}',
+                      "aws_sigv4": '{"access_key_id": "AKIA...", "secret_access_key": "..."}',
+                      "oauth2_client_credentials": '{"client_id": "...", "client_secret": "..."}'}[kind]
             out.append(f"echo '{fields}' > credential.json")
             out.append(f"alter-vault connections import --provider {pid} --user user_id=alice --credential-file credential.json{setting}")
     out.append("```")
