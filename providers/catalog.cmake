@@ -31,6 +31,7 @@ set(ALTER_PROVIDER_FILES
   ${CMAKE_CURRENT_LIST_DIR}/cohere.json
   ${CMAKE_CURRENT_LIST_DIR}/confluence-token.json
   ${CMAKE_CURRENT_LIST_DIR}/constant-contact.json
+  ${CMAKE_CURRENT_LIST_DIR}/datadog.json
   ${CMAKE_CURRENT_LIST_DIR}/deepgram.json
   ${CMAKE_CURRENT_LIST_DIR}/deepseek.json
   ${CMAKE_CURRENT_LIST_DIR}/digitalocean.json

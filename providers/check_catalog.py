@@ -62,7 +62,7 @@ CLIENT_CREDENTIALS_OPTIONAL = {"default_scopes", "scope_separator"}
 RESERVED_TOKEN_PARAMS = {"grant_type", "client_id", "client_secret", "scope"}
 CREDENTIAL_KEYS = {
     "oauth2": {"kind"},
-    "api_key": {"kind", "header", "prefix", "query_param"},
+    "api_key": {"kind", "header", "prefix", "query_param", "more_headers"},
     "basic": {"kind", "password_optional"},
     "aws_sigv4": {"kind", "service", "region", "s3"},
     "oauth2_client_credentials": {"kind"},
@@ -189,6 +189,21 @@ def check_credential(where, c, problems):
             problems.add(where, f"credential.header {header!r} is not a header the vault may set")
         if isinstance(query, str) and not QUERY_PARAM_RE.match(query):
             problems.add(where, f"credential.query_param {query!r} is not a parameter name")
+        more = c.get("more_headers")
+        if more is not None:
+            if not isinstance(more, dict) or not more:
+                problems.add(where, "credential.more_headers is not an object of header name to field name")
+            elif header is None:
+                problems.add(where, "credential.more_headers goes with a header, not a query_param")
+            else:
+                seen_headers, seen_fields = {str(header).lower()}, {"api_key"}
+                for h, field in more.items():
+                    if not HEADER_NAME_RE.match(h) or h.lower() in REFUSED_CREDENTIAL_HEADERS or h.lower() in seen_headers:
+                        problems.add(where, f"credential.more_headers {h!r} is not another header the vault may set")
+                    if not isinstance(field, str) or not re.match(r"^[a-z0-9_]{1,32}$", field) or field in seen_fields:
+                        problems.add(where, f"credential.more_headers[{h!r}] does not name a new field")
+                    seen_headers.add(h.lower())
+                    seen_fields.add(field)
         prefix = c.get("prefix")
         if isinstance(prefix, str) and (header is None or len(prefix) > 32 or not all(0x20 <= ord(ch) < 0x7f for ch in prefix)):
             problems.add(where, "credential.prefix goes with a header: up to 32 printable characters")

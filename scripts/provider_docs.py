@@ -41,12 +41,14 @@ def credential_lines(d):
     c = d.get("credential", {"kind": "oauth2"})
     kind = c["kind"]
     if kind == "api_key":
+        more = c.get("more_headers", {})
         if "header" in c:
             sent = f"`{c['header']}: {c.get('prefix', '')}<key>`"
+            sent += "".join(f" and `{h}: <{f}>`" for h, f in sorted(more.items()))
         else:
             sent = f"the query parameter `{c['query_param']}=<key>` (the audit trail keeps the URL without it)"
         return [f"- **Credential:** an API key, sent as {sent} by the vault's proxy.",
-                "- **Import fields:** `api_key`."]
+                f"- **Import fields:** {code_list(['api_key'] + [f for _, f in sorted(more.items())])}."]
     if kind == "basic":
         pw = " (may be empty)" if c.get("password_optional") else ""
         return ["- **Credential:** HTTP Basic, `Authorization: Basic base64(username:password)`, added by the vault's proxy.",
@@ -124,10 +126,12 @@ def page(d, anchors):
     else:
         out.append(f"alter-vault connect {pid} --user user_id=alice{setting}   # a one-time link: a form asks the user for it")
         out.append("# or import it yourself, from a file (never a flag):")
-        if kind == "api_key":
+        more = d["credential"].get("more_headers", {})
+        if kind == "api_key" and not more:
             out.append(f"alter-vault connections import --provider {pid} --user user_id=alice --api-key-file key.txt{setting}")
         else:
-            fields = {"basic": '{"username": "...", "password": "..."}',
+            fields = {"api_key": json.dumps({"api_key": "...", **{f: "..." for _, f in sorted(more.items())}}),
+                      "basic": '{"username": "...", "password": "..."}',
                       "aws_sigv4": '{"access_key_id": "AKIA...", "secret_access_key": "..."}',
                       "oauth2_client_credentials": '{"client_id": "...", "client_secret": "..."}'}[kind]
             out.append(f"echo '{fields}' > credential.json")
@@ -149,7 +153,7 @@ def index(defs):
            f"{len(defs)} providers are built into the vault (`providers/*.json`; schema: "
            "[providers/SCHEMA.md](../../providers/SCHEMA.md)). Each page says how to register the app or "
            "create the key, what the vault sends, and how to connect a user. OAuth registration in more "
-           "depth: [../providers.md](../providers.md); keys, Basic and AWS: [../credentials.md](../credentials.md).", "",
+           "depth: [../providers.md](../providers.md); keys, Basic, AWS and client credentials: [../credentials.md](../credentials.md).", "",
            "| provider | id | credential | API hosts |", "| --- | --- | --- | --- |"]
     for d in defs:
         kind = d.get("credential", {"kind": "oauth2"})["kind"]

@@ -21,7 +21,7 @@ version = 1
 [[rules]]
 id = "keyed-reads"
 effect = "allow"
-providers = ["keyed", "bearer-keyed", "query-keyed", "basic-auth", "aws-like"]
+providers = ["keyed", "bearer-keyed", "query-keyed", "two-keyed", "basic-auth", "aws-like"]
 paths = ["/**"]
 )";
 
@@ -29,6 +29,7 @@ paths = ["/**"]
 const std::string kApiKey = "sk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 const std::string kBearerKey = "pat_0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 const std::string kQueryKey = "qk_77aa88bb99cc00dd11ee22ff33aa44bb";
+const std::string kAppKey = "ak_5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
 const std::string kPassword = "correct horse battery staple 42";
 const std::string kAwsSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const std::string kAwsToken = "IQoJb3JpZ2luX2VjEHAaCXVzLWVhc3QtMSJGMEQCIFakeSessionToken1234567890";
@@ -53,6 +54,8 @@ class Credentials : public VaultFixture {
     define("keyed", {{"kind", "api_key"}, {"header", "X-Api-Key"}});
     define("bearer-keyed", {{"kind", "api_key"}, {"header", "Authorization"}, {"prefix", "Bearer "}});
     define("query-keyed", {{"kind", "api_key"}, {"query_param", "api_key"}});
+    // Datadog's shape: two secret headers, each its own field.
+    define("two-keyed", {{"kind", "api_key"}, {"header", "X-Api-Key"}, {"more_headers", {{"X-App-Key", "application_key"}}}});
     define("basic-auth", {{"kind", "basic"}});
     define("aws-like", {{"kind", "aws_sigv4"}, {"service", "execute-api"}, {"region", "{region}"}},
            {{"variables", {{"region", {{"scope", "connection"}, {"pattern", "^[a-z0-9-]+$"}}}}}});
@@ -95,6 +98,7 @@ TEST_F(Credentials, EachKindReachesTheProviderAsItsCatalogEntrySays) {
   ASSERT_EQ(import_credential("keyed", {{"api_key", kApiKey}}).status, 201);
   ASSERT_EQ(import_credential("bearer-keyed", {{"api_key", kBearerKey}}).status, 201);
   ASSERT_EQ(import_credential("query-keyed", {{"api_key", kQueryKey}}).status, 201);
+  ASSERT_EQ(import_credential("two-keyed", {{"api_key", kApiKey}, {"application_key", kAppKey}}).status, 201);
   ASSERT_EQ(import_credential("basic-auth", {{"username", "acct_42"}, {"password", kPassword}}).status, 201);
   auto aws = import_credential("aws-like", {{"access_key_id", "AKIDEXAMPLE12345"}, {"secret_access_key", kAwsSecret}, {"session_token", kAwsToken}},
                                "alice", {{"region", "eu-west-1"}});
@@ -117,6 +121,10 @@ TEST_F(Credentials, EachKindReachesTheProviderAsItsCatalogEntrySays) {
       {"query-keyed", "/v1/things?page=2", [](const RecordedRequest& r) {
          EXPECT_EQ(r.target, "/v1/things?page=2&api_key=" + kQueryKey);
          EXPECT_FALSE(r.has_header("authorization"));
+       }},
+      {"two-keyed", "/v1/things", [](const RecordedRequest& r) {
+         EXPECT_EQ(r.header("x-api-key"), kApiKey);
+         EXPECT_EQ(r.header("x-app-key"), kAppKey);
        }},
       {"basic-auth", "/v1/things", [](const RecordedRequest& r) {
          // base64("acct_42:correct horse battery staple 42")
@@ -201,6 +209,8 @@ TEST_F(Credentials, BadImportsAreRefusedStoreNothingAndNeverEchoTheSecret) {
       {"an empty key", "keyed", {{"api_key", ""}}, {}},
       {"no key at all", "keyed", nlohmann::json::object(), {}},
       {"a field the kind does not take", "keyed", {{"api_key", secret}, {"password", secret}}, {}},
+      {"the first of two keys only", "two-keyed", {{"api_key", secret}}, {}},
+      {"the second key with CR/LF", "two-keyed", {{"api_key", secret}, {"application_key", secret + "\r\n"}}, {}},
       {"a number for a key", "keyed", {{"api_key", 12345}}, {}},
       {"not an object", "keyed", secret, {}},
       {"OAuth tokens for a key provider", "keyed", nullptr, {{"access_token", secret}}},
@@ -233,6 +243,7 @@ TEST_F(Credentials, WhatAStaticCredentialRefuses) {
   auto imported = import_credential("keyed", {{"api_key", kApiKey}});
   ASSERT_EQ(imported.status, 201);
   ASSERT_EQ(import_credential("query-keyed", {{"api_key", kQueryKey}}).status, 201);
+  ASSERT_EQ(import_credential("two-keyed", {{"api_key", kApiKey}, {"application_key", kAppKey}}).status, 201);
   ASSERT_EQ(import_credential("aws-like", {{"access_key_id", "AKIDEXAMPLE12345"}, {"secret_access_key", kAwsSecret}}, "alice",
                               {{"region", "us-east-1"}})
                 .status,
@@ -258,6 +269,7 @@ TEST_F(Credentials, WhatAStaticCredentialRefuses) {
       {"the key's header", "keyed", base + "/v1/x", {{"x-api-key", "mine"}}},
       {"the key's header in other case", "keyed", base + "/v1/x", {{"X-API-KEY", "mine"}}},
       {"the key's query parameter", "query-keyed", base + "/v1/x?api_key=mine", {}},
+      {"the second key's header", "two-keyed", base + "/v1/x", {{"X-App-Key", "mine"}}},
       {"a SigV4 date", "aws-like", base + "/v1/x", {{"X-Amz-Date", "20150830T123600Z"}}},
       {"a SigV4 token", "aws-like", base + "/v1/x", {{"X-Amz-Security-Token", "mine"}}},
   };
@@ -333,13 +345,14 @@ TEST_F(Credentials, AConnectLinkAsksForTheKeyOnAForm) {
 TEST_F(Credentials, NoSecretInTheLogTheAuditTheMetricsOrTheAdminApi) {
   ASSERT_EQ(import_credential("keyed", {{"api_key", kApiKey}}).status, 201);
   ASSERT_EQ(import_credential("query-keyed", {{"api_key", kQueryKey}}).status, 201);
+  ASSERT_EQ(import_credential("two-keyed", {{"api_key", kApiKey}, {"application_key", kAppKey}}).status, 201);
   ASSERT_EQ(import_credential("basic-auth", {{"username", "acct_42"}, {"password", kPassword}}).status, 201);
   ASSERT_EQ(import_credential("aws-like", {{"access_key_id", "AKIDEXAMPLE12345"}, {"secret_access_key", kAwsSecret}, {"session_token", kAwsToken}},
                               "alice", {{"region", "us-east-1"}})
                 .status,
             201);
   Vault vault(sdk_options());
-  for (const char* p : {"keyed", "query-keyed", "basic-auth", "aws-like"}) {
+  for (const char* p : {"keyed", "query-keyed", "two-keyed", "basic-auth", "aws-like"}) {
     auto r = vault.request(p, HttpMethod::Get, provider_->base_url() + "/v1/things", {.user = {{"user_id", "alice"}}});
     EXPECT_EQ(r.status_code(), 200) << p << ": " << r.text();
   }
@@ -352,7 +365,7 @@ TEST_F(Credentials, NoSecretInTheLogTheAuditTheMetricsOrTheAdminApi) {
   places.emplace_back("the log", server_->stderr_text());
   for (const auto& [where, text] : places) {
     ASSERT_FALSE(text.empty()) << where;
-    for (const std::string& s : {kApiKey, kQueryKey, kPassword, kAwsSecret, kAwsToken}) {
+    for (const std::string& s : {kApiKey, kQueryKey, kAppKey, kPassword, kAwsSecret, kAwsToken}) {
       EXPECT_EQ(text.find(s), std::string::npos) << where << " holds a secret";
     }
   }

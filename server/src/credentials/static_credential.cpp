@@ -21,7 +21,7 @@ using oauth::CredentialKind;
 Error bad(std::string message) { return make_error(Errc::kInvalidArgument, "invalid_request", std::move(message)); }
 
 struct FieldRule {
-  const char* name;
+  std::string name;
   bool required;
   std::size_t max_size;
   bool (*ok)(std::string_view);
@@ -42,8 +42,11 @@ bool aws_key_id(std::string_view v) {
 
 std::vector<FieldRule> rules_for(const oauth::CredentialSpec& spec) {
   switch (spec.kind) {
-    case CredentialKind::kApiKey:
-      return {{"api_key", true, 4096, visible_ascii, "printable characters without spaces"}};
+    case CredentialKind::kApiKey: {
+      std::vector<FieldRule> rules = {{"api_key", true, 4096, visible_ascii, "printable characters without spaces"}};
+      for (const auto& [header, name] : spec.more_headers) rules.push_back({name, true, 4096, visible_ascii, "printable characters without spaces"});
+      return rules;
+    }
     case CredentialKind::kBasic:
       return {{"username", true, 1024, basic_user, "text without ':' or control characters"},
               {"password", !spec.password_optional, 1024, no_control, "text without control characters"}};
@@ -81,14 +84,14 @@ Result<common::SecretString> pack(const oauth::CredentialSpec& spec, const Field
   for (const auto& r : rules) {
     auto it = fields.find(r.name);
     if (it == fields.end() || it->second.empty()) {
-      if (r.required) return common::unexpected(bad("credential field '" + std::string(r.name) + "' is required and must not be empty"));
+      if (r.required) return common::unexpected(bad("credential field '" + r.name + "' is required and must not be empty"));
       continue;
     }
     const std::string_view v = it->second.reveal();
     if (v.size() > r.max_size) {
-      return common::unexpected(bad("credential field '" + std::string(r.name) + "' is longer than " + std::to_string(r.max_size) + " bytes"));
+      return common::unexpected(bad("credential field '" + r.name + "' is longer than " + std::to_string(r.max_size) + " bytes"));
     }
-    if (!r.ok(v)) return common::unexpected(bad("credential field '" + std::string(r.name) + "' must be " + r.expected));
+    if (!r.ok(v)) return common::unexpected(bad("credential field '" + r.name + "' must be " + r.expected));
     packed[r.name] = std::string(v);
   }
   std::string text = packed.dump();
@@ -112,6 +115,7 @@ std::optional<std::string> clash(const oauth::ProviderDef& p, const std::vector<
   const auto& c = p.credential;
   std::vector<std::string> owned;
   if (c.kind == CredentialKind::kApiKey && !c.header.empty()) owned.push_back(c.header);
+  for (const auto& [header, name] : c.more_headers) owned.push_back(header);
   if (c.kind == CredentialKind::kBasic) owned.push_back("authorization");
   if (c.kind == CredentialKind::kAwsSigV4) owned = {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"};
   for (const auto& [k, v] : headers) {
@@ -138,6 +142,7 @@ Result<void> apply(const oauth::ProviderDef& provider, const Fields& fields, con
         std::string value = spec.prefix;
         value.append(field(fields, "api_key"));
         request.headers.emplace_back(spec.header, std::move(value));
+        for (const auto& [header, name] : spec.more_headers) request.headers.emplace_back(header, std::string(field(fields, name)));
         return {};
       }
       auto url = boost::urls::parse_uri(request.url);

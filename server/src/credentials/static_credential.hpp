@@ -20,7 +20,7 @@
 
 namespace alter::server::credentials {
 
-/// The fields a kind takes: api_key {api_key}; basic {username, password}; aws_sigv4
+/// The fields a kind takes: api_key {api_key, and one per more_headers entry}; basic {username, password}; aws_sigv4
 /// {access_key_id, secret_access_key, session_token?}; oauth2_client_credentials {client_id,
 /// client_secret} (the vault gets its access tokens with them).
 using Fields = std::map<std::string, common::SecretString>;

@@ -55,6 +55,7 @@ nlohmann::json credential_json(const CredentialSpec& c) {
   if (!c.header.empty()) j["header"] = c.header;
   if (!c.prefix.empty()) j["prefix"] = c.prefix;
   if (!c.query_param.empty()) j["query_param"] = c.query_param;
+  if (!c.more_headers.empty()) j["more_headers"] = c.more_headers;
   if (c.password_optional) j["password_optional"] = true;
   if (!c.aws_service.empty()) j["service"] = c.aws_service;
   if (!c.aws_region.empty()) j["region"] = c.aws_region;
@@ -84,7 +85,7 @@ Result<CredentialSpec> parse_credential(const std::string& id, const nlohmann::j
     spec.kind = CredentialKind::kOAuth2;
   } else if (kind == "api_key") {
     spec.kind = CredentialKind::kApiKey;
-    allowed.insert({"header", "prefix", "query_param"});
+    allowed.insert({"header", "prefix", "query_param", "more_headers"});
   } else if (kind == "basic") {
     spec.kind = CredentialKind::kBasic;
     allowed.insert("password_optional");
@@ -102,6 +103,10 @@ Result<CredentialSpec> parse_credential(const std::string& id, const nlohmann::j
     }
     if (it.key() == "password_optional" || it.key() == "s3") {
       if (!it->is_boolean()) return common::unexpected(field_error(id, "credential." + it.key(), "must be true or false"));
+    } else if (it.key() == "more_headers") {
+      if (!it->is_object() || it->empty()) {
+        return common::unexpected(field_error(id, "credential.more_headers", "must be an object of header name to field name"));
+      }
     } else if (!it->is_string()) {
       return common::unexpected(field_error(id, "credential." + it.key(), "must be a string"));
     }
@@ -113,12 +118,36 @@ Result<CredentialSpec> parse_credential(const std::string& id, const nlohmann::j
   spec.aws_service = c.value("service", "");
   spec.aws_region = c.value("region", "");
   spec.aws_s3 = c.value("s3", false);
+  if (auto more = c.find("more_headers"); more != c.end()) {
+    for (auto h = more->begin(); h != more->end(); ++h) {
+      const std::string where = "credential.more_headers." + h.key();
+      const std::string name = h->is_string() ? h->get<std::string>() : std::string();
+      const bool field_ok = !name.empty() && name.size() <= 32 && name != "api_key" && std::all_of(name.begin(), name.end(), [](char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+      });
+      if (!field_ok) {
+        return common::unexpected(field_error(id, where, "must name a field: 1 to 32 of a-z, 0-9 and '_', not api_key"));
+      }
+      if (!header_name_ok(h.key()) || common::iequals(h.key(), c.value("header", ""))) {
+        return common::unexpected(field_error(id, where, "must be a header name the vault may set, other than credential.header"));
+      }
+      for (const auto& [other_header, other_field] : spec.more_headers) {
+        if (common::iequals(other_header, h.key()) || other_field == name) {
+          return common::unexpected(field_error(id, where, "repeats a header or a field"));
+        }
+      }
+      spec.more_headers[h.key()] = name;
+    }
+  }
   if (spec.kind == CredentialKind::kApiKey) {
     if (spec.header.empty() == spec.query_param.empty()) {
       return common::unexpected(field_error(id, "credential", "of kind api_key names either a header or a query_param"));
     }
     if (!spec.header.empty() && !header_name_ok(spec.header)) {
       return common::unexpected(field_error(id, "credential.header", "must be a header name the vault may set"));
+    }
+    if (!spec.more_headers.empty() && spec.header.empty()) {
+      return common::unexpected(field_error(id, "credential.more_headers", "goes with a header, not a query_param"));
     }
     if (!spec.query_param.empty() && !query_param_ok(spec.query_param)) {
       return common::unexpected(field_error(id, "credential.query_param", "must be 1 to 64 letters, digits, '_', '-' or '.'"));

@@ -46,6 +46,9 @@ struct CredentialSpec {
   std::string header;
   std::string prefix;
   std::string query_param;
+  /// api_key with a header: more headers, each carrying a field of its own (Datadog's
+  /// DD-APPLICATION-KEY beside DD-API-KEY): header name -> field name, each field required.
+  std::map<std::string, std::string> more_headers;
   // basic: the password may be empty (a key sent as the user name, as Stripe takes it).
   bool password_optional = false;
   // aws_sigv4: the signing scope; `region` may name a connection variable ("{region}").

@@ -334,7 +334,8 @@ Result<std::optional<CredentialForm>> ConnectionService::link_form(const std::st
   form.setup = provider->setup;
   switch (provider->credential.kind) {
     case oauth::CredentialKind::kApiKey:
-      form.fields = {{"api_key", "API key", true, true}};
+      form.fields = {{"api_key", provider->credential.more_headers.empty() ? "API key" : provider->credential.header, true, true}};
+      for (const auto& [header, name] : provider->credential.more_headers) form.fields.push_back({name, header, true, true});
       break;
     case oauth::CredentialKind::kBasic:
       form.fields = {{"username", "User name", false, true}, {"password", "Password", true, !provider->credential.password_optional}};
