@@ -223,6 +223,9 @@ std::optional<TokenGrant> VaultImpl::fetch_token(TokenRequest& token_request, co
       token_handout_disabled_.store(true, std::memory_order_relaxed);
       return true;
     }
+    // A credential that never leaves the vault (an API key, Basic, an AWS key): every call to
+    // this provider goes through the proxy, so later ones skip the question.
+    if (e.code == "proxy_required" && e.details.contains("credential")) remember_proxy_only(token_request.provider_id);
     return e.code == "proxy_required";
   };
   auto grant = ask();
@@ -270,7 +273,8 @@ Response VaultImpl::request(const ProviderId& provider, HttpMethod method, std::
   const std::string method_name(to_string(method));
 
   // ---- the vault makes the call: asked for, configured, or known to hand out no token ----
-  if (force_proxy || options_.always_proxy || token_handout_disabled_.load(std::memory_order_relaxed)) {
+  if (force_proxy || options_.always_proxy || token_handout_disabled_.load(std::memory_order_relaxed) ||
+      proxy_only(provider.str())) {
     return proxy_call(provider, method_name, built->url, built->host, ro, timeout, cancelled);
   }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "vault_protocol.hpp"
@@ -85,6 +86,21 @@ class VaultImpl {
   /// Set once the vault answers `token_handout_disabled`: this app never gets tokens, so every later
   /// request() goes straight to the proxy instead of asking for one first.
   std::atomic<bool> token_handout_disabled_{false};
+  /// Providers whose credential never leaves the vault (the vault said `proxy_required` with
+  /// `details.credential`): their calls go straight to the proxy. Few, and read on every request.
+  bool proxy_only(const std::string& provider) const {
+    if (!any_proxy_only_.load(std::memory_order_acquire)) return false;
+    std::lock_guard lock(proxy_only_mu_);
+    return proxy_only_.count(provider) > 0;
+  }
+  void remember_proxy_only(const std::string& provider) {
+    std::lock_guard lock(proxy_only_mu_);
+    if (proxy_only_.size() < 1024) proxy_only_.insert(provider);
+    any_proxy_only_.store(true, std::memory_order_release);
+  }
+  mutable std::mutex proxy_only_mu_;
+  std::set<std::string> proxy_only_;
+  std::atomic<bool> any_proxy_only_{false};
 };
 
 /// Lets tests build a Vault over fake transports and an injected clock.

@@ -287,6 +287,30 @@ TEST_F(ProxyFixture, ProxyRequiredFallsBackForThatRequestOnly) {
   EXPECT_EQ(provider_tx->sent()[0].url, "https://api.github.com/user");
 }
 
+// A provider whose credential never leaves the vault (an API key): asked once, then every call to
+// that provider, and only that provider, goes straight to the proxy.
+TEST_F(ProxyFixture, AProxyOnlyCredentialIsRememberedForItsProvider) {
+  token_answer = [](const HttpRequest& r) {
+    if (nlohmann::json::parse(r.body).value("provider_id", "") == "openai") {
+      return vault_error(403, {{"error", "proxy_required"}, {"message", "OpenAI's credential never leaves the vault"},
+                               {"details", {{"credential", "api_key"}}}});
+    }
+    return FakeTransport::reply(200, grant_body());
+  };
+  auto vault = make();
+  for (const char* path : {"/v1/models", "/v1/files"}) {
+    EXPECT_EQ(vault.request("openai", HttpMethod::Get, std::string("https://api.openai.com") + path).text(), R"({"items":[1,2]})");
+  }
+  vault.request_async("openai", HttpMethod::Get, "https://api.openai.com/v1/x").get();
+  EXPECT_EQ(token_calls(), 1u) << "asked once for the provider";
+  EXPECT_EQ(proxy_calls().size(), 3u);
+  EXPECT_FALSE(VaultAccess::impl(vault).token_handout_disabled()) << "the app still gets tokens for other providers";
+  auto direct = vault.request("github", HttpMethod::Get, "https://api.github.com/user");
+  EXPECT_EQ(direct.text(), R"({"direct":true})");
+  EXPECT_EQ(token_calls(), 2u);
+  EXPECT_EQ(provider_tx->count(), 1u);
+}
+
 TEST_F(ProxyFixture, OtherTokenRefusalsDoNotFallBack) {
   token_answer = [](const HttpRequest&) { return vault_error(403, {{"error", "denied_by_rule"}, {"message", "no"}}); };
   auto vault = make();

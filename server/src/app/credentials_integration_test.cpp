@@ -191,8 +191,21 @@ TEST_F(Credentials, ATokenIsNeverHandedOutForThem) {
                        {{"x-api-key", api_key_}, {"Content-Type", "application/json"}});
   EXPECT_EQ(a.status, 403) << a.body;
   EXPECT_EQ(a.json.value("error", ""), "proxy_required");
+  EXPECT_EQ(a.json["details"].value("credential", ""), "api_key") << "the SDK remembers the provider as proxy-only";
   EXPECT_EQ(a.body.find(kApiKey), std::string::npos);
   EXPECT_TRUE(provider_->requests().empty()) << "nothing reached the provider";
+  // Not a decision about anyone's connection: no row. The SDK's calls leave only the proxy's.
+  Vault vault(sdk_options());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(vault.request("keyed", HttpMethod::Get, provider_->base_url() + "/v1/things", {.user = {{"user_id", "alice"}}}).status_code(), 200);
+  }
+  auto rows = admin("GET", "/v1/admin/audit?provider=keyed&kind=token");
+  ASSERT_EQ(rows.status, 200) << rows.body;
+  ASSERT_EQ(rows.json["events"].size(), 3u) << rows.body;
+  for (const auto& e : rows.json["events"]) {
+    EXPECT_EQ(e.value("decision", ""), "issued") << e.dump();
+    EXPECT_EQ(e.value("via", ""), "proxy") << e.dump();
+  }
 }
 
 TEST_F(Credentials, BadImportsAreRefusedStoreNothingAndNeverEchoTheSecret) {

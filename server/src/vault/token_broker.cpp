@@ -174,6 +174,17 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
     return answer(refuse(make_error(Errc::kInvalidArgument, "invalid_request",
                                     valid_slug(ask.provider_id) ? "unknown provider '" + ask.provider_id + "'" : std::string("unknown provider"))));
   }
+  // ---- an API key, a password or an AWS key is only ever used by the vault itself ----
+  // Whoever asks, for whichever user: a property of the provider, not a decision, so no row. The
+  // SDK sends the call through the proxy (and, seeing `details.credential`, the provider's later
+  // calls too), where it is decided and audited.
+  if (!ask.proxied && provider->credential.is_static()) {
+    const std::string kind = oauth::credential_kind_name(provider->credential.kind);
+    return answer(refuse(make_error(Errc::kPermissionDenied, "proxy_required",
+                                    provider->display_name + "'s credential (" + kind +
+                                        ") never leaves the vault: send this request through the proxy (/v1/proxy)"),
+                         {{"credential", kind}}));
+  }
   std::shared_ptr<const App> app = cache_.app(ask.caller.app_id);
   if (!app) {
     if (!may_block) return std::nullopt;
@@ -265,16 +276,6 @@ std::optional<TokenBroker::Draft> TokenBroker::draft(const TokenAsk& ask, Blocki
                                                 "this app does not receive tokens: call the provider through the vault's proxy (/v1/proxy)"),
                                      rid, rid},
                    {{"policy_error", "token_handout_disabled"}});
-  }
-
-  // ---- an API key, a password or an AWS key is only ever used by the vault itself ----
-  if (!ask.proxied && provider->credential.is_static()) {
-    return refused("denied", Refusal{make_error(Errc::kPermissionDenied, "proxy_required",
-                                                provider->display_name + "'s credential (" +
-                                                    oauth::credential_kind_name(provider->credential.kind) +
-                                                    ") never leaves the vault: send this request through the proxy (/v1/proxy)"),
-                                     rid, rid},
-                   {{"policy_error", "proxy_required"}});
   }
 
   // ---- the exfiltration guard: this token only for https URLs on this connection's API hosts ----
