@@ -156,7 +156,7 @@ Result<std::unique_ptr<VaultApp>> VaultApp::open(Config config, Logger& log, con
   a.audit_log_ = std::make_unique<audit::AuditLog>(*a.store_, *a.audit_writer_, clock, *a.metrics_, log);
   a.transport_ = alter::internal::make_curl_transport(
       {"", "alter-vault/" + std::string(ALTER_VAULT_VERSION), 1024 * 1024, 64, outgoing_connection_cap(config)});
-  a.oauth_ = std::make_unique<oauth::OAuthClient>(a.transport_, clock, std::chrono::seconds(15), config.dev_mode);
+  a.oauth_ = std::make_unique<oauth::OAuthClient>(a.transport_, clock, config.token_endpoint_timeout, config.dev_mode);
   // Counted in the store: with PostgreSQL, every instance shares the counts.
   a.limiter_ = std::make_unique<StoreRateLimiter>(*a.store_);
   Store* st = a.store_.get();

@@ -100,6 +100,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"body_limit", "largest request body in bytes (a proxied upload included)", size_setter(&Config::body_limit, 1024)},
       {"proxy_timeout", "the proxy's provider call timeout when the caller names none (at most 120s may be asked)",
        duration_setter(&Config::proxy_timeout)},
+      {"token_endpoint_timeout", "each call to a provider's token endpoint (exchange, refresh, client credentials)",
+       duration_setter(&Config::token_endpoint_timeout)},
       {"proxy_max_response_bytes", "largest provider answer the proxy passes on (bytes)",
        size_setter(&Config::proxy_max_response_bytes, 1024)},
       {"read_timeout", "time allowed to read one request", duration_setter(&Config::read_timeout)},

@@ -27,6 +27,9 @@ struct Config {
   /// The proxy (/v1/proxy): the provider call's timeout when the caller names none, and the
   /// largest provider answer passed on (past it 502 provider_response_too_large).
   std::chrono::milliseconds proxy_timeout{30000};
+  /// A provider's token endpoint (code exchange, refresh, client credentials, revocation): each
+  /// call's timeout; a timed-out refresh is retried as a transient failure.
+  std::chrono::milliseconds token_endpoint_timeout{15000};
   std::size_t proxy_max_response_bytes = 32 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
