@@ -552,6 +552,7 @@ void CurlMulti::complete(Exchange* x, TransportResult result) {
   auto node = transfers_.extract(h);
   common::secure_wipe(x->request.body);
   for (auto& [name, value] : x->request.headers) common::secure_wipe(value);
+  common::secure_wipe(x->request.url);  // may carry a key as a query parameter
   curl_easy_reset(h);
   if (idle_.size() < owner_.options().max_idle_handles) {
     idle_.push_back(h);

@@ -278,10 +278,11 @@ void ProxyService::send(std::shared_ptr<Flight> flight) {
   if (flight->blocking) {
     TransportResult result = transport_->send(req);
     for (auto& [name, value] : req.headers) common::secure_wipe(value);
+    common::secure_wipe(req.url);  // a key sent as a query parameter is in it
     on_answer(flight, std::move(result));
     return;
   }
-  // The transport wipes its copies of the headers once the exchange ends.
+  // The transport wipes its copies of the headers and the URL once the exchange ends.
   transport_->send_async(std::move(req), [this, flight](TransportResult result) { on_answer(flight, std::move(result)); });
 }
 
