@@ -350,6 +350,14 @@ TEST_F(ClientCredentials, AConnectLinkAsksForTheClientIdAndSecretOnAForm) {
   EXPECT_EQ(parse_form(client_token_requests().back().body)["scope"], "read write");
   Vault vault(sdk_options());
   EXPECT_EQ(vault.request("m2m", HttpMethod::Get, api("/me"), {.user = {{"user_id", "dana"}}}).status_code(), 200);
+  auto rows = admin("GET", "/v1/admin/audit?kind=connect");
+  bool connected = false;
+  for (const auto& e : rows.json["events"]) {
+    if (e.value("decision", "") != "connected") continue;
+    connected = true;
+    EXPECT_EQ(e["details"].value("credential", ""), "oauth2_client_credentials") << e.dump();
+  }
+  EXPECT_TRUE(connected) << rows.body;
 }
 
 TEST_F(ClientCredentials, TheSecretIsInNoAnswerLogAuditRowOrMetric) {

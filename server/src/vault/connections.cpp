@@ -400,7 +400,7 @@ ConnectOutcome ConnectionService::submit_credential(const std::string& link_toke
   } else {
     c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
   }
-  if (!store_connected(*cs, c, now, {{"credential", c.token_type}, {"via", "form"}},
+  if (!store_connected(*cs, c, now, {{"credential", oauth::credential_kind_name(provider->credential.kind)}, {"via", "form"}},
                        "This connect link was already used. Ask the application for a new one.", out)) {
     return out;
   }
