@@ -173,6 +173,16 @@ Result<CredentialSpec> parse_credential(const std::string& id, const nlohmann::j
   return spec;
 }
 
+// Every "{name}" in `text` names a declared variable.
+bool declares_all(const std::map<std::string, Variable>& variables, const std::string& text) {
+  for (std::size_t open = text.find('{'); open != std::string::npos; open = text.find('{', open + 1)) {
+    const auto close = text.find('}', open);
+    const std::string name = close == std::string::npos ? "" : text.substr(open + 1, close - open - 1);
+    if (name.empty() || !variables.count(name)) return false;
+  }
+  return true;
+}
+
 nlohmann::json variables_json(const std::map<std::string, Variable>& variables) {
   nlohmann::json vars = nlohmann::json::object();
   for (const auto& [name, v] : variables) {
@@ -253,34 +263,26 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
   const bool oauth = !d.credential.is_supplied();
   // The token request's fields: an authorization-code provider's, a client-credentials one's.
   const bool token_endpoint = !d.credential.is_static();
-  if (d.credential.is_client_credentials()) {
-    // The vault asks the token endpoint itself: no browser, no refresh token.
-    static const std::set<std::string> allowed = {"id", "display_name", "docs_url", "api_hosts", "variables", "notes", "setup", "proxy",
-                                                  "credential", "token_url", "default_scopes", "scope_separator", "scope_param",
-                                                  "client_auth", "token_request_format", "token_params", "token_header",
-                                                  "revocation_url", "revocation_auth", "token_response_paths"};
+  if (d.credential.is_supplied()) {
+    // An API key, a password or an AWS key: none of the OAuth fields applies. Client credentials:
+    // the token request's fields too (the vault asks the token endpoint itself: no browser, no
+    // refresh token).
+    static const std::set<std::string> supplied = {"id", "display_name", "docs_url", "api_hosts", "variables", "notes", "setup", "proxy", "credential"};
+    static const std::set<std::string> token_request = {"token_url", "default_scopes", "scope_separator", "scope_param", "client_auth",
+                                                        "token_request_format", "token_params", "token_header", "revocation_url",
+                                                        "revocation_auth", "token_response_paths"};
+    const bool client_credentials = d.credential.is_client_credentials();
     for (auto it = j.begin(); it != j.end(); ++it) {
-      if (!allowed.count(it.key())) {
-        return common::unexpected(field_error(d.id, it.key(), "is for authorization-code providers, and this one's credential is oauth2_client_credentials"));
-      }
+      if (supplied.count(it.key()) || (client_credentials && token_request.count(it.key()))) continue;
+      return common::unexpected(field_error(
+          d.id, it.key(),
+          client_credentials ? std::string("is for authorization-code providers, and this one's credential is oauth2_client_credentials")
+                             : std::string("is for OAuth providers, and this one's credential is ") + credential_kind_name(d.credential.kind)));
     }
     d.pkce = false;
-    d.refresh = RefreshMode::kRefreshes;  // "refreshed" by asking again with the client's credentials
+    if (!client_credentials) d.scope_separator = " ";
   } else if (j.contains("token_params")) {
     return common::unexpected(field_error(d.id, "token_params", "is for oauth2_client_credentials providers"));
-  }
-  if (d.credential.is_static()) {
-    // An API key, a password or an AWS key: none of the OAuth fields applies.
-    static const std::set<std::string> allowed = {"id", "display_name", "docs_url", "api_hosts", "variables", "notes", "setup", "proxy", "credential"};
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (!allowed.count(it.key())) {
-        return common::unexpected(field_error(d.id, it.key(), std::string("is for OAuth providers, and this one's credential is ") +
-                                                                 credential_kind_name(d.credential.kind)));
-      }
-    }
-    d.pkce = false;
-    d.refresh = RefreshMode::kNeverExpires;
-    d.scope_separator = " ";
   }
   auto req_string = [&](const char* key, std::string& out, bool required) -> std::optional<Error> {
     auto it = j.find(key);
@@ -423,24 +425,13 @@ Result<ProviderDef> parse_provider(const nlohmann::json& j) {
     if (!common::is_token(k) || k == "grant_type" || k == "client_id" || k == "client_secret" || k == d.scope_param) {
       return common::unexpected(field_error(d.id, "token_params." + k, "must be a parameter name other than grant_type, client_id, client_secret and the scope"));
     }
-    for (std::size_t open = v.find('{'); open != std::string::npos; open = v.find('{', open + 1)) {
-      const auto close = v.find('}', open);
-      const std::string name = close == std::string::npos ? "" : v.substr(open + 1, close - open - 1);
-      if (name.empty() || !d.variables.count(name)) {
-        return common::unexpected(field_error(d.id, "token_params." + k, "uses a variable that 'variables' does not declare"));
-      }
+    if (!declares_all(d.variables, v)) {
+      return common::unexpected(field_error(d.id, "token_params." + k, "uses a variable that 'variables' does not declare"));
     }
   }
-  if (d.credential.kind == CredentialKind::kAwsSigV4) {
+  if (d.credential.kind == CredentialKind::kAwsSigV4 && !declares_all(d.variables, d.credential.aws_region)) {
     // "{region}": a connection variable, declared.
-    const std::string& r = d.credential.aws_region;
-    for (std::size_t open = r.find('{'); open != std::string::npos; open = r.find('{', open + 1)) {
-      const auto close = r.find('}', open);
-      const std::string name = close == std::string::npos ? "" : r.substr(open + 1, close - open - 1);
-      if (name.empty() || !d.variables.count(name)) {
-        return common::unexpected(field_error(d.id, "credential.region", "uses a variable that 'variables' does not declare"));
-      }
-    }
+    return common::unexpected(field_error(d.id, "credential.region", "uses a variable that 'variables' does not declare"));
   }
   return d;
 }
