@@ -105,6 +105,16 @@ std::string take_secret(nlohmann::json& j, const ProviderDef& p, const std::stri
   return out;
 }
 
+// The scope parameter's value: the scopes joined by the provider's separator.
+std::string scope_value(const ProviderDef& p, const std::vector<std::string>& scopes) {
+  std::string scope;
+  for (const auto& s : scopes) {
+    if (!scope.empty()) scope += p.scope_separator;
+    scope += s;
+  }
+  return scope;
+}
+
 }  // namespace
 
 std::string pkce_challenge(std::string_view verifier) { return crypto::base64url_encode(crypto::sha256(verifier)); }
@@ -120,11 +130,7 @@ Result<std::string> authorization_url(const ProviderDef& p, const ClientCredenti
   auto parsed = boost::urls::parse_uri(*base);
   if (!parsed) return common::unexpected(make_error(Errc::kInternal, "invalid_provider", "authorization_url is not a URL"));
   boost::urls::url u(*parsed);
-  std::string scope;
-  for (const auto& s : scopes) {
-    if (!scope.empty()) scope += p.scope_separator;
-    scope += s;
-  }
+  const std::string scope = scope_value(p, scopes);
   u.params().append({"response_type", "code"});
   u.params().append({"client_id", client.client_id});
   u.params().append({"redirect_uri", redirect_uri});
@@ -292,11 +298,7 @@ namespace {
 Result<std::vector<std::pair<std::string, std::string>>> client_token_params(const ProviderDef& p, const ClientCredentials& client,
                                                                              const std::vector<std::string>& scopes) {
   std::vector<std::pair<std::string, std::string>> params = {{"grant_type", "client_credentials"}};
-  std::string scope;
-  for (const auto& s : scopes) {
-    if (!scope.empty()) scope += p.scope_separator;
-    scope += s;
-  }
+  const std::string scope = scope_value(p, scopes);
   if (!scope.empty()) params.emplace_back(p.scope_param, scope);
   for (const auto& [k, v] : p.token_params) {
     auto value = substitute(v, client.variables);
