@@ -76,9 +76,17 @@ ConnectionService::ConnectionService(Options options, std::shared_ptr<oauth::Cat
       clock_(clock),
       public_url_(std::move(public_url)) {}
 
-Result<void> ConnectionService::first_client_token(const oauth::ProviderDef& provider, Connection& c, const common::SecretString& packed) {
-  // Asked now, so that a wrong id or secret is refused while the person who typed it is there,
-  // and nothing is stored; later tokens come through the refresh machinery (single flight).
+Result<void> ConnectionService::seal_supplied(const oauth::ProviderDef& provider, Connection& c, const common::SecretString& packed) {
+  if (!provider.credential.is_client_credentials()) {
+    // The credential's fields, sealed where a token set would be; the kind names the row's type.
+    c.token_type = oauth::credential_kind_name(provider.credential.kind);
+    c.tokens = sealed_.seal_tokens(c, packed.reveal(), "", "");
+    return {};
+  }
+  // Client credentials: the first token asked for now, so that a wrong id or secret is refused
+  // while the person who typed it is there, and nothing is stored; later tokens come through the
+  // refresh machinery (single flight).
+  if (c.scopes.empty()) c.scopes = provider.default_scopes;
   auto client = tokens_.client_of(c, provider, packed.reveal());
   if (!client) return common::unexpected(client.error());
   auto answer = oauth_.client_token(provider, *client, c.scopes);
@@ -143,13 +151,8 @@ Result<Connection> ConnectionService::import(const std::string& app_id, ImportSp
   c.metadata = spec.metadata;
   c.status = ConnectionStatus::kActive;
   c.created_at = c.updated_at = clock_.wall();
-  if (packed && client_credentials) {
-    if (c.scopes.empty()) c.scopes = provider->default_scopes;
-    if (auto first = first_client_token(*provider, c, *packed); !first) return common::unexpected(first.error());
-  } else if (packed) {
-    // The credential's fields, sealed where a token set would be; the kind names the row's type.
-    c.token_type = kind;
-    c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
+  if (packed) {
+    if (auto sealed = seal_supplied(*provider, c, *packed); !sealed) return common::unexpected(sealed.error());
   } else {
     c.tokens = sealed_.seal_tokens(c, spec.access_token.reveal(), spec.refresh_token.reveal(), spec.id_token.reveal());
   }
@@ -383,22 +386,17 @@ ConnectOutcome ConnectionService::submit_credential(const std::string& link_toke
   c.app_id = cs->app_id;
   c.provider_id = cs->provider_id;
   c.attributes = cs->attributes;
-  c.token_type = oauth::credential_kind_name(provider->credential.kind);
   c.status = ConnectionStatus::kActive;
   c.metadata = nlohmann::json::object();
   for (auto it = cs->settings.begin(); it != cs->settings.end(); ++it) {
     if (it.key() != "__scopes") c.metadata[it.key()] = it.value();
   }
   c.created_at = c.updated_at = now;
-  if (provider->credential.is_client_credentials()) {
-    c.scopes = cs->settings.contains("__scopes") ? cs->settings["__scopes"].get<std::vector<std::string>>() : provider->default_scopes;
-    if (auto first = first_client_token(*provider, c, *packed); !first) {
-      out.error_code = first.error().errc == Errc::kBadGateway ? "provider_unavailable" : "invalid_credential";
-      out.message = first.error().message;
-      return out;  // nothing stored, and the link still works
-    }
-  } else {
-    c.tokens = sealed_.seal_tokens(c, packed->reveal(), "", "");
+  if (cs->settings.contains("__scopes")) c.scopes = cs->settings["__scopes"].get<std::vector<std::string>>();
+  if (auto sealed = seal_supplied(*provider, c, *packed); !sealed) {
+    out.error_code = sealed.error().errc == Errc::kBadGateway ? "provider_unavailable" : "invalid_credential";
+    out.message = sealed.error().message;
+    return out;  // nothing stored, and the link still works
   }
   if (!store_connected(*cs, c, now, {{"credential", oauth::credential_kind_name(provider->credential.kind)}, {"via", "form"}},
                        "This connect link was already used. Ask the application for a new one.", out)) {

@@ -129,9 +129,10 @@ class ConnectionService {
   /// (ok and connection_id, or the error) and says whether it was stored.
   bool store_connected(const ConnectSession& cs, const Connection& c, TimePoint now, nlohmann::json details,
                        const std::string& used_message, ConnectOutcome& out);
-  /// Client credentials: the first access token, asked for with the supplied id and secret
-  /// (sealed into `c` with them). A refusal is 400, an unreachable provider 502: nothing stored.
-  Result<void> first_client_token(const oauth::ProviderDef& provider, Connection& c, const common::SecretString& packed);
+  /// Seals a supplied credential (pack()'s text) into `c`, for the import and the form alike. Client
+  /// credentials first get their access token with it (the provider's default scopes when `c`
+  /// names none): a refusal is 400, an unreachable provider 502, and nothing is stored.
+  Result<void> seal_supplied(const oauth::ProviderDef& provider, Connection& c, const common::SecretString& packed);
 
   Options options_;
   std::shared_ptr<oauth::Catalog> catalog_;
